@@ -1,0 +1,1 @@
+"""kesu (客诉): a chat bot for customer-complaint intake."""
