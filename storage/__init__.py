@@ -1,0 +1,1 @@
+"""kesu's store: schema, migrations and repositories. Imports nothing from ``bot``."""

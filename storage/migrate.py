@@ -1,0 +1,44 @@
+"""Versioned schema migrations (Alembic), applied on start and by ``kesu db upgrade``."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+
+from storage.db import Store
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """A config built in code: no alembic.ini to ship, find or keep in sync."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(files("storage") / "migrations"))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package always ships migrations
+        raise RuntimeError("no migrations found in storage/migrations")
+    return head
+
+
+async def current_revision(store: Store) -> str | None:
+    async with store.read() as tx:
+        return await tx.conn.run_sync(
+            lambda sync: MigrationContext.configure(sync).get_current_revision()
+        )
+
+
+async def upgrade(store: Store, revision: str = "head") -> tuple[str | None, str | None]:
+    """Bring the schema to ``revision`` in one transaction; returns (before, after)."""
+    before = await current_revision(store)
+    async with store.write() as tx:
+        await tx.conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+    return before, await current_revision(store)

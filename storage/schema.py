@@ -1,0 +1,186 @@
+"""The schema, in one place. Migrations under ``storage/migrations`` must build exactly this
+(``tests/storage/test_migrations.py`` compares them on every backend).
+
+Portable SQL only (SQLite and PostgreSQL): instants are stored as naive UTC and handed back
+aware, JSON columns use the generic type, ids are BIGINT on PostgreSQL and INTEGER (rowid) on
+SQLite.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware in, aware out; stored as naive UTC so SQLite and PostgreSQL sort identically."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: store aware instants only")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+Id = BigInteger().with_variant(Integer, "sqlite")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("channel", String(32), nullable=False),  # telegram, slack, web …
+    Column("channel_user_id", String(128), nullable=False),  # the platform's id, as text
+    Column("display_name", String(256)),
+    Column("real_name", String(128)),
+    Column("phone", String(32)),
+    Column("email", String(256)),
+    Column("member_id", String(128)),  # the company's own member / user id
+    Column("location", String(256)),
+    Column("language", String(16)),  # zh-hans, zh-hant, en …
+    Column("blocked_at", UtcDateTime),  # the customer blocked the bot (Telegram 403)
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("channel", "channel_user_id"),
+)
+
+# One row per (prefix, day): the last sequence number handed out. Incremented with an upsert
+# inside the transaction that inserts the case, so a rolled-back case leaves no gap.
+case_sequences = Table(
+    "case_sequences",
+    metadata,
+    Column("prefix", String(8), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("last", Integer, nullable=False),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("number", String(32), nullable=False, unique=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("priority", String(1), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("risk", String(16), nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("subject", String(256), nullable=False),  # 投诉主题: a few keywords
+    Column("content", Text, nullable=False),  # 投诉内容: verbatim, never rewritten
+    Column("party", String(256)),  # 被投诉对象
+    Column("reference", String(256)),  # order number or similar
+    Column("desired_outcome", String(64)),
+    Column("contact", String(256)),  # contact given for this case
+    Column("assignee", String(128)),
+    Column("escalation_level", Integer, nullable=False),
+    Column("reopen_count", Integer, nullable=False),
+    Column("repeat_of", Id, ForeignKey("cases.id")),  # 重复投诉: the earlier case
+    Column("resolution", Text),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("first_response_due", UtcDateTime, nullable=False),
+    Column("resolution_due", UtcDateTime, nullable=False),
+    Column("first_responded_at", UtcDateTime),
+    Column("resolved_at", UtcDateTime),
+    Column("closed_at", UtcDateTime),
+    Column("clock_paused_at", UtcDateTime),  # waiting for the customer (等待客户)
+    Column("version", Integer, nullable=False),  # optimistic concurrency: two clicks, one wins
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "status", "first_response_due"),
+    Index(None, "status", "resolution_due"),
+    Index(None, "customer_id", "status"),
+    Index(None, "received_at"),
+)
+
+# Append-only audit trail: never updated, never deleted.
+case_events = Table(
+    "case_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("case_id", Id, ForeignKey("cases.id"), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(128), nullable=False),  # "customer:telegram:42", "slack:U123" …
+    Column("action", String(32), nullable=False),
+    Column("from_status", String(16)),
+    Column("to_status", String(16), nullable=False),
+    Column("changes", JSON, nullable=False),  # {"field": [old, new], …}
+    Column("note", Text),  # the reason, the opinion, the explanation
+    Index(None, "case_id", "id"),
+    Index(None, "at"),
+)
+
+# Where each customer is in a dialogue; written after every step so a restart resumes there.
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("channel", String(32), primary_key=True),
+    Column("chat_id", String(128), primary_key=True),
+    Column("flow", String(32), nullable=False),
+    Column("state", String(64), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Every outbound message, written in the transaction of the change that caused it.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("channel", String(32), nullable=False),
+    Column("recipient", String(128), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("dedupe_key", String(256), unique=True),  # the same logical message is queued once
+    Column("status", String(16), nullable=False),  # pending, sent, failed
+    Column("attempts", Integer, nullable=False),
+    Column("not_before", UtcDateTime, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime),
+    Column("platform_message_id", String(128)),
+    Index(None, "status", "not_before"),
+)
+
+# Inbound updates already handled (Telegram update_id, Slack event_id): redelivery is harmless.
+inbound_updates = Table(
+    "inbound_updates",
+    metadata,
+    Column("channel", String(32), primary_key=True),
+    Column("update_id", String(128), primary_key=True),
+    Column("received_at", UtcDateTime, nullable=False),
+)
+
+Row = dict[str, Any]
