@@ -1,0 +1,292 @@
+"""The ``kesu`` command (also ``python -m bot``).
+
+Errors a person can fix (bad setting, unknown case, broken policy file) end in one line on
+stderr and exit status 1; a traceback means a bug.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import unicodedata
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from pydantic import ValidationError
+
+from bot import app
+from bot.config import Settings, calendar_warnings, load_policy
+from bot.domain.cases import STATUS_ZH, Case, DomainError, Priority, Status
+from bot.domain.policy import Policy, Target
+from bot.services import CaseEvent
+from storage import migrate
+from storage.db import Store
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"KESU_{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise click.ClickException(f"bad setting: {problems}") from exc
+    root = logging.getLogger()
+    if root.level != logging.DEBUG:  # --verbose wins over KESU_LOG_LEVEL
+        root.setLevel(settings.log_level)
+    return settings
+
+
+def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
+    """Run one async command, turning domain errors into a clean one-line failure."""
+
+    async def runner() -> T:
+        return await coro_factory()
+
+    try:
+        return asyncio.run(runner())
+    except DomainError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
+def cli(verbose: bool) -> None:
+    """kesu 客诉: complaint intake, SLA tracking and closure.
+
+    Settings come from KESU_* environment variables or a .env file in the current directory
+    (see .env.example).
+    """
+    level = logging.DEBUG if verbose else logging.WARNING  # KESU_LOG_LEVEL applies once read
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# -- db ---------------------------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """Database schema management."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending schema migrations to KESU_DATABASE_URL (safe to run repeatedly)."""
+    settings = _settings()
+
+    async def go() -> tuple[str | None, str | None]:
+        store = Store.connect(settings.database_url)
+        try:
+            return await migrate.upgrade(store)
+        finally:
+            await store.close()
+
+    before, after = _run(go)
+    if before == after:
+        click.echo(f"schema already at revision {after}")
+    else:
+        click.echo(f"schema upgraded: {before or 'empty'} -> {after}")
+
+
+# -- case -------------------------------------------------------------------------------------
+
+
+@cli.group()
+def case() -> None:
+    """Inspect complaint cases (read-only)."""
+
+
+@case.command("show")
+@click.argument("number")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def case_show(number: str, as_json: bool) -> None:
+    """Show one case and its whole history, e.g. `kesu case show TS20261122001`."""
+    settings = _settings()
+
+    async def go() -> tuple[Case, list[CaseEvent]]:
+        kesu = await app.build(settings)
+        try:
+            return await kesu.cases.get(number), await kesu.cases.history(number)
+        finally:
+            await kesu.close()
+
+    found, events = _run(go)
+    if as_json:
+        body = _case_dict(found) | {"events": [_jsonable(vars_of(e)) for e in events]}
+        click.echo(json.dumps(body, ensure_ascii=False, indent=2))
+        return
+    tz = settings.tz
+    rows = [
+        ("number 编号", found.number),
+        ("status 状态", f"{found.status.value} ({STATUS_ZH[found.status]})"),
+        ("priority 优先级", found.priority.value),
+        ("severity 通报级别", found.severity.value),
+        ("risk 风险", found.risk.value),
+        ("category 分类", found.category),
+        ("subject 主题", found.subject),
+        ("content 内容", found.content),
+        ("party 被投诉对象", found.party or "-"),
+        ("reference 单号", found.reference or "-"),
+        ("assignee 处理人", found.assignee or "-"),
+        ("escalation 升级级别", str(found.escalation_level)),
+        ("received 受理时间", _local(found.received_at, tz)),
+        ("first response due 首次响应时限", _local(found.first_response_due, tz)),
+        ("resolution due 解决时限", _local(found.resolution_due, tz)),
+        ("clock 计时", "paused 暂停" if found.clock_paused_at else "running 计时中"),
+    ]
+    width = max(_width(k) for k, _ in rows)
+    for key, value in rows:
+        click.echo(f"{key}{' ' * (width - _width(key))}  {value}")
+    click.echo("\nhistory 处理记录:")
+    for e in events:
+        arrow = f"{e.from_status or '-'} -> {e.to_status}"
+        click.echo(f"  {_local(e.at, tz)}  {e.actor}  {e.action}  {arrow}")
+        for name, (old, new) in e.changes.items():
+            click.echo(f"      {name}: {old!r} -> {new!r}")
+        if e.note:
+            click.echo(f"      note: {e.note}")
+
+
+@case.command("list")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice([s.value for s in Status]),
+    help="Only cases in this status (repeatable).",
+)
+@click.option("--open", "only_open", is_flag=True, help="Only cases not closed or invalid.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def case_list(statuses: tuple[str, ...], only_open: bool, limit: int, as_json: bool) -> None:
+    """List cases, newest first."""
+    settings = _settings()
+    wanted: list[Status] | None = [Status(s) for s in statuses] or None
+    if only_open:
+        wanted = [s for s in (wanted or list(Status)) if s.is_open]
+
+    async def go() -> list[Case]:
+        kesu = await app.build(settings)
+        try:
+            return await kesu.cases.list_cases(statuses=wanted, limit=limit)
+        finally:
+            await kesu.close()
+
+    found = _run(go)
+    if as_json:
+        for c in found:
+            click.echo(json.dumps(_case_dict(c), ensure_ascii=False))
+        return
+    if not found:
+        click.echo("no cases")
+        return
+    for c in found:
+        subject = c.subject or c.content[:20].replace("\n", " ")
+        click.echo(
+            f"{c.number}  {c.status.value:<11}  {c.priority.value}  "
+            f"due {_local(c.resolution_due, settings.tz)}  {subject}"
+        )
+
+
+# -- policy -----------------------------------------------------------------------------------
+
+
+@cli.group()
+def policy() -> None:
+    """SLA policy files (时限政策)."""
+
+
+@policy.command("check")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def policy_check(file: Path | None) -> None:
+    """Validate a policy FILE and print the effective table.
+
+    Without FILE, checks KESU_POLICY_FILE or the built-in default.
+    """
+    settings = _settings()
+    path = file or settings.policy_file
+    try:
+        pol = load_policy(path)
+        calendar = pol.calendar.build(settings.tz)
+    except DomainError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"policy {path or 'built-in default'}: OK")
+    _print_policy(pol)
+    from bot.clock import SystemClock  # noqa: PLC0415 (only this command needs the real now)
+
+    for warning in calendar_warnings(calendar, SystemClock().now()):
+        click.echo(f"warning: {warning}", err=True)
+
+
+def _print_policy(pol: Policy) -> None:
+    table = [("priority 优先级", "first response 首次响应", "resolution 解决")]
+    for p in Priority:
+        s = pol.sla[p]
+        table.append(
+            (f"{p.value} {s.name_zh} {s.name_en}", _target(s.first_response), _target(s.resolution))
+        )
+    widths = [max(_width(row[i]) for row in table) for i in range(2)]
+    click.echo()
+    for row in table:
+        cells = [f"{row[i]}{' ' * (widths[i] - _width(row[i]))}" for i in range(2)]
+        click.echo(f"{cells[0]}  {cells[1]}  {row[2]}")
+    hours = ", ".join(f"{a}-{b}" for a, b in pol.calendar.hours)
+    basis = "Chinese statutory calendar" if pol.calendar.statutory else "Monday-Friday"
+    click.echo(f"\nbusiness hours: {hours} on working days ({basis})")
+    if pol.calendar.years:
+        listed = ", ".join(str(y) for y in sorted(pol.calendar.years))
+        click.echo(f"years listed in the file: {listed}")
+    click.echo("\nescalation chain:")
+    for level, step in enumerate(pol.escalation):
+        parts = []
+        if step.review_within:
+            parts.append(f"review within {step.review_within.describe()}")
+        if step.escalate_after:
+            parts.append(f"escalate after {step.escalate_after.describe()}")
+        detail = "; ".join(parts) or "top of the chain"
+        click.echo(f"  {level}  {step.name_zh} ({step.name_en}): {detail}")
+
+
+def _target(t: Target) -> str:
+    return f"{t.describe_zh()} / {t.describe()}"
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _width(text: str) -> int:
+    """Columns a terminal gives ``text``: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _local(instant: datetime | None, tz: Any) -> str:
+    return "-" if instant is None else instant.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def vars_of(obj: Any) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in obj.__slots__}
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: (v.isoformat() if isinstance(v, datetime) else getattr(v, "value", v))
+        for k, v in values.items()
+    }
+
+
+def _case_dict(c: Case) -> dict[str, Any]:
+    return _jsonable(vars_of(c))
+
+
+def main() -> None:
+    cli(prog_name="kesu")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,92 @@
+"""Settings from the environment / ``.env`` and the policy file they point at.
+
+Every setting is listed, with a comment, in ``.env.example``; ``tests/test_config.py`` keeps the
+two in step.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from importlib.resources import files
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.domain.calendar import BusinessCalendar
+from bot.domain.cases import DomainError
+from bot.domain.numbers import PREFIX_RE
+from bot.domain.policy import Policy, parse_policy
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POLICY = "default.toml"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="KESU_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,  # `KESU_POLICY_FILE=` as in .env.example means "not set"
+        extra="ignore",
+    )
+
+    database_url: str = Field(
+        "sqlite+aiosqlite:///kesu.db",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://…",
+    )
+    case_prefix: str = Field("TS", description="letters before the date in case numbers")
+    timezone: str = Field("Asia/Shanghai", description="the desk's time zone (IANA name)")
+    policy_file: Path | None = Field(None, description="SLA policy TOML; built-in default if unset")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("case_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not PREFIX_RE.match(value):
+            raise ValueError("KESU_CASE_PREFIX must be 1-8 capital letters A-Z, e.g. TS or YS")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def load_policy(path: Path | None) -> Policy:
+    """Read a policy file, or the built-in defaults when ``path`` is None."""
+    if path is None:
+        text = (files("bot") / "policies" / DEFAULT_POLICY).read_text(encoding="utf-8")
+        return parse_policy(text, f"built-in {DEFAULT_POLICY}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DomainError(f"cannot read policy file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise DomainError(f"policy file {path} is not UTF-8: {exc}") from exc
+    return parse_policy(text, str(path))
+
+
+def calendar_warnings(calendar: BusinessCalendar, now: datetime) -> list[str]:
+    """Operator warnings for this year and next when holiday data is missing.
+
+    A case opened in late December is due in January, so next year matters already.
+    """
+    year = now.astimezone(calendar.tz).year
+    return [
+        f"holiday schedule for {y} is unknown: Monday-Friday will count as workdays. "
+        f"Add [calendar.years.{y}] with off/workdays to the policy file once announced."
+        for y in calendar.unknown_years([year, year + 1])
+    ]

@@ -1,0 +1,405 @@
+"""Use cases on cases: domain rules + storage in one transaction per call.
+
+Every change reads the case inside the write transaction (row-locked on PostgreSQL, under the
+write lock on SQLite), asks the domain what it becomes, writes the row and its ``case_events``
+row, and commits both or neither.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from enum import Enum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.clock import Clock
+from bot.domain.cases import (
+    CORRECTABLE_FIELDS,
+    Action,
+    Case,
+    DomainError,
+    Priority,
+    Risk,
+    Severity,
+    Status,
+    next_escalation_level,
+    transition,
+)
+from bot.domain.numbers import CaseNumber, check_prefix, desk_day, parse_case_number
+from bot.domain.sla import Deadlines, Sla
+from storage.db import Store
+from storage.repositories import Tx
+
+log = logging.getLogger(__name__)
+
+
+class CaseNotFound(DomainError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class NewComplaint:
+    """What intake has gathered; the customer's words go in ``content`` untouched."""
+
+    channel: str
+    channel_user_id: str
+    content: str
+    subject: str = ""
+    category: str = "other"
+    priority: Priority = Priority.C
+    severity: Severity = Severity.GENERAL
+    risk: Risk = Risk.NONE
+    party: str | None = None
+    reference: str | None = None
+    desired_outcome: str | None = None
+    contact: str | None = None
+    display_name: str | None = None
+    language: str | None = None
+    received_at: datetime | None = None  # defaults to now; set when the channel reports it
+    repeat_of: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseEvent:
+    id: int
+    case_id: int
+    at: datetime
+    actor: str
+    action: str
+    from_status: str | None
+    to_status: str
+    changes: dict[str, list[Any]]
+    note: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> CaseEvent:
+        return cls(**{f: row[f] for f in cls.__slots__})
+
+
+@dataclass
+class CaseService:
+    store: Store
+    sla: Sla
+    clock: Clock
+    tz: ZoneInfo
+    prefix: str = "TS"
+    _chain_length: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        check_prefix(self.prefix)
+        self._chain_length = len(self.sla.policy.escalation)
+
+    # -- opening -----------------------------------------------------------------------------
+
+    async def open_case(self, complaint: NewComplaint, actor: str | None = None) -> Case:
+        """Record a complaint: number, deadlines, row and opening event in one transaction."""
+        if not complaint.content.strip():
+            raise DomainError("a complaint needs the customer's words (content is empty)")
+        now = self.clock.now()
+        received_at = complaint.received_at or now
+        deadlines = self.sla.deadlines(complaint.priority, received_at)
+        day = desk_day(received_at, self.tz)
+        actor = actor or f"customer:{complaint.channel}:{complaint.channel_user_id}"
+        async with self.store.write() as tx:
+            customer_id = await tx.customers.ensure(
+                complaint.channel,
+                complaint.channel_user_id,
+                now,
+                display_name=complaint.display_name,
+                language=complaint.language,
+            )
+            number = await self._allocate_number(tx, day)
+            row = await tx.cases.insert(
+                {
+                    "number": str(number),
+                    "customer_id": customer_id,
+                    "channel": complaint.channel,
+                    "status": Status.NEW.value,
+                    "priority": complaint.priority.value,
+                    "severity": complaint.severity.value,
+                    "risk": complaint.risk.value,
+                    "category": complaint.category,
+                    "subject": complaint.subject,
+                    "content": complaint.content,
+                    "party": complaint.party,
+                    "reference": complaint.reference,
+                    "desired_outcome": complaint.desired_outcome,
+                    "contact": complaint.contact,
+                    "assignee": None,
+                    "escalation_level": 0,
+                    "reopen_count": 0,
+                    "repeat_of": complaint.repeat_of,
+                    "received_at": received_at,
+                    "first_response_due": deadlines.first_response,
+                    "resolution_due": deadlines.resolution,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            case = Case.from_row(row)
+            await tx.events.append(
+                case_id=case.id,
+                at=now,
+                actor=actor,
+                action=Action.OPEN.value,
+                from_status=None,
+                to_status=case.status.value,
+                changes={
+                    "priority": [None, case.priority.value],
+                    "category": [None, case.category],
+                    "first_response_due": [None, _plain(case.first_response_due)],
+                    "resolution_due": [None, _plain(case.resolution_due)],
+                },
+            )
+        log.info("opened case %s (priority %s)", case.number, case.priority.value)
+        return case
+
+    async def _allocate_number(self, tx: Tx, day: date) -> CaseNumber:
+        seq = await tx.cases.next_sequence(self.prefix, day)
+        return CaseNumber(self.prefix, day, seq)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def get(self, number: str) -> Case:
+        async with self.store.read() as tx:
+            return await self._load(tx, number)
+
+    async def list_cases(
+        self, *, statuses: list[Status] | None = None, limit: int = 50
+    ) -> list[Case]:
+        async with self.store.read() as tx:
+            rows = await tx.cases.search(
+                statuses=None if statuses is None else [s.value for s in statuses], limit=limit
+            )
+        return [Case.from_row(r) for r in rows]
+
+    async def history(self, number: str) -> list[CaseEvent]:
+        async with self.store.read() as tx:
+            case = await self._load(tx, number)
+            rows = await tx.events.for_case(case.id)
+        return [CaseEvent.from_row(r) for r in rows]
+
+    async def _load(self, tx: Tx, number: str, *, for_update: bool = False) -> Case:
+        canonical = str(parse_case_number(number))
+        row = await tx.cases.by_number(canonical, for_update=for_update)
+        if row is None:
+            raise CaseNotFound(f"no case {canonical}")
+        return Case.from_row(row)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def claim(self, number: str, actor: str, note: str | None = None) -> Case:
+        """Take ownership; a second claimer gets an IllegalTransition naming the state."""
+        return await self._change(
+            number, Action.CLAIM, actor, note, lambda c, now: {"assignee": actor}
+        )
+
+    async def release(self, number: str, actor: str, note: str | None = None) -> Case:
+        return await self._change(
+            number, Action.RELEASE, actor, note, lambda c, now: {"assignee": None}
+        )
+
+    async def assign(self, number: str, actor: str, assignee: str, note: str | None = None) -> Case:
+        if not assignee.strip():
+            raise DomainError("assign needs somebody to assign the case to")
+        return await self._change(
+            number, Action.ASSIGN, actor, note, lambda c, now: {"assignee": assignee}
+        )
+
+    async def start(self, number: str, actor: str, note: str | None = None) -> Case:
+        """The first response reached the customer: the first-response clock stops."""
+        return await self._change(
+            number, Action.START, actor, note, lambda c, now: {"first_responded_at": now}
+        )
+
+    async def resolve(self, number: str, actor: str, resolution: str) -> Case:
+        _require(resolution, "resolve needs a resolution note (处理结果)")
+        return await self._change(
+            number,
+            Action.RESOLVE,
+            actor,
+            resolution,
+            lambda c, now: {"resolution": resolution, "resolved_at": now, "clock_paused_at": None},
+        )
+
+    async def close(self, number: str, actor: str, note: str | None = None) -> Case:
+        """The customer confirmed (or the confirmation window passed)."""
+        return await self._change(
+            number, Action.CLOSE, actor, note, lambda c, now: {"closed_at": now}
+        )
+
+    async def reopen(self, number: str, actor: str, reason: str) -> Case:
+        """Handling restarts one level up with fresh deadlines (DOMAIN.md §6)."""
+        _require(reason, "reopen needs the reason (e.g. the customer's revisit answer)")
+
+        def changes(case: Case, now: datetime) -> dict[str, Any]:
+            deadlines = self.sla.deadlines(case.priority, now)
+            return {
+                "assignee": None,
+                "reopen_count": case.reopen_count + 1,
+                "escalation_level": min(case.escalation_level + 1, self._chain_length - 1),
+                "resolved_at": None,
+                "closed_at": None,
+                "first_responded_at": None,
+                "first_response_due": deadlines.first_response,
+                "resolution_due": deadlines.resolution,
+            }
+
+        return await self._change(number, Action.REOPEN, actor, reason, changes)
+
+    async def mark_invalid(self, number: str, actor: str, explanation: str) -> Case:
+        """无效投诉: answered with an explanation and closed, but still on record."""
+        _require(explanation, "marking a complaint invalid needs the explanation for the customer")
+        return await self._change(
+            number,
+            Action.MARK_INVALID,
+            actor,
+            explanation,
+            lambda c, now: {"closed_at": now, "clock_paused_at": None},
+        )
+
+    async def escalate(self, number: str, actor: str, note: str) -> Case:
+        _require(note, "escalation needs a note: why, and what was tried")
+
+        def changes(case: Case, now: datetime) -> dict[str, Any]:
+            level = next_escalation_level(case.escalation_level, self._chain_length, case.number)
+            return {"escalation_level": level}
+
+        return await self._change(number, Action.ESCALATE, actor, note, changes)
+
+    async def correct(
+        self, number: str, actor: str, field_name: str, value: Any, reason: str
+    ) -> Case:
+        """Fix a recorded field; the event keeps the old value and the reason (更正记录)."""
+        _require(reason, "a correction needs its reason")
+        if field_name not in CORRECTABLE_FIELDS:
+            allowed = ", ".join(sorted(CORRECTABLE_FIELDS))
+            raise DomainError(f"{field_name!r} cannot be corrected; correctable: {allowed}")
+        value = _validate_field(field_name, value)
+
+        def changes(case: Case, now: datetime) -> dict[str, Any]:
+            result: dict[str, Any] = {field_name: value}
+            if field_name == "priority":  # the time limits follow the priority
+                fresh = self.sla.deadlines(Priority(value), case.received_at)
+                if case.first_responded_at is None:
+                    result["first_response_due"] = fresh.first_response
+                result["resolution_due"] = fresh.resolution
+            return result
+
+        return await self._change(number, Action.CORRECT, actor, reason, changes)
+
+    async def pause_clock(self, number: str, actor: str, note: str) -> Case:
+        """Stop the SLA clock while waiting for the customer (e.g. for a photo of the receipt)."""
+        _require(note, "pausing the clock needs a note: what are we waiting for")
+
+        def changes(case: Case, now: datetime) -> dict[str, Any]:
+            if case.clock_paused_at is not None:
+                raise DomainError(f"the clock of case {case.number} is already paused")
+            return {"clock_paused_at": now}
+
+        return await self._change(number, Action.PAUSE_CLOCK, actor, note, changes)
+
+    async def resume_clock(self, number: str, actor: str, note: str | None = None) -> Case:
+        """Restart the clock; unmet deadlines move by the paused time on their own clock."""
+
+        def changes(case: Case, now: datetime) -> dict[str, Any]:
+            if case.clock_paused_at is None:
+                raise DomainError(f"the clock of case {case.number} is not paused")
+            moved = self.sla.resume(
+                case.priority,
+                Deadlines(case.first_response_due, case.resolution_due),
+                case.clock_paused_at,
+                now,
+            )
+            result: dict[str, Any] = {"clock_paused_at": None, "resolution_due": moved.resolution}
+            if case.first_responded_at is None:
+                result["first_response_due"] = moved.first_response
+            return result
+
+        return await self._change(number, Action.RESUME_CLOCK, actor, note, changes)
+
+    async def add_note(self, number: str, actor: str, note: str) -> Case:
+        """A handler's opinion (处理意见) on record, without changing the case."""
+        _require(note, "a note cannot be empty")
+        return await self._change(number, Action.NOTE, actor, note, lambda c, now: {})
+
+    async def _change(
+        self,
+        number: str,
+        action: Action,
+        actor: str,
+        note: str | None,
+        compute: Callable[[Case, datetime], dict[str, Any]],
+    ) -> Case:
+        _require(actor, "every change needs the person who made it")
+        now = self.clock.now()
+        async with self.store.write() as tx:
+            case = await self._load(tx, number, for_update=True)
+            new_status = transition(case.status, action, case.number)
+            values = compute(case, now)
+            if new_status is not case.status:
+                values["status"] = new_status.value
+            diff = {
+                k: [_plain(getattr(case, k)), _plain(v)]
+                for k, v in values.items()
+                if _plain(getattr(case, k)) != _plain(v)
+            }
+            row = await tx.cases.update(case.id, case.version, {**values, "updated_at": now})
+            await tx.events.append(
+                case_id=case.id,
+                at=now,
+                actor=actor,
+                action=action.value,
+                from_status=case.status.value,
+                to_status=new_status.value,
+                changes=diff,
+                note=note,
+            )
+        log.info(
+            "case %s: %s by %s (%s -> %s)",
+            case.number,
+            action.value,
+            actor,
+            case.status.value,
+            new_status.value,
+        )
+        return Case.from_row(row)
+
+
+def _require(text: str | None, message: str) -> None:
+    if text is None or not text.strip():
+        raise DomainError(message)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe form for the audit trail."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()  # one zone, so old and new compare as text
+    return value
+
+
+_ENUM_FIELDS: dict[str, type[Enum]] = {
+    "priority": Priority,
+    "severity": Severity,
+    "risk": Risk,
+}
+
+
+def _validate_field(field_name: str, value: Any) -> Any:
+    enum = _ENUM_FIELDS.get(field_name)
+    if enum is not None:
+        try:
+            return enum(value).value
+        except ValueError:
+            allowed = ", ".join(str(m.value) for m in enum)
+            raise DomainError(f"{value!r} is not a valid {field_name} ({allowed})") from None
+    if value is not None and not isinstance(value, str):
+        raise DomainError(f"{field_name} must be text")
+    if field_name in {"category", "subject"} and not (value or "").strip():
+        raise DomainError(f"{field_name} cannot be empty")
+    return value
