@@ -1,0 +1,103 @@
+"""Policy files: the shipped default, and a clear message for every way to get one wrong."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.config import load_policy
+from bot.domain.cases import DomainError, Priority
+from bot.domain.policy import Target, parse_policy
+
+MINIMAL = """
+[sla.A]
+name_zh = "紧急"
+name_en = "urgent"
+first_response = { hours = 1, clock = "calendar" }
+resolution = { hours = 4, clock = "calendar" }
+[sla.B]
+name_zh = "高"
+name_en = "high"
+first_response = { hours = 4 }
+resolution = { hours = 24, clock = "calendar" }
+[sla.C]
+name_zh = "普通"
+name_en = "normal"
+first_response = { working_days = 1 }
+resolution = { working_days = 3 }
+[[escalation]]
+name_zh = "一线客服"
+name_en = "front line"
+"""
+
+
+def test_default_policy_has_the_domain_table() -> None:
+    p = load_policy(None)
+    assert p.sla[Priority.A].first_response == Target(hours=1, clock="calendar")
+    assert p.sla[Priority.B].first_response == Target(hours=4, clock="business")
+    assert p.sla[Priority.B].resolution == Target(hours=24, clock="calendar")
+    assert p.sla[Priority.C].resolution == Target(working_days=3)
+    chain = [(s.escalate_after, s.review_within) for s in p.escalation]
+    assert [a.hours if a else None for a, _ in chain] == [2, 4, 24, None]
+    assert chain[1][1] == Target(hours=1, clock="calendar")
+    assert p.calendar.hours == [("09:00", "18:00")]
+
+
+def test_listed_years_reach_the_calendar() -> None:
+    text = MINIMAL + "\n[calendar.years.2030]\noff = [2030-01-01]\nworkdays = [2030-01-05]\n"
+    cal = parse_policy(text).calendar.build(ZoneInfo("Asia/Shanghai"))
+    assert not cal.is_workday(date(2030, 1, 1))
+    assert cal.is_workday(date(2030, 1, 5))
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            ("first_response = { working_days = 1 }", "frist_response = { working_days = 1 }"),
+            "sla.C.frist_response",
+        ),
+        (("hours = 1, clock", "hours = -1, clock"), "greater than 0"),
+        (("{ hours = 4 }", "{ hours = 4, working_days = 1 }"), "exactly one"),
+        (("{ hours = 4 }", "{ }"), "exactly one"),
+        (("{ hours = 4 }", '{ hours = 4, clock = "wall" }'), "calendar"),
+        (("{ working_days = 3 }", '{ working_days = 3, clock = "calendar" }'), "business"),
+        (("[sla.C]", "[sla.D]"), "sla"),
+        (('[[escalation]]\nname_zh = "一线客服"\nname_en = "front line"\n', ""), "escalation"),
+        (('name_zh = "紧急"', 'name_zh = "紧急'), "not valid TOML"),
+    ],
+)
+def test_mistakes_are_named(change: tuple[str, str], expected: str) -> None:
+    old, new = change
+    assert old in MINIMAL
+    with pytest.raises(DomainError, match=expected):
+        parse_policy(MINIMAL.replace(old, new, 1), "desk.toml")
+
+
+def test_minimal_file_without_calendar_gets_the_default_hours() -> None:
+    p = parse_policy(MINIMAL)
+    assert p.calendar.statutory is True
+    assert p.calendar.hours == [("09:00", "18:00")]
+
+
+def test_bad_hours_are_named() -> None:
+    with pytest.raises(DomainError, match="end before they start"):
+        parse_policy('[calendar]\nhours = [["18:00", "09:00"]]\n' + MINIMAL)
+    with pytest.raises(DomainError, match="not a time"):
+        parse_policy('[calendar]\nhours = [["9 am", "18:00"]]\n' + MINIMAL)
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "nope.toml"
+    with pytest.raises(DomainError, match="cannot read policy file"):
+        load_policy(path)
+
+
+def test_target_descriptions() -> None:
+    assert Target(hours=4, clock="business").describe_zh() == "4 小时(工作时间)"
+    assert Target(hours=1, clock="calendar").describe() == "1 h (calendar)"
+    assert Target(working_days=3).describe() == "3 working days"
+    assert Target(working_days=1).describe_zh() == "1 个工作日"
