@@ -1,0 +1,86 @@
+"""kill -9 in the middle of a burst of case openings leaves no half-written case.
+
+A real process opens cases from 20 concurrent tasks; we SIGKILL it while it writes, then
+check the store as the next start would find it: every case has its opening event, every
+event its case, the daily sequence is gapless and matches the counter, and the next opening
+continues the sequence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from sqlalchemy import func, select, text
+
+from bot.services import CaseService, NewComplaint
+from storage.schema import case_events, case_sequences, cases
+from tests.conftest import Backend
+
+WORKER = Path(__file__).with_name("burst_worker.py")
+
+
+async def count_cases(backend: Backend) -> int:
+    store = backend.connect()
+    try:
+        async with store.read() as tx:
+            return await tx.cases.count()
+    finally:
+        await store.close()
+
+
+async def test_kill_minus_nine_mid_burst_leaves_no_half_case(
+    backend: Backend, service: CaseService, tmp_path: Path
+) -> None:
+    args = [sys.executable, str(WORKER), backend.url]
+    if backend.schema:
+        args.append(backend.schema)
+    log = tmp_path / "worker.log"
+    with log.open("wb") as stderr:
+        proc = await asyncio.create_subprocess_exec(
+            *args, stdout=asyncio.subprocess.PIPE, stderr=stderr
+        )
+        try:
+            assert proc.stdout is not None
+            line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
+            assert line.strip() == b"ready", log.read_text()
+            for _ in range(600):  # at most 60 s to get well into the burst
+                if await count_cases(backend) >= 150:
+                    break
+                await asyncio.sleep(0.1)
+            os.kill(proc.pid, signal.SIGKILL)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+            await proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+    store = service.store
+    async with store.read() as tx:
+        conn = tx.conn
+        if backend.name == "sqlite":
+            assert (await conn.execute(text("PRAGMA integrity_check"))).scalar_one() == "ok"
+        opened = select(case_events.c.case_id).where(case_events.c.action == "open")
+        without_event = await conn.execute(
+            select(func.count()).select_from(cases).where(cases.c.id.not_in(opened))
+        )
+        assert without_event.scalar_one() == 0
+        orphan_events = await conn.execute(
+            select(func.count())
+            .select_from(case_events)
+            .where(case_events.c.case_id.not_in(select(cases.c.id)))
+        )
+        assert orphan_events.scalar_one() == 0
+        numbers = (await conn.execute(select(cases.c.number))).scalars().all()
+        last = (await conn.execute(select(case_sequences.c.last))).scalar_one()
+    seqs = sorted(int(n[10:]) for n in numbers)
+    assert len(seqs) >= 150
+    assert seqs == list(range(1, len(seqs) + 1))  # no gap, no repeat
+    assert last == len(seqs)
+
+    # The next start simply carries on.
+    after = await service.open_case(NewComplaint("telegram", "next", "重启后的第一条投诉"))
+    assert after.number == f"TS20261117{last + 1:03d}"

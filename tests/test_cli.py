@@ -1,0 +1,194 @@
+"""The ``kesu`` command as an operator uses it: set up the database, look at cases, check a
+policy file — and a one-line error, never a traceback, for what a person can fix."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+from bot import app
+from bot.cli import cli
+from bot.clock import FrozenClock, SystemClock
+from bot.config import Settings, calendar_warnings, load_policy
+from bot.domain.cases import Priority
+from bot.services import NewComplaint
+from tests.conftest import SHANGHAI
+
+
+@pytest.fixture(autouse=True)
+def keep_root_log_level() -> Iterator[None]:
+    """The command sets the root logger's level from KESU_LOG_LEVEL; give it back."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    root.setLevel(level)
+
+
+@pytest.fixture
+def env(no_env_file: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("KESU_DATABASE_URL", f"sqlite+aiosqlite:///{no_env_file / 'cli.db'}")
+    return no_env_file
+
+
+def kesu(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), prog_name="kesu")
+
+
+def seed_cases() -> list[str]:
+    async def go() -> list[str]:
+        clock = FrozenClock(datetime(2026, 11, 17, 14, 30, tzinfo=SHANGHAI))
+        k = await app.build(Settings(), clock=clock)
+        try:
+            a = await k.cases.open_case(
+                NewComplaint(
+                    "telegram",
+                    "42",
+                    "快递员态度恶劣 <!channel> & 😡",
+                    subject="服务态度",
+                    priority=Priority.B,
+                )
+            )
+            b = await k.cases.open_case(NewComplaint("telegram", "43", "多扣了我 20 元"))
+            await k.cases.claim(b.number, "slack:U1")
+            await k.cases.correct(b.number, "slack:U1", "category", "billing", "客户说的是扣费")
+            return [a.number, b.number]
+        finally:
+            await k.close()
+
+    return asyncio.run(go())
+
+
+def test_every_command_has_help() -> None:
+    def walk(cmd: click.Command, path: list[str]) -> Iterator[list[str]]:
+        yield path
+        if isinstance(cmd, click.Group):
+            for name, sub in cmd.commands.items():
+                yield from walk(sub, [*path, name])
+
+    paths = list(walk(cli, []))
+    assert ["db", "upgrade"] in paths
+    assert ["case", "show"] in paths
+    assert ["case", "list"] in paths
+    assert ["policy", "check"] in paths
+    for path in paths:
+        result = kesu(*path, "--help")
+        assert result.exit_code == 0, (path, result.output)
+        assert "Usage: kesu" in result.output
+
+
+def test_upgrade_then_list_and_show(env: Path) -> None:
+    refused = kesu("case", "list")
+    assert refused.exit_code == 1
+    assert "run `kesu db upgrade` first" in refused.output
+
+    first = kesu("db", "upgrade")
+    assert first.exit_code == 0
+    assert "schema upgraded: empty -> 0001" in first.output
+    assert "already at revision 0001" in kesu("db", "upgrade").output
+    assert kesu("case", "list").output.strip() == "no cases"
+
+    a, b = seed_cases()
+    listed = kesu("case", "list")
+    assert listed.exit_code == 0
+    lines = listed.output.splitlines()
+    assert [line.split()[0] for line in lines] == [b, a]
+    assert kesu("case", "list", "--status", "claimed").output.split()[0] == b
+    assert a not in kesu("case", "list", "--status", "claimed").output
+    rows = [
+        json.loads(line) for line in kesu("case", "list", "--open", "--json").output.splitlines()
+    ]
+    assert {r["number"] for r in rows} == {a, b}
+
+    shown = kesu("case", "show", a.lower())
+    assert shown.exit_code == 0
+    assert "快递员态度恶劣 <!channel> & 😡" in shown.output  # verbatim
+    assert "2026-11-18 09:30:00" in shown.output  # B: 4 working hours after Tue 14:30
+    as_json = json.loads(kesu("case", "show", b, "--json").output)
+    assert as_json["category"] == "billing"
+    correction = as_json["events"][-1]
+    assert correction["action"] == "correct"
+    assert correction["changes"] == {"category": ["other", "billing"]}
+    assert correction["note"] == "客户说的是扣费"
+
+
+def test_unknown_case_and_bad_input_are_one_line_errors(env: Path) -> None:
+    kesu("db", "upgrade")
+    missing = kesu("case", "show", "TS20261117999")
+    assert missing.exit_code == 1
+    assert missing.output.strip() == "Error: no case TS20261117999"
+    garbage = kesu("case", "show", "投诉一号")
+    assert garbage.exit_code == 1
+    assert "not a case number" in garbage.output
+    assert kesu("case", "list", "--status", "lost").exit_code == 2
+
+
+def test_bad_settings_are_named(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KESU_CASE_PREFIX", "ts-1")
+    result = kesu("case", "list")
+    assert result.exit_code == 1
+    assert "KESU_CASE_PREFIX" in result.output
+    monkeypatch.setenv("KESU_CASE_PREFIX", "TS")
+    monkeypatch.setenv("KESU_TIMEZONE", "Mars/Olympus")
+    assert "unknown time zone" in kesu("case", "list").output
+
+
+def test_settings_come_from_a_dot_env_file(no_env_file: Path) -> None:
+    (no_env_file / ".env").write_text("KESU_CASE_PREFIX=YS\nKESU_POLICY_FILE=\n", encoding="utf-8")
+    s = Settings()
+    assert s.case_prefix == "YS"
+    assert s.policy_file is None
+
+
+def test_policy_check(env: Path) -> None:
+    ok = kesu("policy", "check")
+    assert ok.exit_code == 0
+    assert "built-in default: OK" in ok.output
+    assert "3 个工作日" in ok.output
+    assert "专项小组" in ok.output
+
+    broken = env / "desk.toml"
+    broken.write_text("[sla.A]\nfrist_response = 1\n", encoding="utf-8")
+    bad = kesu("policy", "check", str(broken))
+    assert bad.exit_code == 1
+    assert "desk.toml" in bad.output
+    assert "frist_response" in bad.output
+    assert "Traceback" not in bad.output
+    assert kesu("policy", "check", str(env / "missing.toml")).exit_code == 1
+
+
+def test_policy_check_prints_the_calendar_warnings_for_today(env: Path) -> None:
+    result = kesu("policy", "check")
+    policy = load_policy(None)
+    expected = calendar_warnings(policy.calendar.build(SHANGHAI), SystemClock().now())
+    for warning in expected:
+        assert f"warning: {warning}" in result.output
+    assert result.output.count("warning:") == len(expected)
+
+
+def test_calendar_warnings_name_this_year_and_next() -> None:
+    cal = load_policy(None).calendar.build(SHANGHAI)
+    late_2026 = calendar_warnings(cal, datetime(2026, 11, 22, tzinfo=SHANGHAI))
+    assert len(late_2026) == 1
+    assert "2027" in late_2026[0]
+    assert "[calendar.years.2027]" in late_2026[0]
+    assert calendar_warnings(cal, datetime(2025, 3, 1, tzinfo=SHANGHAI)) == []
+
+
+def test_python_dash_m_bot_and_the_console_script(env: Path) -> None:
+    for command in (
+        [sys.executable, "-m", "bot", "--help"],
+        [str(Path(sys.executable).parent / "kesu"), "--help"],
+    ):
+        done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert "kesu 客诉" in done.stdout

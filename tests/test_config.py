@@ -1,0 +1,35 @@
+"""Every setting is documented: in .env.example (with a comment) and in the README."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_setting_is_in_env_example_with_a_comment() -> None:
+    lines = (ROOT / ".env.example").read_text(encoding="utf-8").splitlines()
+    for name in Settings.model_fields:
+        key = f"KESU_{name.upper()}"
+        matches = [i for i, line in enumerate(lines) if line.startswith(f"{key}=")]
+        assert matches, f"{key} missing from .env.example"
+        assert lines[matches[0] - 1].startswith("#"), f"{key} has no comment above it"
+
+
+def test_every_setting_is_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in Settings.model_fields:
+        assert f"`KESU_{name.upper()}`" in readme
+
+
+def test_env_example_values_are_valid_settings() -> None:
+    values = {}
+    for line in (ROOT / ".env.example").read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            values[key.removeprefix("KESU_").lower()] = value or None
+    settings = Settings(_env_file=None, **{k: v for k, v in values.items() if v is not None})
+    assert settings.case_prefix == "TS"
+    assert settings.timezone == "Asia/Shanghai"
