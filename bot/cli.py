@@ -19,6 +19,7 @@ import click
 from pydantic import ValidationError
 
 from bot import app
+from bot.clock import SystemClock
 from bot.config import Settings, calendar_warnings, load_policy
 from bot.domain.cases import STATUS_ZH, Case, DomainError, Priority, Status
 from bot.domain.policy import Policy, Target
@@ -118,7 +119,7 @@ def case_show(number: str, as_json: bool) -> None:
 
     found, events = _run(go)
     if as_json:
-        body = _case_dict(found) | {"events": [_jsonable(vars_of(e)) for e in events]}
+        body = _case_dict(found) | {"events": [_jsonable(_fields(e)) for e in events]}
         click.echo(json.dumps(body, ensure_ascii=False, indent=2))
         return
     tz = settings.tz
@@ -218,8 +219,6 @@ def policy_check(file: Path | None) -> None:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"policy {path or 'built-in default'}: OK")
     _print_policy(pol)
-    from bot.clock import SystemClock  # noqa: PLC0415 (only this command needs the real now)
-
     for warning in calendar_warnings(calendar, SystemClock().now()):
         click.echo(f"warning: {warning}", err=True)
 
@@ -269,7 +268,8 @@ def _local(instant: datetime | None, tz: Any) -> str:
     return "-" if instant is None else instant.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def vars_of(obj: Any) -> dict[str, Any]:
+def _fields(obj: Any) -> dict[str, Any]:
+    """The fields of a slotted dataclass, for JSON output."""
     return {name: getattr(obj, name) for name in obj.__slots__}
 
 
@@ -281,7 +281,7 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _case_dict(c: Case) -> dict[str, Any]:
-    return _jsonable(vars_of(c))
+    return _jsonable(_fields(c))
 
 
 def main() -> None:

@@ -8,6 +8,8 @@ Each PostgreSQL test gets a schema of its own, dropped afterwards.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,6 +20,8 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
+from hypothesis import settings as hypothesis_settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from bot.clock import FrozenClock
 from bot.config import load_policy
@@ -25,6 +29,17 @@ from bot.domain.sla import Sla
 from bot.services import CaseService
 from storage import migrate
 from storage.db import Store
+
+# Tests never write into the working directory: no .hypothesis/ example database, and
+# hypothesis's own caches go to a temporary home removed at the end of the session.
+hypothesis_settings.register_profile("kesu", database=None)
+hypothesis_settings.load_profile("kesu")
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="kesu-hypothesis-")
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_HYPOTHESIS_HOME, ignore_errors=True)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 POSTGRES_URL = os.environ.get("KESU_TEST_POSTGRES_URL")

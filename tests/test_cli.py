@@ -192,3 +192,23 @@ def test_python_dash_m_bot_and_the_console_script(env: Path) -> None:
         done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
         assert done.returncode == 0, done.stderr
         assert "kesu 客诉" in done.stdout
+
+
+def test_starting_applies_migrations_and_warns_about_missing_holidays(
+    env: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What the bot's start does (``app.build(upgrade=True)``) on a brand-new database."""
+
+    async def go() -> str:
+        clock = FrozenClock(datetime(2026, 11, 22, 10, tzinfo=SHANGHAI))
+        k = await app.build(Settings(), clock=clock, upgrade=True)
+        try:
+            opened = await k.cases.open_case(NewComplaint("telegram", "1", "网点拒收我的快递"))
+            return opened.number
+        finally:
+            await k.close()
+
+    with caplog.at_level(logging.WARNING):
+        assert asyncio.run(go()) == "TS20261122001"
+    assert any("2027" in r.getMessage() for r in caplog.records)
+    assert "schema already at revision" in kesu("db", "upgrade").output
