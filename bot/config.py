@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.domain.calendar import BusinessCalendar
@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     timezone: str = Field("Asia/Shanghai", description="the desk's time zone (IANA name)")
     policy_file: Path | None = Field(None, description="SLA policy TOML; built-in default if unset")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    taxonomy: str = Field(
+        "default", description="a taxonomy preset (default, real_estate, …) or a TOML file"
+    )
+    cache_dir: Path | None = Field(
+        None, description="jieba dictionary cache; ~/.cache/kesu if unset"
+    )
 
     @field_validator("case_prefix")
     @classmethod
@@ -63,6 +69,21 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+
+class SettingsError(DomainError):
+    """A KESU_* value is wrong; the message names the variable."""
+
+
+def settings_from_env() -> Settings:
+    """Settings from the environment and .env, or a SettingsError naming every bad variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"KESU_{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise SettingsError(f"bad setting: {problems}") from exc
 
 
 def load_policy(path: Path | None) -> Policy:

@@ -1,0 +1,86 @@
+"""Text normalisation and jieba tokens, the one place kesu imports jieba and OpenCC.
+
+Normalised text is what every rule and keyword sees: NFKC (full-width letters, digits and
+punctuation become half-width), Traditional converted to Simplified by OpenCC (so 繁體
+complaints match simplified keywords), and case folded (so "VIP" matches "vip").
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import unicodedata
+from collections.abc import Iterable
+from importlib.resources import files
+from pathlib import Path
+
+import jieba
+import opencc
+
+log = logging.getLogger(__name__)
+
+# jieba announces every dictionary load on its own logger at DEBUG; keep it for -v only.
+jieba.setLogLevel(logging.WARNING)
+
+#: A token worth scoring has at least one CJK character, letter or digit.
+_WORDLIKE = re.compile(r"[0-9a-z\u3400-\u9fff\uf900-\ufaff]")
+
+
+def default_cache_dir() -> Path:
+    """Where jieba keeps its prefix-dictionary cache: second starts load in a fraction."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "kesu"
+
+
+class Normaliser:
+    """Cheap to build (no dictionary load): taxonomy checks use it without starting jieba."""
+
+    def __init__(self) -> None:
+        self._t2s = opencc.OpenCC("t2s")
+
+    def __call__(self, text: str) -> str:
+        return str(self._t2s.convert(unicodedata.normalize("NFKC", text))).casefold()
+
+
+class TextTools:
+    """Normaliser + tokenizer; build one per process (or per taxonomy) and share it.
+
+    Each instance owns its jieba dictionary, so a taxonomy's keywords added as words never
+    change how another taxonomy segments text.
+    """
+
+    def __init__(self, cache_dir: Path | None = None, extra_words: Iterable[str] = ()) -> None:
+        self.normalise = Normaliser()
+        self._jieba = jieba.Tokenizer()
+        cache = cache_dir or default_cache_dir()
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            self._jieba.tmp_dir = str(cache)
+        except OSError as exc:  # read-only home: still works, just builds the dict each start
+            log.warning("jieba cache dir %s not writable (%s); starts will be slower", cache, exc)
+        self._jieba.initialize()
+        # An open file, not a path: jieba leaves files it opens itself unclosed.
+        with (files("bot.nlp") / "userdict.txt").open("rb") as userdict:
+            self._jieba.load_userdict(userdict)
+        for word in extra_words:
+            self.add_word(word)
+
+    def add_word(self, word: str) -> None:
+        """Make ``word`` come out as one token, if jieba would otherwise split it."""
+        word = self.normalise(word).strip()
+        if word and len(self._jieba.lcut(word, HMM=False)) > 1:
+            self._jieba.add_word(word)
+
+    def tokens(self, normalised: str) -> list[str]:
+        """jieba tokens of already normalised text, whitespace and punctuation dropped.
+
+        Without jieba's HMM new-word discovery: keywords are dictionary words (or added as
+        such), so guessing unknown words only glues characters around them. Measured on the
+        dev set: about 30% faster and no worse (macro-F1 0.932 vs 0.922 with HMM).
+        """
+        return [t for t in self._jieba.lcut(normalised, HMM=False) if _WORDLIKE.search(t)]
+
+    def raw_cut(self, text: str) -> list[str]:
+        """Bare ``jieba.lcut`` with this dictionary: the benchmark's baseline."""
+        return list(self._jieba.lcut(text))
