@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from pydantic import ValidationError
 
-from bot import app
+from bot import app, cli_nlp
 from bot.clock import SystemClock
-from bot.config import Settings, calendar_warnings, load_policy
+from bot.config import Settings, calendar_warnings, load_policy, settings_from_env
 from bot.domain.cases import STATUS_ZH, Case, DomainError, Priority, Status
 from bot.domain.policy import Policy, Target
 from bot.services import CaseEvent
@@ -32,12 +31,9 @@ T = TypeVar("T")
 
 def _settings() -> Settings:
     try:
-        settings = Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"KESU_{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        raise click.ClickException(f"bad setting: {problems}") from exc
+        settings = settings_from_env()
+    except DomainError as exc:
+        raise click.ClickException(str(exc)) from exc
     root = logging.getLogger()
     if root.level != logging.DEBUG:  # --verbose wins over KESU_LOG_LEVEL
         root.setLevel(settings.log_level)
@@ -282,6 +278,10 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
 
 def _case_dict(c: Case) -> dict[str, Any]:
     return _jsonable(_fields(c))
+
+
+cli.add_command(cli_nlp.classify_cmd)
+cli.add_command(cli_nlp.taxonomy)
 
 
 def main() -> None:
