@@ -27,6 +27,7 @@ test: lint
 
 bench: install
 	$(BIN)/python bench/case_numbers.py
+	$(BIN)/python bench/classify.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build dist *.egg-info
