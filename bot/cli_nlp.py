@@ -177,7 +177,7 @@ def taxonomy_check(file: str) -> None:
 @click.option("--base", "base", help="Taxonomy whose names, owners and words to keep.")
 @click.option(
     "--max-keywords",
-    default=400,
+    default=1000,
     show_default=True,
     type=click.IntRange(1, 100_000),
     help="Strongest words kept per category.",

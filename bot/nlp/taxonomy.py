@@ -46,8 +46,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: A category id is what a desk's history calls the category: ``billing``, ``退款问题``, ``3``.
+#: Anything printable without leading/trailing space, up to 64 characters.
+CATEGORY_ID = r"^[^\s\x00-\x1f](?:[^\x00-\x1f]{0,62}[^\s\x00-\x1f])?$"
+
+
 class Category(_Strict):
-    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+    id: Annotated[str, Field(pattern=CATEGORY_ID)]
     name_zh: Annotated[str, Field(min_length=1)]
     name_en: Annotated[str, Field(min_length=1)]
     description: str = ""

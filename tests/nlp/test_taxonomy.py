@@ -104,7 +104,7 @@ def test_empty_category_and_missing_fallback_all_at_once() -> None:
     [
         (('"扣费" = 3', '"扣费" = -3'), "greater than 0"),
         (('"扣费" = 3', '"扣费" = "high"'), "valid number"),
-        (('id = "billing"', 'id = "Billing!"'), "pattern"),
+        (('id = "billing"', 'id = " billing"'), "pattern"),
         (('[[category]]\nid = "staff"', '[[category]]\nid = "billing"'), "duplicate category id"),
         (('"扣费" = 3', '"扣费" = 3\n"扣费" = 4'), "not valid TOML"),
         (('name_zh = "测试"\n', ""), "taxonomy.name_zh"),
