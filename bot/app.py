@@ -5,13 +5,20 @@ No module-level singletons: whoever needs a kesu builds one here and closes it w
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+from bot.channels.base import Channel
 from bot.clock import Clock, SystemClock
 from bot.config import Settings, calendar_warnings, load_policy
+from bot.dispatcher import Dispatcher
 from bot.domain.cases import DomainError
 from bot.domain.sla import Sla
+from bot.flows.base import FlowDeps
+from bot.nlp.classifier import Classifier
+from bot.outbox import OutboxWorker
 from bot.services import CaseService
 from storage import migrate
 from storage.db import Store
@@ -70,3 +77,87 @@ async def build(
     sla = Sla(policy, calendar)
     cases = CaseService(store, sla, clock, settings.tz, prefix=settings.case_prefix)
     return Kesu(settings=settings, store=store, sla=sla, cases=cases, clock=clock)
+
+
+class NoChannel(DomainError):
+    pass
+
+
+@dataclass
+class Runtime:
+    """A running bot: the store and services, the dialogue dispatcher, the outbox worker and
+    the channels it talks on."""
+
+    kesu: Kesu
+    dispatcher: Dispatcher
+    worker: OutboxWorker
+    channels: list[Channel] = field(default_factory=list)
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Start every channel and the outbox worker; run until ``stop`` is set."""
+        started: list[Channel] = []
+        worker = asyncio.create_task(self.worker.run(stop))
+        try:
+            for channel in self.channels:
+                await channel.start()
+                started.append(channel)
+            log.info("kesu running on %s", ", ".join(c.channel for c in self.channels))
+            await stop.wait()
+        finally:
+            stop.set()
+            for channel in reversed(started):
+                try:
+                    await channel.stop()
+                except Exception:
+                    log.exception("stopping %s failed", channel.channel)
+            await worker
+            await self.kesu.close()
+
+
+def configured_channels(settings: Settings) -> list[str]:
+    return ["telegram"] if settings.telegram_token is not None else []
+
+
+async def build_runtime(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    classifier: Classifier | None = None,
+    telegram_options: dict[str, Any] | None = None,
+) -> Runtime:
+    """Everything ``kesu run`` needs; refuses when no channel is configured."""
+    if not configured_channels(settings):
+        raise NoChannel(
+            "no channel configured: set KESU_TELEGRAM_TOKEN (from @BotFather) in .env or the "
+            "environment; see README, section Telegram"
+        )
+    kesu = await build(settings, clock=clock, upgrade=True)
+    try:
+        classifier = classifier or Classifier.load(settings.taxonomy, settings.cache_dir)
+        deps = FlowDeps(kesu.cases, classifier, kesu.sla, settings.tz)
+        dispatcher = Dispatcher(
+            kesu.store, deps, kesu.clock, default_language=settings.default_language
+        )
+        channels: list[Channel] = []
+        if settings.telegram_token is not None:
+            from bot.channels.telegram import TelegramChannel  # noqa: PLC0415 (SDK on demand)
+
+            secret = settings.telegram_webhook_secret
+            channels.append(
+                TelegramChannel(
+                    settings.telegram_token.get_secret_value(),
+                    dispatcher,
+                    base_url=settings.telegram_base_url,
+                    webhook_url=settings.telegram_webhook_url,
+                    webhook_secret=secret.get_secret_value() if secret else None,
+                    webhook_listen=settings.telegram_webhook_listen,
+                    webhook_port=settings.telegram_webhook_port,
+                    **(telegram_options or {}),
+                )
+            )
+        worker = OutboxWorker(kesu.store, {c.channel: c for c in channels}, kesu.clock)
+        dispatcher.on_enqueued = worker.wake
+    except BaseException:
+        await kesu.close()
+        raise
+    return Runtime(kesu, dispatcher, worker, channels)

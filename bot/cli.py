@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import unicodedata
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -62,6 +63,35 @@ def cli(verbose: bool) -> None:
     """
     level = logging.DEBUG if verbose else logging.WARNING  # KESU_LOG_LEVEL applies once read
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# -- run --------------------------------------------------------------------------------------
+
+
+@cli.command("run")
+def run_cmd() -> None:
+    """Run the bot on every configured channel until Ctrl-C / SIGTERM.
+
+    Applies pending migrations first. Refuses to start, with the reason, when no channel is
+    configured (KESU_TELEGRAM_TOKEN) or a setting is malformed.
+    """
+    settings = _settings()
+    if logging.getLogger().level > logging.INFO:
+        logging.getLogger().setLevel(logging.INFO)  # a running service says what it does
+
+    async def go() -> None:
+        runtime = await app.build_runtime(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        click.echo(
+            f"kesu: running on {', '.join(app.configured_channels(settings))}; Ctrl-C stops",
+            err=True,
+        )
+        await runtime.serve(stop)
+
+    _run(go)
 
 
 # -- db ---------------------------------------------------------------------------------------

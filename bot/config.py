@@ -7,13 +7,14 @@ two in step.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.domain.calendar import BusinessCalendar
@@ -24,6 +25,8 @@ from bot.domain.policy import Policy, parse_policy
 log = logging.getLogger(__name__)
 
 DEFAULT_POLICY = "default.toml"
+TOKEN_RE = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{30,}$")
+WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
 class Settings(BaseSettings):
@@ -46,6 +49,21 @@ class Settings(BaseSettings):
     taxonomy: str = Field(
         "default", description="a taxonomy preset (default, real_estate, …) or a TOML file"
     )
+    default_language: Literal["zh-hans", "zh-hant", "en"] = Field(
+        "zh-hans", description="for customers whose app language is neither Chinese nor English"
+    )
+    telegram_token: SecretStr | None = Field(None, description="from @BotFather: 123456:ABC…")
+    telegram_base_url: str = Field(
+        "https://api.telegram.org", description="Bot API server (a local one, or a test emulator)"
+    )
+    telegram_webhook_url: str | None = Field(
+        None, description="public https URL: set it to receive updates by webhook, not polling"
+    )
+    telegram_webhook_secret: SecretStr | None = Field(
+        None, description="checked on every webhook call (X-Telegram-Bot-Api-Secret-Token)"
+    )
+    telegram_webhook_listen: str = "0.0.0.0"  # noqa: S104 (a webhook server listens publicly)
+    telegram_webhook_port: int = Field(8443, ge=1, le=65535)
     cache_dir: Path | None = Field(
         None, description="jieba dictionary cache; ~/.cache/kesu if unset"
     )
@@ -65,6 +83,30 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}; use an IANA name") from exc
         return value
+
+    @field_validator("telegram_token")
+    @classmethod
+    def _token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not TOKEN_RE.match(value.get_secret_value()):
+            raise ValueError(
+                "does not look like a bot token (digits, a colon, 30+ letters: 123456789:AA…); "
+                "get one from @BotFather"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _webhook(self) -> Settings:
+        if self.telegram_webhook_url:
+            if not self.telegram_webhook_url.startswith("https://"):
+                raise ValueError("KESU_TELEGRAM_WEBHOOK_URL must be an https:// URL")
+            if self.telegram_webhook_secret is None:
+                raise ValueError("webhook mode needs KESU_TELEGRAM_WEBHOOK_SECRET")
+            secret = self.telegram_webhook_secret.get_secret_value()
+            if not WEBHOOK_SECRET_RE.match(secret):
+                raise ValueError(
+                    "KESU_TELEGRAM_WEBHOOK_SECRET: 1-256 characters of A-Z a-z 0-9 _ -"
+                )
+        return self
 
     @property
     def tz(self) -> ZoneInfo:

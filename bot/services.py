@@ -7,10 +7,11 @@ row, and commits both or neither.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,10 +31,14 @@ from bot.domain.cases import (
 )
 from bot.domain.numbers import CaseNumber, check_prefix, desk_day, parse_case_number
 from bot.domain.sla import Deadlines, Sla
+from bot.messages import Attachment
 from storage.db import Store
 from storage.repositories import Tx
 
 log = logging.getLogger(__name__)
+
+#: A second complaint in the same category within this window is a repeat (重复投诉).
+REPEAT_WINDOW = timedelta(days=30)
 
 
 class CaseNotFound(DomainError):
@@ -94,32 +99,54 @@ class CaseService:
 
     # -- opening -----------------------------------------------------------------------------
 
-    async def open_case(self, complaint: NewComplaint, actor: str | None = None) -> Case:
-        """Record a complaint: number, deadlines, row and opening event in one transaction."""
+    async def open_case(
+        self,
+        complaint: NewComplaint,
+        actor: str | None = None,
+        *,
+        attachments: Sequence[Attachment] = (),
+        tx: Tx | None = None,
+    ) -> Case:
+        """Record a complaint: number, deadlines, row, evidence and opening event, atomically.
+
+        A complaint in the same category from the same customer within 30 days is linked to
+        the earlier case as a repeat (重复投诉); if that one was already closed, the new case
+        is at least 重要 (DOMAIN.md §5). Pass ``tx`` to make it part of a larger transaction.
+        """
         if not complaint.content.strip():
             raise DomainError("a complaint needs the customer's words (content is empty)")
         now = self.clock.now()
         received_at = complaint.received_at or now
-        deadlines = self.sla.deadlines(complaint.priority, received_at)
         day = desk_day(received_at, self.tz)
         actor = actor or f"customer:{complaint.channel}:{complaint.channel_user_id}"
-        async with self.store.write() as tx:
-            customer_id = await tx.customers.ensure(
+        async with self._write(tx) as t:
+            customer_id = await t.customers.ensure(
                 complaint.channel,
                 complaint.channel_user_id,
                 now,
                 display_name=complaint.display_name,
                 language=complaint.language,
             )
-            number = await self._allocate_number(tx, day)
-            row = await tx.cases.insert(
+            repeat_of, severity = complaint.repeat_of, complaint.severity
+            if repeat_of is None:
+                earlier = await t.cases.search(
+                    customer_id=customer_id, since=received_at - REPEAT_WINDOW, limit=50
+                )
+                same = [r for r in earlier if r["category"] == complaint.category]
+                if same:
+                    repeat_of = int(same[0]["id"])
+                    if not Status(same[0]["status"]).is_open and severity.rank < 1:
+                        severity = Severity.IMPORTANT
+            number = await self._allocate_number(t, day)
+            deadlines = self.sla.deadlines(complaint.priority, received_at)
+            row = await t.cases.insert(
                 {
                     "number": str(number),
                     "customer_id": customer_id,
                     "channel": complaint.channel,
                     "status": Status.NEW.value,
                     "priority": complaint.priority.value,
-                    "severity": complaint.severity.value,
+                    "severity": severity.value,
                     "risk": complaint.risk.value,
                     "category": complaint.category,
                     "subject": complaint.subject,
@@ -131,7 +158,7 @@ class CaseService:
                     "assignee": None,
                     "escalation_level": 0,
                     "reopen_count": 0,
-                    "repeat_of": complaint.repeat_of,
+                    "repeat_of": repeat_of,
                     "received_at": received_at,
                     "first_response_due": deadlines.first_response,
                     "resolution_due": deadlines.resolution,
@@ -140,22 +167,81 @@ class CaseService:
                 }
             )
             case = Case.from_row(row)
-            await tx.events.append(
+            await t.attachments.add(
+                case.id, complaint.channel, [a.to_json() for a in attachments], now
+            )
+            changes: dict[str, list[Any]] = {
+                "priority": [None, case.priority.value],
+                "category": [None, case.category],
+                "first_response_due": [None, _plain(case.first_response_due)],
+                "resolution_due": [None, _plain(case.resolution_due)],
+            }
+            if repeat_of is not None:
+                changes["repeat_of"] = [None, repeat_of]
+            await t.events.append(
                 case_id=case.id,
                 at=now,
                 actor=actor,
                 action=Action.OPEN.value,
                 from_status=None,
                 to_status=case.status.value,
-                changes={
-                    "priority": [None, case.priority.value],
-                    "category": [None, case.category],
-                    "first_response_due": [None, _plain(case.first_response_due)],
-                    "resolution_due": [None, _plain(case.resolution_due)],
-                },
+                changes=changes,
+                note="重复投诉 repeat complaint" if repeat_of is not None else None,
             )
         log.info("opened case %s (priority %s)", case.number, case.priority.value)
         return case
+
+    @contextlib.asynccontextmanager
+    async def _write(self, tx: Tx | None) -> AsyncIterator[Tx]:
+        """The caller's transaction if it has one, else a new one."""
+        if tx is not None:
+            yield tx
+            return
+        async with self.store.write() as new:
+            yield new
+
+    async def customer_cases(
+        self, channel: str, channel_user_id: str, *, open_only: bool = False, tx: Tx | None = None
+    ) -> list[Case]:
+        """A customer's own cases, newest first; never anyone else's."""
+        async with self._read(tx) as t:
+            customer = await t.customers.find(channel, channel_user_id)
+            if customer is None:
+                return []
+            statuses = [s.value for s in Status if s.is_open] if open_only else None
+            rows = await t.cases.search(customer_id=customer["id"], statuses=statuses, limit=50)
+        return [Case.from_row(r) for r in rows]
+
+    @contextlib.asynccontextmanager
+    async def _read(self, tx: Tx | None) -> AsyncIterator[Tx]:
+        if tx is not None:
+            yield tx
+            return
+        async with self.store.read() as new:
+            yield new
+
+    async def add_customer_message(
+        self,
+        number: str,
+        actor: str,
+        text: str,
+        attachments: Sequence[Attachment] = (),
+        *,
+        tx: Tx | None = None,
+    ) -> Case:
+        """The customer's further words or evidence, kept verbatim on the case (补充材料)."""
+        if not text.strip() and not attachments:
+            raise DomainError("nothing to add: the message has no text and no attachment")
+
+        return await self._change(
+            number,
+            Action.CUSTOMER_MESSAGE,
+            actor,
+            text or None,
+            lambda case, now: {},
+            tx=tx,
+            files=attachments,
+        )
 
     async def _allocate_number(self, tx: Tx, day: date) -> CaseNumber:
         seq = await tx.cases.next_sequence(self.prefix, day)
@@ -333,11 +419,14 @@ class CaseService:
         actor: str,
         note: str | None,
         compute: Callable[[Case, datetime], dict[str, Any]],
+        *,
+        tx: Tx | None = None,
+        files: Sequence[Attachment] = (),
     ) -> Case:
         _require(actor, "every change needs the person who made it")
         now = self.clock.now()
-        async with self.store.write() as tx:
-            case = await self._load(tx, number, for_update=True)
+        async with self._write(tx) as t:
+            case = await self._load(t, number, for_update=True)
             new_status = transition(case.status, action, case.number)
             values = compute(case, now)
             if new_status is not case.status:
@@ -347,8 +436,9 @@ class CaseService:
                 for k, v in values.items()
                 if _plain(getattr(case, k)) != _plain(v)
             }
-            row = await tx.cases.update(case.id, case.version, {**values, "updated_at": now})
-            await tx.events.append(
+            row = await t.cases.update(case.id, case.version, {**values, "updated_at": now})
+            await t.attachments.add(case.id, case.channel, [f.to_json() for f in files], now)
+            await t.events.append(
                 case_id=case.id,
                 at=now,
                 actor=actor,

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.schema import (
     Row,
+    attachments,
     case_events,
     case_sequences,
     cases,
@@ -169,11 +170,14 @@ class Cases(_Repo):
         *,
         statuses: Iterable[str] | None = None,
         customer_id: int | None = None,
+        since: datetime | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[Row]:
-        """Newest first; ``statuses`` filters by status values."""
+        """Newest first; ``statuses`` filters by status values, ``since`` by receipt time."""
         stmt = select(cases).order_by(cases.c.received_at.desc(), cases.c.id.desc())
+        if since is not None:
+            stmt = stmt.where(cases.c.received_at >= since)
         if statuses is not None:
             stmt = stmt.where(cases.c.status.in_(list(statuses)))
         if customer_id is not None:
@@ -280,6 +284,38 @@ class Outbox(_Repo):
         value = (await self.conn.execute(stmt)).scalar_one_or_none()
         return None if value is None else int(value)
 
+    async def heads(self, now: datetime, limit: int = 100) -> list[Row]:
+        """Each chat's oldest pending message, if it is due: sending only heads keeps every
+        chat's messages in order even while one of them waits for a retry."""
+        older = outbox.alias("older")
+        first = (
+            select(func.min(older.c.id))
+            .where(
+                older.c.status == "pending",
+                older.c.channel == outbox.c.channel,
+                older.c.recipient == outbox.c.recipient,
+            )
+            .scalar_subquery()
+        )
+        rows = await self.conn.execute(
+            select(outbox)
+            .where(outbox.c.status == "pending", outbox.c.id == first, outbox.c.not_before <= now)
+            .order_by(outbox.c.id)
+            .limit(limit)
+        )
+        return [_row(r) for r in rows]
+
+    async def pending_count(self) -> int:
+        stmt = select(func.count()).select_from(outbox).where(outbox.c.status == "pending")
+        return int((await self.conn.execute(stmt)).scalar_one())
+
+    async def next_due(self) -> datetime | None:
+        """When the earliest pending message becomes due, so the worker can sleep until then."""
+        # min() keeps the column's type, so the value comes back aware like the column.
+        stmt = select(func.min(outbox.c.not_before)).where(outbox.c.status == "pending")
+        value: datetime | None = (await self.conn.execute(stmt)).scalar_one_or_none()
+        return value
+
     async def due(self, now: datetime, limit: int = 100) -> list[Row]:
         rows = await self.conn.execute(
             select(outbox)
@@ -319,6 +355,33 @@ class Outbox(_Repo):
         )
 
 
+class Attachments(_Repo):
+    async def add(
+        self, case_id: int, channel: str, items: Iterable[Mapping[str, Any]], now: datetime
+    ) -> None:
+        rows = [
+            {
+                "case_id": case_id,
+                "channel": channel,
+                "file_id": item["file_id"],
+                "kind": item["kind"],
+                "size": item.get("size"),
+                "mime": item.get("mime"),
+                "name": item.get("name"),
+                "created_at": now,
+            }
+            for item in items
+        ]
+        if rows:
+            await self.conn.execute(attachments.insert(), rows)
+
+    async def for_case(self, case_id: int) -> list[Row]:
+        rows = await self.conn.execute(
+            select(attachments).where(attachments.c.case_id == case_id).order_by(attachments.c.id)
+        )
+        return [_row(r) for r in rows]
+
+
 class InboundUpdates(_Repo):
     async def first_time(self, channel: str, update_id: str, now: datetime) -> bool:
         """Record an inbound update id; False if it was seen before (a redelivery)."""
@@ -344,3 +407,4 @@ class Tx:
         self.conversations = Conversations(conn)
         self.outbox = Outbox(conn)
         self.inbound = InboundUpdates(conn)
+        self.attachments = Attachments(conn)

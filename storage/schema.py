@@ -172,6 +172,23 @@ outbox = Table(
     Column("sent_at", UtcDateTime),
     Column("platform_message_id", String(128)),
     Index(None, "status", "not_before"),
+    Index(None, "status", "channel", "recipient", "id"),  # the oldest pending message per chat
+)
+
+# Evidence (证据): photos and documents a customer sent, by the platform's file id.
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("case_id", Id, ForeignKey("cases.id"), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("file_id", String(256), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("size", BigInteger),
+    Column("mime", String(128)),
+    Column("name", String(256)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index(None, "case_id"),
 )
 
 # Inbound updates already handled (Telegram update_id, Slack event_id): redelivery is harmless.

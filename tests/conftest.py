@@ -120,3 +120,9 @@ def no_env_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """jieba's dictionary cache for the session, outside the working directory."""
+    return tmp_path_factory.mktemp("jieba-cache")

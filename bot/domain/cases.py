@@ -47,6 +47,7 @@ class Action(StrEnum):
     PAUSE_CLOCK = "pause_clock"  # waiting for the customer (等待客户回复)
     RESUME_CLOCK = "resume_clock"
     NOTE = "note"
+    CUSTOMER_MESSAGE = "customer_message"  # the customer added words or evidence (补充)
 
 
 class Priority(StrEnum):
@@ -115,6 +116,7 @@ _RULES: dict[Action, tuple[frozenset[Status], Status | None]] = {
     Action.PAUSE_CLOCK: (_OPEN - {Status.RESOLVED}, None),
     Action.RESUME_CLOCK: (_OPEN - {Status.RESOLVED}, None),
     Action.NOTE: (frozenset(Status), None),
+    Action.CUSTOMER_MESSAGE: (_OPEN, None),
 }
 
 

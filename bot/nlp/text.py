@@ -84,3 +84,17 @@ class TextTools:
     def raw_cut(self, text: str) -> list[str]:
         """Bare ``jieba.lcut`` with this dictionary: the benchmark's baseline."""
         return list(self._jieba.lcut(text))
+
+
+class Traditional:
+    """简体 → 繁體 for the customer-facing texts of zh-hant customers.
+
+    OpenCC s2tw: Taiwan-standard character forms (這裡, 為), which readers in Hong Kong and
+    overseas read as naturally; no phrase replacement, so the wording stays ours.
+    """
+
+    def __init__(self) -> None:
+        self._s2t = opencc.OpenCC("s2tw")
+
+    def __call__(self, text: str) -> str:
+        return str(self._s2t.convert(text))

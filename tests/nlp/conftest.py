@@ -9,11 +9,6 @@ from bot.nlp.text import TextTools
 
 
 @pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("jieba-cache")
-
-
-@pytest.fixture(scope="session")
 def classifier(cache_dir: Path) -> Classifier:
     """The shipped default taxonomy; loading jieba once per session keeps the suite quick."""
     return Classifier.load("default", cache_dir)

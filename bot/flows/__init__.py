@@ -1,0 +1,1 @@
+"""Dialogues, one per module, each a small table of states (DESIGN.md: flows/)."""

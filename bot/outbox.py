@@ -1,0 +1,183 @@
+"""The outbox dispatcher: sends queued messages within each platform's limits, never losing one.
+
+Rows are written by the transaction that caused them (DESIGN.md principle 4); this worker
+sends each chat's oldest pending message, honouring a global rate and a per-chat interval,
+and records the outcome: sent, retry later (429 with the platform's retry-after, 5xx and
+network errors with exponential back-off), or failed for good (the customer blocked the bot,
+the chat does not exist) — recorded, not retried forever.
+
+A message sent but not yet marked sent when the process dies is sent again on restart: the
+window is one HTTP round trip, and platforms offer no idempotency key to close it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+
+from aiolimiter import AsyncLimiter
+
+from bot.clock import Clock
+from bot.messages import OutgoingMessage
+from storage.db import Store
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    ok: bool
+    platform_id: str | None = None
+    retry_after: float | None = None  # seconds the platform asked us to wait (429)
+    permanent: bool = False  # never going to work: do not retry
+    blocked: bool = False  # the recipient blocked us (Telegram 403)
+    error: str | None = None
+
+    @classmethod
+    def sent(cls, platform_id: str | None = None) -> SendResult:
+        return cls(ok=True, platform_id=platform_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    per_second: float  # all chats together (Telegram: about 30)
+    per_chat_interval: float  # seconds between two messages to one chat (Telegram: 1)
+
+
+class Sender(Protocol):
+    """What a channel adapter offers the outbox."""
+
+    channel: str
+    limits: Limits
+
+    async def send(self, recipient: str, message: OutgoingMessage) -> SendResult: ...
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        store: Store,
+        senders: dict[str, Sender],
+        clock: Clock,
+        *,
+        batch: int = 200,
+        in_flight: int = 16,
+    ) -> None:
+        self.store = store
+        self.senders = senders
+        self.clock = clock
+        self.batch = batch
+        self._wake = asyncio.Event()
+        self._in_flight = asyncio.Semaphore(in_flight)
+        self._rate = {name: AsyncLimiter(s.limits.per_second, 1.0) for name, s in senders.items()}
+        self._next_for_chat: dict[tuple[str, str], float] = {}  # monotonic time allowed
+        self._channel_paused: dict[str, float] = {}  # flood control (429) holds a whole bot
+        self.sent = 0
+        self.retried = 0
+        self.failed = 0
+
+    def wake(self) -> None:
+        """Something was queued: look now instead of at the next tick."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event, idle: float = 1.0) -> None:
+        """Send until ``stop`` is set; sleeps until woken, or until the next message is due."""
+        while not stop.is_set():
+            try:
+                delay = await self.drain_once()
+            except Exception:
+                log.exception("outbox pass failed; retrying shortly")
+                delay = idle
+            self._wake.clear()
+            waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+            timeout = idle if delay is None else min(idle, delay)
+            _, pending = await asyncio.wait(
+                waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in pending:
+                task.cancel()
+            for task in waits:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def drain_once(self) -> float | None:
+        """One pass over each chat's head message; returns seconds until more could be sent."""
+        now = self.clock.now()
+        async with self.store.read() as tx:
+            heads = await tx.outbox.heads(now, limit=self.batch)
+            next_due = await tx.outbox.next_due()
+        loop_now = time.monotonic()
+        if len(self._next_for_chat) > 10_000:  # forget chats whose interval has long passed
+            self._next_for_chat = {k: v for k, v in self._next_for_chat.items() if v > loop_now}
+        ready: list[dict[str, Any]] = []
+        wait: float | None = None
+        for row in heads:
+            if row["channel"] not in self.senders:
+                continue  # a channel this process does not run: another instance sends it
+            allowed = max(
+                self._next_for_chat.get((row["channel"], row["recipient"]), 0.0),
+                self._channel_paused.get(row["channel"], 0.0),
+            )
+            if allowed > loop_now:
+                wait = allowed - loop_now if wait is None else min(wait, allowed - loop_now)
+                continue
+            ready.append(row)
+        if ready:
+            await asyncio.gather(*(self._send(row) for row in ready))
+            return 0.0  # there may be more behind these heads
+        if next_due is not None and next_due > now:
+            until_due = (next_due - now).total_seconds()
+            wait = until_due if wait is None else min(wait, until_due)
+        return wait
+
+    async def _send(self, row: dict[str, Any]) -> None:
+        sender = self.senders[row["channel"]]
+        key = (row["channel"], row["recipient"])
+        message = OutgoingMessage.from_payload(row["payload"])
+        async with self._in_flight, self._rate[row["channel"]]:
+            self._next_for_chat[key] = time.monotonic() + sender.limits.per_chat_interval
+            try:
+                result = await sender.send(row["recipient"], message)
+            except Exception as exc:  # an adapter bug must not stop the queue
+                log.exception("sending outbox message %s failed unexpectedly", row["id"])
+                result = SendResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+        await self._record(row, result)
+
+    async def _record(self, row: dict[str, Any], result: SendResult) -> None:
+        now = self.clock.now()
+        async with self.store.write() as tx:
+            if result.ok:
+                await tx.outbox.mark_sent(row["id"], now, result.platform_id)
+                self.sent += 1
+                return
+            error = result.error or "unknown error"
+            if result.permanent or result.blocked:
+                await tx.outbox.mark_failed(row["id"], error)
+                self.failed += 1
+                log.warning(
+                    "outbox %s to %s failed for good: %s", row["id"], row["recipient"], error
+                )
+                if result.blocked:
+                    customer = await tx.customers.find(row["channel"], row["recipient"])
+                    if customer is not None and customer["blocked_at"] is None:
+                        await tx.customers.update(customer["id"], now, blocked_at=now)
+                return
+            if result.retry_after is not None:
+                delay = timedelta(seconds=result.retry_after)
+            else:
+                delay = min(MAX_BACKOFF, timedelta(seconds=2 ** min(row["attempts"], 10)))
+            await tx.outbox.mark_retry(row["id"], error, now + delay)
+            self.retried += 1
+            log.info(
+                "outbox %s to %s: %s; retry in %.1fs", row["id"], row["recipient"], error,
+                delay.total_seconds(),
+            )  # fmt: skip
+        if result.retry_after is not None:  # flood control: the platform's word holds for all
+            self._channel_paused[row["channel"]] = time.monotonic() + result.retry_after

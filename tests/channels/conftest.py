@@ -1,0 +1,104 @@
+"""A running kesu (real python-telegram-bot, real HTTP) against the Telegram emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import Runtime, build_runtime
+from bot.clock import TickingClock
+from bot.config import Settings
+from bot.nlp.classifier import Classifier
+from bot.outbox import Limits
+from tests.conftest import SHANGHAI
+from tests.fakes.telegram import FakeTelegram
+
+
+@dataclass
+class Bot:
+    """The bot under test, restartable on the same database."""
+
+    tg: FakeTelegram
+    settings: Settings
+    clock: TickingClock
+    classifier: Classifier
+    runtime: Runtime | None = None
+    task: asyncio.Task[None] | None = None
+    stop_event: asyncio.Event | None = None
+
+    async def start(self, **telegram_options: Any) -> Runtime:
+        # Telegram allows one message a second per chat; transcripts would crawl at that pace,
+        # so the rate tests set the real limits and the rest go quicker.
+        options = {"poll_timeout": 1.0, "limits": Limits(30.0, 0.01), **telegram_options}
+        self.runtime = await build_runtime(
+            self.settings, clock=self.clock, classifier=self.classifier, telegram_options=options
+        )
+        self.stop_event = asyncio.Event()
+        polls = len(self.tg.method_calls("getUpdates"))
+        self.task = asyncio.create_task(self.runtime.serve(self.stop_event))
+        if not options.get("webhook_url") and not self.settings.telegram_webhook_url:
+            await self.tg.wait_for(lambda: len(self.tg.method_calls("getUpdates")) > polls)
+        return self.runtime
+
+    async def stop(self) -> None:
+        if self.stop_event is not None and self.task is not None:
+            self.stop_event.set()
+            await asyncio.wait_for(self.task, 30)
+            self.task = None
+
+    async def kill(self) -> None:
+        """Like kill -9 as far as kesu's state goes: no clean shutdown of dialogues."""
+        assert self.task is not None
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        assert self.runtime is not None
+        runtime = self.runtime
+        for channel in runtime.channels:
+            with contextlib.suppress(Exception):  # best effort: the point is an unclean stop
+                await channel.stop()
+        await runtime.kesu.close()
+        self.task = None
+
+
+@pytest.fixture(scope="session")
+def shared_classifier(cache_dir: Path) -> Classifier:
+    return Classifier.load("default", cache_dir)
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[FakeTelegram]:
+    fake = FakeTelegram()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+def bot_settings(tg: FakeTelegram, tmp_path: Path, cache_dir: Path) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'kesu.db'}",
+        telegram_token=tg.token,
+        telegram_base_url=tg.url,
+        cache_dir=cache_dir,
+    )
+
+
+@pytest.fixture
+async def bot(
+    tg: FakeTelegram, bot_settings: Settings, shared_classifier: Classifier
+) -> AsyncIterator[Bot]:
+    # Tuesday 17 November 2026, 14:30 in Beijing: a working afternoon.
+    clock = TickingClock(datetime(2026, 11, 17, 14, 30, tzinfo=SHANGHAI))
+    b = Bot(tg, bot_settings, clock, shared_classifier)
+    await b.start()
+    yield b
+    await b.stop()

@@ -1,0 +1,46 @@
+"""Transcripts: a customer on Telegram, the real python-telegram-bot, kesu, and the emulator."""
+
+from __future__ import annotations
+
+from tests.channels.conftest import Bot
+from tests.fakes.telegram import FakeTelegram
+
+
+async def test_a_whole_intake_in_simplified_chinese(bot: Bot, tg: FakeTelegram) -> None:
+    alice = tg.user(1001, "Alice", "zh-hans")
+    await alice.says("/start")
+    assert "您好" in await alice.hears(2)
+    await alice.says("昨天在你们加油站加油,员工态度恶劣,还骂人")
+    assert "还有要补充的吗" in await alice.hears()
+    await alice.sends_photo(caption="这是当时的小票")
+    assert "已记录" in await alice.hears()
+    await alice.taps("说完了 ✅")
+    assert "人员态度问题" in await alice.hears()
+    await alice.taps("是")
+    assert "被投诉的网点" in await alice.hears()
+    await alice.says("第三加油站")
+    assert "订单号" in await alice.hears()
+    await alice.taps("跳过")
+    assert "联系电话" in await alice.hears()
+    await alice.says("12345")
+    assert "号码好像不对" in await alice.hears(2)
+    await alice.shares_contact("+86 138 0013 8000")
+    assert "希望得到怎样的处理" in await alice.hears()
+    await alice.taps("道歉")
+    summary = await alice.hears()
+    assert "员工态度恶劣,还骂人" in summary
+    assert "这是当时的小票" in summary
+    assert "第三加油站" in summary
+    assert "+8613800138000" in summary
+    assert "附件:1 个" in summary
+    await alice.taps("确认提交")
+    done = await alice.hears()
+    assert "TS20261117001" in done
+    assert "1 个工作日内(明天 14:30前)" in done
+
+    case = await bot.runtime.kesu.cases.get("TS20261117001")  # type: ignore[union-attr]
+    assert case.category == "staff"
+    assert case.party == "第三加油站"
+    assert case.contact == "+8613800138000"
+    assert case.desired_outcome == "apology"
+    assert case.content == "昨天在你们加油站加油,员工态度恶劣,还骂人\n这是当时的小票"

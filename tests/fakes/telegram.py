@@ -1,0 +1,368 @@
+"""An in-process Telegram Bot API over real HTTP, for the real python-telegram-bot to talk to.
+
+It keeps the updates customers "send" (long-polled through getUpdates, dropped below the
+offset as Telegram does), records everything the bot sends, and can answer 429 with
+retry_after, fail with 5xx or 403, or answer slowly — on demand, per method. Parameters arrive
+the way PTB sends them: form-encoded, with JSON-encoded values for structures.
+
+Scenario tests use :class:`FakeUser`: ``await alice.says("…")``, ``await alice.taps("是")``,
+``await alice.hears()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+BOT_ID = 7000000001
+TOKEN = f"{BOT_ID}:AAkesuTestTokenForTheEmulatorOnly123"
+
+
+@dataclass
+class Sent:
+    chat_id: int
+    text: str
+    reply_markup: dict[str, Any] | None
+    message_id: int
+    at: float
+
+    @property
+    def buttons(self) -> list[str]:
+        """Every button label: inline ones and reply-keyboard keys."""
+        markup = self.reply_markup or {}
+        rows = markup.get("inline_keyboard") or markup.get("keyboard") or []
+        return [b["text"] if isinstance(b, dict) else str(b) for row in rows for b in row]
+
+    def inline(self, label: str) -> str | None:
+        for row in (self.reply_markup or {}).get("inline_keyboard") or []:
+            for b in row:
+                if b["text"] == label:
+                    return str(b["callback_data"])
+        return None
+
+
+@dataclass
+class Failure:
+    status: int
+    description: str
+    retry_after: int | None = None
+
+
+@dataclass
+class FakeTelegram:
+    token: str = TOKEN
+    url: str = ""
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    sent: list[Sent] = field(default_factory=list)
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    failures: dict[str, deque[Failure]] = field(default_factory=lambda: defaultdict(deque))
+    delays: dict[str, float] = field(default_factory=dict)
+    enforce_limits: bool = False  # answer 429 like Telegram when the bot goes too fast
+    too_fast: int = 0  # sends that broke ~30/s overall or 1/s per chat
+    confirmed_offset: int = 0
+    webhook_url: str | None = None
+
+    def __post_init__(self) -> None:
+        self._ids = itertools.count(100_000)
+        self._message_ids = itertools.count(1)
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self._recent: deque[float] = deque()
+        self._last_to_chat: dict[int, float] = {}
+
+    # -- server ------------------------------------------------------------------------------
+
+    async def start(self) -> str:
+        app = web.Application(client_max_size=50 * 1024 * 1024)
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+        port = sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    async def stop(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return _error(401, "Unauthorized")
+        method = request.match_info["method"]
+        params = await _params(request)
+        self.calls.append((method, params))
+        async with self._changed:
+            self._changed.notify_all()
+        if method in self.delays:
+            await asyncio.sleep(self.delays[method])
+        queue = self.failures.get(method)
+        if queue:
+            failure = queue.popleft()
+            return _error(failure.status, failure.description, failure.retry_after)
+        handler = getattr(self, f"_api_{method}", None)
+        if handler is None:
+            return _error(404, f"Not Found: method {method} not emulated")
+        result = await handler(params)
+        if isinstance(result, web.Response):
+            return result
+        return web.json_response({"ok": True, "result": result})
+
+    # -- Bot API methods ---------------------------------------------------------------------
+
+    async def _api_getMe(self, params: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        return {
+            "id": BOT_ID,
+            "is_bot": True,
+            "first_name": "kesu",
+            "username": "kesu_test_bot",
+            "can_join_groups": False,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
+
+    async def _api_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:  # noqa: N802
+        offset = int(params.get("offset") or 0)
+        limit = int(params.get("limit") or 100)
+        timeout = float(params.get("timeout") or 0)
+        if offset:
+            self.confirmed_offset = max(self.confirmed_offset, offset)
+            self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        deadline = time.monotonic() + timeout
+        async with self._changed:
+            while not self.updates and time.monotonic() < deadline:
+                try:
+                    await asyncio.wait_for(self._changed.wait(), deadline - time.monotonic())
+                except TimeoutError:
+                    break
+        return self.updates[:limit]
+
+    async def _api_deleteWebhook(self, params: dict[str, Any]) -> bool:  # noqa: N802
+        self.webhook_url = None
+        return True
+
+    async def _api_setWebhook(self, params: dict[str, Any]) -> bool:  # noqa: N802
+        self.webhook_url = params.get("url")
+        return True
+
+    async def _api_setMyCommands(self, params: dict[str, Any]) -> bool:  # noqa: N802
+        return True
+
+    async def _api_answerCallbackQuery(self, params: dict[str, Any]) -> bool:  # noqa: N802
+        return True
+
+    async def _api_sendMessage(self, params: dict[str, Any]) -> Any:  # noqa: N802
+        chat_id = int(params["chat_id"])
+        text = str(params.get("text", ""))
+        if not text:
+            return _error(400, "Bad Request: message text is empty")
+        if len(text) > 4096:
+            return _error(400, "Bad Request: message is too long")
+        now = time.monotonic()
+        if self._breaks_limits(chat_id, now):
+            self.too_fast += 1
+            if self.enforce_limits:
+                return _error(429, "Too Many Requests: retry after 1", 1)
+        self._recent.append(now)
+        self._last_to_chat[chat_id] = now
+        sent = Sent(chat_id, text, params.get("reply_markup"), next(self._message_ids), now)
+        self.sent.append(sent)
+        async with self._changed:
+            self._changed.notify_all()
+        return self._bot_message(sent)
+
+    async def _api_editMessageText(self, params: dict[str, Any]) -> Any:  # noqa: N802
+        sent = Sent(
+            int(params["chat_id"]), str(params["text"]), params.get("reply_markup"),
+            int(params["message_id"]), time.monotonic(),
+        )  # fmt: skip
+        return self._bot_message(sent)
+
+    def _breaks_limits(self, chat_id: int, now: float) -> bool:
+        while self._recent and now - self._recent[0] > 1.0:
+            self._recent.popleft()
+        per_chat = now - self._last_to_chat.get(chat_id, -10.0) < 0.95
+        return len(self._recent) >= 30 or per_chat
+
+    def _bot_message(self, sent: Sent) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "message_id": sent.message_id,
+            "date": int(time.time()),
+            "chat": {"id": sent.chat_id, "type": "private"},
+            "from": {"id": BOT_ID, "is_bot": True, "first_name": "kesu"},
+            "text": sent.text,
+        }
+        if sent.reply_markup and "inline_keyboard" in sent.reply_markup:
+            message["reply_markup"] = sent.reply_markup
+        return message
+
+    # -- the customer's side -----------------------------------------------------------------
+
+    def user(self, user_id: int, name: str = "Alice", language: str | None = "zh-hans") -> FakeUser:
+        return FakeUser(self, user_id, name, language)
+
+    async def push(self, update: dict[str, Any]) -> int:
+        """Deliver an update (as Telegram would to getUpdates); returns its update_id."""
+        update.setdefault("update_id", next(self._ids))
+        self.updates.append(update)
+        async with self._changed:
+            self._changed.notify_all()
+        return int(update["update_id"])
+
+    def to(self, chat_id: int) -> list[Sent]:
+        return [s for s in self.sent if s.chat_id == chat_id]
+
+    async def wait_for(self, predicate: Any, within: float = 15.0) -> None:
+        deadline = time.monotonic() + within
+        async with self._changed:
+            while not predicate():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("the emulator waited in vain")
+                try:
+                    await asyncio.wait_for(self._changed.wait(), left)
+                except TimeoutError:
+                    continue
+
+    def method_calls(self, method: str) -> list[dict[str, Any]]:
+        return [p for m, p in self.calls if m == method]
+
+
+class FakeUser:
+    """One customer in a private chat with the bot."""
+
+    def __init__(self, tg: FakeTelegram, user_id: int, name: str, language: str | None) -> None:
+        self.tg = tg
+        self.id = user_id
+        self.name = name
+        self.language = language
+        self.read = 0  # how many of the bot's messages to this chat the test has looked at
+
+    @property
+    def json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": self.id, "is_bot": False, "first_name": self.name}
+        if self.language:
+            data["language_code"] = self.language
+        return data
+
+    def _message(self, **content: Any) -> dict[str, Any]:
+        return {
+            "message": {
+                "message_id": next(self.tg._message_ids),
+                "date": int(time.time()),
+                "chat": {"id": self.id, "type": "private", "first_name": self.name},
+                "from": self.json,
+                **content,
+            }
+        }
+
+    async def says(self, text: str) -> int:
+        content: dict[str, Any] = {"text": text}
+        if text.startswith("/"):
+            length = len(text.split(" ", 1)[0])
+            content["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        return await self.tg.push(self._message(**content))
+
+    async def sends_photo(self, caption: str | None = None) -> int:
+        photo = [
+            {"file_id": f"small-{self.id}", "file_unique_id": "s", "width": 90, "height": 90,
+             "file_size": 1200},
+            {"file_id": f"big-{self.id}", "file_unique_id": "b", "width": 1280, "height": 960,
+             "file_size": 204_800},
+        ]  # fmt: skip
+        content: dict[str, Any] = {"photo": photo}
+        if caption:
+            content["caption"] = caption
+        return await self.tg.push(self._message(**content))
+
+    async def sends_document(self, name: str = "receipt.pdf", size: int = 52_000) -> int:
+        document = {"file_id": f"doc-{self.id}", "file_unique_id": "d", "file_name": name,
+                    "mime_type": "application/pdf", "file_size": size}  # fmt: skip
+        return await self.tg.push(self._message(document=document))
+
+    async def sends_sticker(self) -> int:
+        sticker = {"file_id": "stk", "file_unique_id": "k", "type": "regular", "width": 512,
+                   "height": 512, "is_animated": False, "is_video": False}  # fmt: skip
+        return await self.tg.push(self._message(sticker=sticker))
+
+    async def shares_contact(self, phone: str) -> int:
+        contact = {"phone_number": phone, "first_name": self.name, "user_id": self.id}
+        return await self.tg.push(self._message(contact=contact))
+
+    async def taps(self, label: str) -> int:
+        """Press a button of the bot's latest message that has it (inline or keyboard key)."""
+        for sent in reversed(self.tg.to(self.id)):
+            data = sent.inline(label)
+            if data is not None:
+                return await self.presses(data, sent)
+            if label in sent.buttons:  # a reply-keyboard key just sends its label
+                return await self.says(label)
+        raise AssertionError(f"no button {label!r} in the bot's messages to {self.name}")
+
+    async def presses(self, data: str, sent: Sent | None = None) -> int:
+        """A callback with any data (also forged data no button carries)."""
+        message = self.tg._bot_message(sent) if sent else {
+            "message_id": 1, "date": int(time.time()),
+            "chat": {"id": self.id, "type": "private"},
+            "from": {"id": BOT_ID, "is_bot": True, "first_name": "kesu"}, "text": "…",
+        }  # fmt: skip
+        query = {
+            "id": f"cbq-{next(self.tg._ids)}",
+            "from": self.json,
+            "chat_instance": f"ci-{self.id}",
+            "data": data,
+            "message": message,
+        }
+        return await self.tg.push({"callback_query": query})
+
+    async def hears(self, count: int = 1, within: float = 15.0) -> str:
+        """The next ``count`` messages the bot sent this customer, joined by blank lines."""
+        target = self.read + count
+        await self.tg.wait_for(lambda: len(self.tg.to(self.id)) >= target, within)
+        new = self.tg.to(self.id)[self.read : target]
+        self.read = target
+        return "\n\n".join(s.text for s in new)
+
+    @property
+    def last(self) -> Sent:
+        return self.tg.to(self.id)[self.read - 1]
+
+    async def hears_nothing_more(self, wait: float = 1.0) -> None:
+        await asyncio.sleep(wait)
+        extra = self.tg.to(self.id)[self.read :]
+        assert not extra, [s.text for s in extra]
+
+
+async def _params(request: web.Request) -> dict[str, Any]:
+    if request.content_type == "application/json":
+        body = await request.json()
+        return dict(body) if isinstance(body, dict) else {}
+    form = await request.post()
+    params: dict[str, Any] = {}
+    for key, value in form.items():
+        if isinstance(value, str) and value[:1] in "[{":
+            try:
+                params[key] = json.loads(value)
+                continue
+            except ValueError:
+                pass
+        params[key] = value
+    return params
+
+
+def _error(status: int, description: str, retry_after: int | None = None) -> web.Response:
+    body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+    if retry_after is not None:
+        body["parameters"] = {"retry_after": retry_after}
+    return web.json_response(body, status=status)
