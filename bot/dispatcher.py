@@ -137,11 +137,11 @@ class Dispatcher:
             ctx.data["pending_text"] = msg.text
             ctx.data["pending_attachments"] = [a.to_json() for a in msg.attachments]
             return Turn([self._which_case(ctx, open_cases)], "choose"), FOLLOWUP
-        turn = intake.start(ctx)
+        turn = intake.start(ctx, greet=False)
         if len(msg.text.strip()) >= 4 or msg.attachments:  # the first words are the complaint
-            more = intake.step("content", ctx)
-            turn = Turn([turn.replies[0], *more.replies], more.state)
-        return turn, intake.NAME
+            turn = intake.step("content", ctx)
+        first, *rest = turn.replies
+        return Turn([intake.with_greeting(ctx, first), *rest], turn.state), intake.NAME
 
     @staticmethod
     def _which_case(ctx: FlowContext, open_cases: list[Case]) -> OutgoingMessage:
@@ -167,11 +167,11 @@ class Dispatcher:
         if choice == "new":
             text = ctx.data.get("pending_text") or ""
             files = ctx.data.get("pending_attachments") or []
-            turn = intake.start(ctx)
+            turn = intake.start(ctx, greet=False)
             ctx.data["parts"] = [text] if text.strip() else []
             ctx.data["attachments"] = files
             if ctx.data["parts"] or files:
-                return Turn([turn.replies[0], *intake.prompt("content", ctx)], "content")
+                return Turn(intake.prompt("content", ctx), "content")
             return turn
         mine = {
             c.number

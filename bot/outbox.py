@@ -76,7 +76,11 @@ class OutboxWorker:
         self.batch = batch
         self._wake = asyncio.Event()
         self._in_flight = asyncio.Semaphore(in_flight)
-        self._rate = {name: AsyncLimiter(s.limits.per_second, 1.0) for name, s in senders.items()}
+        # One token refilled every 1/rate seconds: sends evenly spaced, so no one-second
+        # window ever holds more than the platform's rate (a bucket of 30 would allow bursts).
+        self._rate = {
+            name: AsyncLimiter(1, 1.0 / s.limits.per_second) for name, s in senders.items()
+        }
         self._next_for_chat: dict[tuple[str, str], float] = {}  # monotonic time allowed
         self._channel_paused: dict[str, float] = {}  # flood control (429) holds a whole bot
         self.sent = 0

@@ -5,6 +5,7 @@ See intake.md for the diagram. Every step re-asks with a hint on input it cannot
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import phonenumbers
@@ -34,9 +35,14 @@ def start(ctx: FlowContext, *, greet: bool = True) -> Turn:
     """Greet (with the privacy notice) and ask for the complaint in the customer's words."""
     ctx.data.clear()
     ctx.data["started_at"] = ctx.now.isoformat()  # 受理时间: when the customer began
-    replies = [ctx.say("greeting")] if greet else []
-    replies.append(ctx.say("ask_content"))
-    return Turn(replies, "content")
+    ask = ctx.say("ask_content")
+    return Turn([with_greeting(ctx, ask) if greet else ask], "content")
+
+
+def with_greeting(ctx: FlowContext, message: OutgoingMessage) -> OutgoingMessage:
+    """The greeting and privacy notice in the same message as the first question: one
+    message, not two, for every new customer (Telegram allows one a second per chat)."""
+    return replace(message, text=f"{ctx.t('greeting')}\n\n{message.text}")
 
 
 def step(state: str, ctx: FlowContext) -> Turn:

@@ -66,6 +66,7 @@ class FakeTelegram:
     delays: dict[str, float] = field(default_factory=dict)
     enforce_limits: bool = False  # answer 429 like Telegram when the bot goes too fast
     too_fast: int = 0  # sends that broke ~30/s overall or 1/s per chat
+    too_fast_chat: int = 0  # of which: two messages to one chat less than a second apart
     confirmed_offset: int = 0
     webhook_url: str | None = None
 
@@ -190,9 +191,10 @@ class FakeTelegram:
         return self._bot_message(sent)
 
     def _breaks_limits(self, chat_id: int, now: float) -> bool:
-        while self._recent and now - self._recent[0] > 1.0:
+        while self._recent and now - self._recent[0] >= 1.0:
             self._recent.popleft()
         per_chat = now - self._last_to_chat.get(chat_id, -10.0) < 0.95
+        self.too_fast_chat += per_chat
         return len(self._recent) >= 30 or per_chat
 
     def _bot_message(self, sent: Sent) -> dict[str, Any]:
