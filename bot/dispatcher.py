@@ -55,13 +55,12 @@ class Dispatcher:
             if not await tx.inbound.first_time(msg.channel, msg.update_id, now):
                 log.info("%s update %s seen before: ignored", msg.channel, msg.update_id)
                 return None
-            await tx.customers.ensure(
-                msg.channel, msg.user_id, now, display_name=msg.display_name, language=None
+            customer = await tx.customers.ensure_row(
+                msg.channel, msg.user_id, now, display_name=msg.display_name
             )
-            customer = await tx.customers.find(msg.channel, msg.user_id)
             conversation = await tx.conversations.get(msg.channel, msg.chat_id)
             data: dict[str, Any] = dict(conversation["data"]) if conversation else {}
-            saved_language = (customer or {}).get("language")
+            saved_language = customer["language"]  # set only by the customer's own choice
             lang = saved_language or pick_language(msg.language, self.default_language)
             ctx = FlowContext(msg, lang, data, tx, self.deps, now)
             flow = conversation["flow"] if conversation else None

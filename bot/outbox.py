@@ -6,8 +6,9 @@ and records the outcome: sent, retry later (429 with the platform's retry-after,
 network errors with exponential back-off), or failed for good (the customer blocked the bot,
 the chat does not exist) — recorded, not retried forever.
 
-A message sent but not yet marked sent when the process dies is sent again on restart: the
-window is one HTTP round trip, and platforms offer no idempotency key to close it.
+A message sent but not yet marked sent when the process dies is sent again on restart: at
+most RECORD_BATCH messages, sent in the last moments; platforms offer no idempotency key to
+close that window.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from aiolimiter import AsyncLimiter
@@ -25,10 +26,12 @@ from aiolimiter import AsyncLimiter
 from bot.clock import Clock
 from bot.messages import OutgoingMessage
 from storage.db import Store
+from storage.repositories import Tx
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(minutes=5)
+RECORD_BATCH = 16  # outcomes recorded per transaction; also the most resent after a crash
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,7 @@ class OutboxWorker:
         }
         self._next_for_chat: dict[tuple[str, str], float] = {}  # monotonic time allowed
         self._channel_paused: dict[str, float] = {}  # flood control (429) holds a whole bot
+        self._results: list[tuple[dict[str, Any], SendResult]] = []
         self.sent = 0
         self.retried = 0
         self.failed = 0
@@ -134,7 +138,10 @@ class OutboxWorker:
                 continue
             ready.append(row)
         if ready:
-            await asyncio.gather(*(self._send(row) for row in ready))
+            try:
+                await asyncio.gather(*(self._send(row) for row in ready))
+            finally:
+                await self._flush()
             return 0.0  # there may be more behind these heads
         if next_due is not None and next_due > now:
             until_due = (next_due - now).total_seconds()
@@ -152,36 +159,45 @@ class OutboxWorker:
             except Exception as exc:  # an adapter bug must not stop the queue
                 log.exception("sending outbox message %s failed unexpectedly", row["id"])
                 result = SendResult(ok=False, error=f"{type(exc).__name__}: {exc}")
-        await self._record(row, result)
-
-    async def _record(self, row: dict[str, Any], result: SendResult) -> None:
-        now = self.clock.now()
-        async with self.store.write() as tx:
-            if result.ok:
-                await tx.outbox.mark_sent(row["id"], now, result.platform_id)
-                self.sent += 1
-                return
-            error = result.error or "unknown error"
-            if result.permanent or result.blocked:
-                await tx.outbox.mark_failed(row["id"], error)
-                self.failed += 1
-                log.warning(
-                    "outbox %s to %s failed for good: %s", row["id"], row["recipient"], error
-                )
-                if result.blocked:
-                    customer = await tx.customers.find(row["channel"], row["recipient"])
-                    if customer is not None and customer["blocked_at"] is None:
-                        await tx.customers.update(customer["id"], now, blocked_at=now)
-                return
-            if result.retry_after is not None:
-                delay = timedelta(seconds=result.retry_after)
-            else:
-                delay = min(MAX_BACKOFF, timedelta(seconds=2 ** min(row["attempts"], 10)))
-            await tx.outbox.mark_retry(row["id"], error, now + delay)
-            self.retried += 1
-            log.info(
-                "outbox %s to %s: %s; retry in %.1fs", row["id"], row["recipient"], error,
-                delay.total_seconds(),
-            )  # fmt: skip
         if result.retry_after is not None:  # flood control: the platform's word holds for all
             self._channel_paused[row["channel"]] = time.monotonic() + result.retry_after
+        self._results.append((row, result))
+        if len(self._results) >= RECORD_BATCH:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        """Record outcomes, several per transaction: one commit per message would make the
+        outbox compete with every incoming message for SQLite's single writer."""
+        if not self._results:
+            return
+        batch, self._results = self._results, []
+        now = self.clock.now()
+        async with self.store.write() as tx:
+            for row, result in batch:
+                await self._record(tx, row, result, now)
+
+    async def _record(self, tx: Tx, row: dict[str, Any], result: SendResult, now: datetime) -> None:
+        if result.ok:
+            await tx.outbox.mark_sent(row["id"], now, result.platform_id)
+            self.sent += 1
+            return
+        error = result.error or "unknown error"
+        if result.permanent or result.blocked:
+            await tx.outbox.mark_failed(row["id"], error)
+            self.failed += 1
+            log.warning("outbox %s to %s failed for good: %s", row["id"], row["recipient"], error)
+            if result.blocked:
+                customer = await tx.customers.find(row["channel"], row["recipient"])
+                if customer is not None and customer["blocked_at"] is None:
+                    await tx.customers.update(customer["id"], now, blocked_at=now)
+            return
+        if result.retry_after is not None:
+            delay = timedelta(seconds=result.retry_after)
+        else:
+            delay = min(MAX_BACKOFF, timedelta(seconds=2 ** min(row["attempts"], 10)))
+        await tx.outbox.mark_retry(row["id"], error, now + delay)
+        self.retried += 1
+        log.info(
+            "outbox %s to %s: %s; retry in %.1fs", row["id"], row["recipient"], error,
+            delay.total_seconds(),
+        )  # fmt: skip

@@ -68,7 +68,22 @@ class Customers(_Repo):
         display_name: str | None = None,
         language: str | None = None,
     ) -> int:
-        """Id of the customer behind a channel identity, created on first contact.
+        """Id of the customer behind a channel identity, created on first contact."""
+        row = await self.ensure_row(
+            channel, channel_user_id, now, display_name=display_name, language=language
+        )
+        return int(row["id"])
+
+    async def ensure_row(
+        self,
+        channel: str,
+        channel_user_id: str,
+        now: datetime,
+        *,
+        display_name: str | None = None,
+        language: str | None = None,
+    ) -> Row:
+        """The customer row, created on first contact, in one statement.
 
         A later contact refreshes the display name and language only when the channel tells
         us one, so a message without them never erases what we knew.
@@ -88,8 +103,8 @@ class Customers(_Repo):
                 "language": func.coalesce(ins.excluded.language, customers.c.language),
                 "updated_at": now,
             },
-        ).returning(customers.c.id)
-        return int((await self.conn.execute(stmt)).scalar_one())
+        ).returning(*customers.c)
+        return _row((await self.conn.execute(stmt)).one())
 
     async def get(self, customer_id: int) -> Row:
         row = (
