@@ -1,11 +1,11 @@
-# kesu — two commands do all the set-up: `make test` (this file installs what it needs) and,
-# once a channel is configured, `make run`.
+# kesu — two commands do all the set-up: `make run` (with the tokens in .env) runs the bot,
+# `make test` runs the tests; both install what they need first.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lint test bench clean
+.PHONY: install run lint test bench clean
 
 install: $(STAMP)
 
@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+run: install
+	$(BIN)/kesu run
 
 lint: install
 	$(BIN)/ruff check .
@@ -28,6 +31,7 @@ test: lint
 bench: install
 	$(BIN)/python bench/case_numbers.py
 	$(BIN)/python bench/classify.py
+	$(BIN)/python bench/intake.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build dist *.egg-info

@@ -213,3 +213,22 @@ def test_starting_applies_migrations_and_warns_about_missing_holidays(
         assert asyncio.run(go()) == "TS20261122001"
     assert any("2027" in r.getMessage() for r in caplog.records)
     assert "schema already at revision" in kesu("db", "upgrade").output
+
+
+def test_run_refuses_without_a_channel_or_with_a_bad_token(
+    no_env_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    none = kesu("run")
+    assert none.exit_code == 1
+    assert "no channel configured: set KESU_TELEGRAM_TOKEN" in none.output
+    monkeypatch.setenv("KESU_TELEGRAM_TOKEN", "not-a-token")
+    bad = kesu("run")
+    assert bad.exit_code == 1
+    assert "KESU_TELEGRAM_TOKEN" in bad.output
+    assert "does not look like a bot token" in bad.output
+    assert "not-a-token" not in bad.output  # secrets are not echoed back
+    monkeypatch.setenv("KESU_TELEGRAM_TOKEN", "123456789:" + "A" * 35)
+    monkeypatch.setenv("KESU_TELEGRAM_WEBHOOK_URL", "http://insecure.example/telegram")
+    insecure = kesu("run")
+    assert insecure.exit_code == 1
+    assert "https://" in insecure.output

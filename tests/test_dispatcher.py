@@ -1,0 +1,101 @@
+"""The dispatcher and intake flow without any channel: messages in, replies out (and queued)."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from bot.clock import FrozenClock
+from bot.dispatcher import Dispatcher
+from bot.domain.sla import Sla
+from bot.flows.base import FlowDeps
+from bot.messages import IncomingMessage
+from bot.nlp.classifier import Classifier
+from bot.services import CaseService
+from storage.db import Store
+from tests.conftest import SHANGHAI
+
+_ids = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def classifier(cache_dir: Path) -> Classifier:
+    return Classifier.load("default", cache_dir)
+
+
+@pytest.fixture
+def dispatcher(
+    store: Store, service: CaseService, sla: Sla, clock: FrozenClock, classifier: Classifier
+) -> Dispatcher:
+    return Dispatcher(store, FlowDeps(service, classifier, sla, SHANGHAI), clock)
+
+
+def msg(user: str = "42", text: str = "", **kw: object) -> IncomingMessage:
+    return IncomingMessage(
+        "telegram",
+        user,
+        user,
+        str(next(_ids)),
+        text=text,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def say(d: Dispatcher, *args: object, **kw: object) -> str:
+    replies = await d.handle(msg(*args, **kw))  # type: ignore[arg-type]
+    assert replies is not None
+    return "\n".join(r.text for r in replies)
+
+
+async def test_language_choice_is_remembered(dispatcher: Dispatcher) -> None:
+    assert "请选择语言" in await say(dispatcher, command="language")
+    assert "Switched to English" in await say(dispatcher, callback="lang:en")
+    assert "Hello" in await say(dispatcher, text="my parcel is late")
+    assert "已切換為繁體中文" in await say(dispatcher, callback="lang:zh-hant")
+    assert "還有要補充的嗎" in await say(dispatcher, text="還有一件事")
+
+
+async def test_replies_are_queued_with_the_state(dispatcher: Dispatcher, store: Store) -> None:
+    await say(dispatcher, text="快递三天了还没派送")
+    async with store.read() as tx:
+        queued = await tx.outbox.due(dispatcher.clock.now())
+        conversation = await tx.conversations.get("telegram", "42")
+    assert len(queued) == 1
+    assert queued[0]["payload"]["buttons"][0][0]["data"] == "i:done"
+    assert conversation is not None
+    assert (conversation["flow"], conversation["state"]) == ("intake", "content")
+
+
+async def test_an_unknown_state_from_an_older_version_starts_over(
+    dispatcher: Dispatcher, store: Store
+) -> None:
+    async with store.write() as tx:
+        await tx.conversations.put(
+            "telegram", "42", flow="intake", state="retired_step", data={},
+            now=dispatcher.clock.now(),
+        )  # fmt: skip
+    assert "请用文字描述" in await say(dispatcher, text="hello")
+
+
+async def test_cancel_at_the_restatement_opens_nothing(
+    dispatcher: Dispatcher, store: Store
+) -> None:
+    await say(dispatcher, text="加油站员工态度恶劣")
+    await say(dispatcher, callback="i:done")
+    await say(dispatcher, callback="i:cat:yes")
+    await say(dispatcher, callback="i:skip")
+    await say(dispatcher, callback="i:skip")
+    await say(dispatcher, contact_phone="13800138000")
+    assert "请核对" in await say(dispatcher, callback="i:out:apology")
+    assert "已取消" in await say(dispatcher, text="取消")
+    async with store.read() as tx:
+        assert await tx.cases.count() == 0
+        assert await tx.conversations.get("telegram", "42") is None
+
+
+async def test_a_duplicate_update_returns_none(dispatcher: Dispatcher) -> None:
+    first = msg(text="快递三天了还没派送")
+    assert await dispatcher.handle(first) is not None
+    assert await dispatcher.handle(first) is None
