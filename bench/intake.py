@@ -2,10 +2,11 @@
 
 Prints JSON:
 1. throughput: 1,000 messages (500 customers: a first message, then a second one) through
-   kesu — PTB, dispatcher, intake flow, SQLite, outbox — until every reply reached the
-   emulator; the same 1,000 updates through a bare python-telegram-bot echo bot against the
-   same emulator, in the same run; messages/s of both and the ratio (goal: kesu >= 0.5 x echo).
-   The outbox rate limit is lifted here so both measure processing, not Telegram's limits.
+   kesu (PTB, dispatcher, intake flow, SQLite, outbox) until every reply reached the
+   emulator, and on PostgreSQL too when KESU_TEST_POSTGRES_URL is set; the same 1,000 updates
+   through a bare python-telegram-bot echo bot against the same emulator, in the same run;
+   messages/s and the ratio (goal: kesu >= 0.5 x echo). The outbox rate limit is lifted here
+   so both measure processing, not Telegram's limits.
 2. latency: p50/p99 from the update entering the adapter to its reply being queued.
 3. burst: 1,000 new customers each send one message with Telegram's real limits in force and
    the emulator answering 429 to anything faster: every reply delivered?, 429s caused, total
@@ -18,10 +19,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import statistics
 import sys
 import tempfile
 import time
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,7 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import asyncpg  # noqa: E402
 from telegram import Update  # noqa: E402
 from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters  # noqa: E402
 from telegram.request import HTTPXRequest  # noqa: E402
@@ -56,13 +60,13 @@ async def push_round(tg: FakeTelegram, users: list[Any], texts: list[str]) -> No
 
 
 async def kesu_throughput(
-    classifier: Classifier, n_users: int, tmp: Path
+    classifier: Classifier, n_users: int, database_url: str
 ) -> tuple[float, list[float]]:
     tg = FakeTelegram()
     await tg.start()
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
-        database_url=f"sqlite+aiosqlite:///{tmp / 'throughput.db'}",
+        database_url=database_url,
         telegram_token=tg.token,
         telegram_base_url=tg.url,
     )
@@ -97,6 +101,19 @@ async def kesu_throughput(
     await task
     await tg.stop()
     return 2 * n_users / elapsed, latencies
+
+
+async def on_scratch_database(url: str, classifier: Classifier) -> float:
+    """kesu's throughput with its store on PostgreSQL, in a database made for the run."""
+    name = f"kesu_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        rate, _ = await kesu_throughput(classifier, 500, url.rsplit("/", 1)[0] + f"/{name}")
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+    return rate
 
 
 async def echo_throughput(n_users: int) -> float:
@@ -180,9 +197,14 @@ async def burst(classifier: Classifier, n_users: int, tmp: Path) -> dict[str, An
 async def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     classifier = Classifier.load("default")
+    pg_rate: float | None = None
     with tempfile.TemporaryDirectory() as tmp:
-        kesu_rate, latencies = await kesu_throughput(classifier, 500, Path(tmp))
+        sqlite_url = f"sqlite+aiosqlite:///{Path(tmp) / 'throughput.db'}"
+        kesu_rate, latencies = await kesu_throughput(classifier, 500, sqlite_url)
         echo_rate = await echo_throughput(500)
+        pg = os.environ.get("KESU_TEST_POSTGRES_URL")
+        if pg:
+            pg_rate = await on_scratch_database(pg, classifier)
         burst_result = await burst(classifier, 1000, Path(tmp))
     latencies.sort()
     result = {
@@ -192,6 +214,10 @@ async def main() -> None:
             "kesu_msgs_per_s": round(kesu_rate, 1),
             "echo_bot_msgs_per_s": round(echo_rate, 1),
             "kesu_over_echo": round(kesu_rate / echo_rate, 3),
+            "kesu_on_postgresql_msgs_per_s": None if pg_rate is None else round(pg_rate, 1),
+            "kesu_on_postgresql_over_echo": None
+            if pg_rate is None
+            else round(pg_rate / echo_rate, 3),
         },
         "latency_update_to_reply_queued_ms": {
             "p50": round(statistics.median(latencies) * 1000, 2),
