@@ -38,7 +38,7 @@ from telegram import Update  # noqa: E402
 from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters  # noqa: E402
 from telegram.request import HTTPXRequest  # noqa: E402
 
-from bot.app import build_runtime  # noqa: E402
+from bot.app import Runtime, build_runtime  # noqa: E402
 from bot.channels.telegram import TelegramChannel  # noqa: E402
 from bot.clock import TickingClock  # noqa: E402
 from bot.config import Settings  # noqa: E402
@@ -59,23 +59,35 @@ async def push_round(tg: FakeTelegram, users: list[Any], texts: list[str]) -> No
     await asyncio.gather(*(u.says(texts[i % len(texts)]) for i, u in enumerate(users)))
 
 
-async def kesu_throughput(
-    classifier: Classifier, n_users: int, database_url: str
-) -> tuple[float, list[float]]:
-    tg = FakeTelegram()
-    await tg.start()
+async def start_kesu(
+    tg: FakeTelegram, classifier: Classifier, database_url: str, **telegram_options: Any
+) -> tuple[Runtime, asyncio.Event, asyncio.Task[None]]:
+    """A running kesu against the emulator, polling already."""
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=database_url,
         telegram_token=tg.token,
         telegram_base_url=tg.url,
     )
-    clock = TickingClock(datetime(2026, 11, 17, 14, 30, tzinfo=TZ))
     runtime = await build_runtime(
         settings,
-        clock=clock,
+        clock=TickingClock(datetime(2026, 11, 17, 14, 30, tzinfo=TZ)),
         classifier=classifier,
-        telegram_options={"poll_timeout": 1.0, "limits": Limits(100_000.0, 0.0)},
+        telegram_options={"poll_timeout": 1.0, **telegram_options},
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(runtime.serve(stop))
+    await tg.wait_for(lambda: bool(tg.method_calls("getUpdates")))
+    return runtime, stop, task
+
+
+async def kesu_throughput(
+    classifier: Classifier, n_users: int, database_url: str
+) -> tuple[float, list[float]]:
+    tg = FakeTelegram()
+    await tg.start()
+    runtime, stop, task = await start_kesu(
+        tg, classifier, database_url, limits=Limits(100_000.0, 0.0)
     )
     latencies: list[float] = []
     handle = runtime.dispatcher.handle
@@ -87,9 +99,6 @@ async def kesu_throughput(
         return result
 
     runtime.dispatcher.handle = timed  # type: ignore[method-assign]
-    stop = asyncio.Event()
-    task = asyncio.create_task(runtime.serve(stop))
-    await tg.wait_for(lambda: bool(tg.method_calls("getUpdates")))
     users = [tg.user(10_000 + i, f"U{i}") for i in range(n_users)]
     start = time.perf_counter()
     await push_round(tg, users, COMPLAINTS)
@@ -158,19 +167,7 @@ async def echo_throughput(n_users: int) -> float:
 async def burst(classifier: Classifier, n_users: int, tmp: Path) -> dict[str, Any]:
     tg = FakeTelegram(enforce_limits=True)
     await tg.start()
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        database_url=f"sqlite+aiosqlite:///{tmp / 'burst.db'}",
-        telegram_token=tg.token,
-        telegram_base_url=tg.url,
-    )
-    clock = TickingClock(datetime(2026, 11, 17, 14, 30, tzinfo=TZ))
-    runtime = await build_runtime(
-        settings, clock=clock, classifier=classifier, telegram_options={"poll_timeout": 1.0}
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(runtime.serve(stop))
-    await tg.wait_for(lambda: bool(tg.method_calls("getUpdates")))
+    _, stop, task = await start_kesu(tg, classifier, f"sqlite+aiosqlite:///{tmp / 'burst.db'}")
     users = [tg.user(50_000 + i, f"B{i}") for i in range(n_users)]
     start = time.perf_counter()
     await push_round(tg, users, COMPLAINTS)
