@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.clock import Clock
@@ -28,6 +29,8 @@ CANCEL_WORDS = {"取消", "cancel", "/cancel"}
 STATUS_WORDS = {"查询进度", "查詢進度", "进度", "進度"}
 FOLLOWUP = "followup"
 _LOCKS = 256  # chats hash onto a fixed set of locks: bounded memory, per-chat order
+#: A dialogue left this long is abandoned: the next message starts afresh.
+CONVERSATION_TTL = timedelta(hours=24)
 
 
 class Dispatcher:
@@ -58,7 +61,12 @@ class Dispatcher:
             customer = await tx.customers.ensure_row(
                 msg.channel, msg.user_id, now, display_name=msg.display_name
             )
-            conversation = await tx.conversations.get(msg.channel, msg.chat_id)
+            conversation = await tx.conversations.get(msg.channel, msg.chat_id, for_update=True)
+            if conversation is not None and now - conversation["updated_at"] > CONVERSATION_TTL:
+                # Abandoned long ago: today's message is not an answer to that old question.
+                log.info("%s chat %s: dialogue idle since %s dropped", msg.channel,
+                         msg.chat_id, conversation["updated_at"])  # fmt: skip
+                conversation = None
             data: dict[str, Any] = dict(conversation["data"]) if conversation else {}
             saved_language = customer["language"]  # set only by the customer's own choice
             lang = saved_language or pick_language(msg.language, self.default_language)
@@ -94,7 +102,7 @@ class Dispatcher:
             return await self._set_language(ctx, msg.callback.removeprefix("lang:"), flow, state)
         if command == "cancel" or (not command and words in CANCEL_WORDS):
             key = "cancelled" if flow else "nothing_to_cancel"
-            return Turn([ctx.say(key)], None), None
+            return Turn([replace(ctx.say(key), remove_keyboard=True)], None), None
         if command == "help":
             return self._keep(ctx, flow, state, [ctx.say("help")])
         if command == "language":
@@ -116,7 +124,7 @@ class Dispatcher:
                 turn = await intake.submit(ctx)
             return turn, intake.NAME
         if flow == FOLLOWUP:
-            return await self._choose_case(ctx), FOLLOWUP
+            return await self._choose_case(ctx)
         return await self._fresh(ctx)
 
     async def _fresh(self, ctx: FlowContext) -> tuple[Turn, str | None]:
@@ -148,7 +156,7 @@ class Dispatcher:
         rows += ((Button(ctx.t("btn_new_case"), "f:new"),),)
         return OutgoingMessage(ctx.t("followup_which"), buttons=rows)
 
-    async def _choose_case(self, ctx: FlowContext) -> Turn:
+    async def _choose_case(self, ctx: FlowContext) -> tuple[Turn, str | None]:
         msg = ctx.msg
         choice = (msg.callback or "").removeprefix("f:")
         if not msg.callback:  # more words before choosing: keep them all, ask again
@@ -162,7 +170,7 @@ class Dispatcher:
             open_cases = await ctx.deps.cases.customer_cases(
                 msg.channel, msg.user_id, open_only=True, tx=ctx.tx
             )
-            return Turn([self._which_case(ctx, open_cases)], "choose")
+            return Turn([self._which_case(ctx, open_cases)], "choose"), FOLLOWUP
         if choice == "new":
             text = ctx.data.get("pending_text") or ""
             files = ctx.data.get("pending_attachments") or []
@@ -170,8 +178,8 @@ class Dispatcher:
             ctx.data["parts"] = [text] if text.strip() else []
             ctx.data["attachments"] = files
             if ctx.data["parts"] or files:
-                return Turn(intake.prompt("content", ctx), "content")
-            return turn
+                return Turn(intake.prompt("content", ctx), "content"), intake.NAME
+            return turn, intake.NAME
         mine = {
             c.number
             for c in await ctx.deps.cases.customer_cases(
@@ -181,10 +189,10 @@ class Dispatcher:
         if choice not in mine:  # a forged or stale button: someone else's or a closed case
             log.warning("%s user %s chose case %r not theirs/open", ctx.msg.channel,
                         ctx.msg.user_id, choice)  # fmt: skip
-            return Turn([ctx.say("case_not_found")], None)
+            return Turn([ctx.say("case_not_found")], None), None
         files = [Attachment.from_json(a) for a in ctx.data.get("pending_attachments") or []]
         reply = await self._append(ctx, choice, ctx.data.get("pending_text") or "", files)
-        return Turn([reply], None)
+        return Turn([reply], None), None
 
     async def _append(
         self,

@@ -172,9 +172,13 @@ class OutboxWorker:
             return
         batch, self._results = self._results, []
         now = self.clock.now()
-        async with self.store.write() as tx:
-            for row, result in batch:
-                await self._record(tx, row, result, now)
+        try:
+            async with self.store.write() as tx:
+                for row, result in batch:
+                    await self._record(tx, row, result, now)
+        except BaseException:
+            self._results[:0] = batch  # not recorded: keep them, or they would be sent again
+            raise
 
     async def _record(self, tx: Tx, row: dict[str, Any], result: SendResult, now: datetime) -> None:
         if result.ok:

@@ -241,14 +241,12 @@ class Events(_Repo):
 
 
 class Conversations(_Repo):
-    async def get(self, channel: str, chat_id: str) -> Row | None:
-        row = (
-            await self.conn.execute(
-                select(conversations).where(
-                    conversations.c.channel == channel, conversations.c.chat_id == chat_id
-                )
-            )
-        ).first()
+    async def get(self, channel: str, chat_id: str, *, for_update: bool = False) -> Row | None:
+        """``for_update`` locks the row on PostgreSQL, so two instances serialise one chat."""
+        stmt = select(conversations).where(
+            conversations.c.channel == channel, conversations.c.chat_id == chat_id
+        )
+        row = (await self.conn.execute(stmt.with_for_update() if for_update else stmt)).first()
         return None if row is None else _row(row)
 
     async def put(

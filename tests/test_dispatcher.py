@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import logging
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+import bot.channels.telegram as telegram_channel
 from bot.clock import FrozenClock
 from bot.dispatcher import Dispatcher
 from bot.domain.sla import Sla
@@ -99,3 +102,22 @@ async def test_a_duplicate_update_returns_none(dispatcher: Dispatcher) -> None:
     first = msg(text="快递三天了还没派送")
     assert await dispatcher.handle(first) is not None
     assert await dispatcher.handle(first) is None
+
+
+async def test_a_dialogue_abandoned_for_a_day_starts_afresh(
+    dispatcher: Dispatcher, clock: FrozenClock
+) -> None:
+    await say(dispatcher, text="加油站员工态度恶劣")
+    await say(dispatcher, callback="i:done")
+    assert "被投诉的网点" in await say(dispatcher, callback="i:cat:yes")
+    clock.advance(timedelta(days=7))
+    # A week later this is a new complaint, not the answer to "which branch?".
+    reply = await say(dispatcher, text="快递三天了还没派送")
+    assert "您好" in reply
+    assert "还有要补充的吗" in reply
+
+
+def test_the_token_never_reaches_the_logs() -> None:
+    """httpx logs request URLs at INFO and Bot API URLs carry the token."""
+    assert telegram_channel.CHANNEL == "telegram"
+    assert logging.getLogger("httpx").getEffectiveLevel() >= logging.WARNING

@@ -7,6 +7,7 @@ Telegram's secret-token header (PTB's webhook server answers 403 without it).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 
@@ -42,6 +43,10 @@ from bot.messages import Attachment, IncomingMessage, OutgoingMessage
 from bot.outbox import Limits, SendResult
 
 log = logging.getLogger(__name__)
+# httpx logs every request URL at INFO, and Bot API URLs contain the token.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+HANDLE_ATTEMPTS = 3  # a dispatch that fails (database busy, pool timeout) is tried again
 
 CHANNEL = "telegram"
 ReplyMarkup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
@@ -164,14 +169,34 @@ class TelegramChannel:
         if not isinstance(update, Update):
             return
         msg = translate(update)
-        if update.callback_query is not None:
+        try:
+            if msg is not None:
+                await self._dispatch(msg, update)
+        finally:
+            if update.callback_query is not None:  # after the dispatch: keeps per-chat order
+                try:
+                    await update.callback_query.answer()  # stop the client's spinner
+                except TelegramError as exc:
+                    log.info("telegram: answerCallbackQuery failed: %s", exc)
+
+    async def _dispatch(self, msg: IncomingMessage, update: Update) -> None:
+        """Telegram considers the update delivered already: a failure here must not drop it
+        silently. Retry; if it still fails, log the whole update so an operator can replay."""
+        for attempt in range(1, HANDLE_ATTEMPTS + 1):
             try:
-                await update.callback_query.answer()  # stop the client's spinner
-            except TelegramError as exc:
-                log.info("telegram: answerCallbackQuery failed: %s", exc)
-        if msg is None:
-            return
-        await self.dispatcher.handle(msg)
+                await self.dispatcher.handle(msg)
+                return
+            except Exception:
+                if attempt == HANDLE_ATTEMPTS:
+                    log.exception(
+                        "telegram: update %s could not be handled; raw update: %s",
+                        update.update_id,
+                        update.to_json(),
+                    )
+                    return
+                log.warning("telegram: update %s failed (attempt %d), retrying",
+                            update.update_id, attempt, exc_info=True)  # fmt: skip
+                await asyncio.sleep(0.5 * 2**attempt)
 
     # -- outbound ----------------------------------------------------------------------------
 

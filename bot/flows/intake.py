@@ -51,6 +51,10 @@ def step(state: str, ctx: FlowContext) -> Turn:
     if handler is None:
         log.warning("intake: unknown state %r, starting again", state)
         return start(ctx)
+    if ctx.msg.attachments and state != "content":
+        # Evidence sent while answering another question is kept, not dropped.
+        ctx.data.setdefault("attachments", []).extend(a.to_json() for a in ctx.msg.attachments)
+        return Turn([ctx.say("attachment_added"), *prompt(state, ctx)], state)
     return handler(ctx)
 
 
@@ -135,13 +139,17 @@ def contact(ctx: FlowContext) -> Turn:
     msg = ctx.msg
     if msg.callback == "i:chat" or msg.text.strip() in _CHAT_ONLY:
         ctx.data["contact"] = None
-        return _next_after(ctx, "outcome")
-    raw = msg.contact_phone or msg.text.strip()
-    number = _phone(raw) if raw and msg.callback is None else None
-    if number is None:
-        return Turn([ctx.say("contact_invalid"), _contact_question(ctx)], "contact")
-    ctx.data["contact"] = number
-    return _next_after(ctx, "outcome")
+    else:
+        raw = msg.contact_phone or msg.text.strip()
+        number = _phone(raw) if raw and msg.callback is None else None
+        if number is None:
+            return Turn([ctx.say("contact_invalid"), _contact_question(ctx)], "contact")
+        ctx.data["contact"] = number
+    turn = _next_after(ctx, "outcome")
+    # The phone question came with a reply keyboard; only a message without buttons can take
+    # it away again, so the acknowledgement does that before the next question.
+    saved = OutgoingMessage(ctx.t("contact_saved"), remove_keyboard=True)
+    return Turn([saved, *turn.replies], turn.state)
 
 
 def outcome(ctx: FlowContext) -> Turn:

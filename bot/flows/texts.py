@@ -35,6 +35,8 @@ ZH: dict[str, str] = {
     "contact_invalid": (
         "这个号码好像不对。请输入手机号(如 13800138000)或带国家/地区区号的号码(如 +852 9123 4567)。"
     ),
+    "contact_saved": "好的,联系方式已记录。",
+    "attachment_added": "附件已收到,会附在您的投诉里。",
     "ask_outcome": "您希望得到怎样的处理?",
     "outcome_refund": "退款",
     "outcome_repair": "维修/更换",
@@ -137,6 +139,8 @@ EN: dict[str, str] = {
         "That number does not look right. Please type a mobile number (e.g. 13800138000) or a "
         "number with its country code (e.g. +852 9123 4567)."
     ),
+    "contact_saved": "Thank you, noted.",
+    "attachment_added": "Got the attachment; it will go with your complaint.",
     "ask_outcome": "What would you like us to do?",
     "outcome_refund": "Refund",
     "outcome_repair": "Repair / replace",

@@ -93,3 +93,37 @@ async def test_a_second_complaint_on_the_same_subject_is_a_repeat(
     case = await cases.get(second)
     assert case.repeat_of == (await cases.get(first)).id
     assert case.severity is Severity.IMPORTANT  # 重要: complained again after closure
+
+
+async def test_choosing_new_case_from_the_question_starts_an_intake(
+    bot: Bot, tg: FakeTelegram
+) -> None:
+    alice = tg.user(2009, "Alice")
+    await file_complaint(alice, "快递三天了还没派送")
+    await file_complaint(alice, "客服态度恶劣,还挂我电话")
+    await alice.says("加油站多收了我五十元")
+    assert "属于哪一个" in await alice.hears()
+    await alice.taps("这是新的投诉")
+    assert "还有要补充的吗" in await alice.hears()  # the words are already the description
+    await alice.taps("说完了 ✅")
+    assert "价格/费用问题" in await alice.hears()
+
+
+async def test_evidence_sent_while_answering_another_question_is_kept(
+    bot: Bot, tg: FakeTelegram
+) -> None:
+    alice = tg.user(2010, "Alice")
+    await alice.says("加油站员工态度恶劣")
+    await alice.hears()
+    await alice.taps("说完了 ✅")
+    await alice.hears()
+    await alice.taps("是")
+    await alice.hears()
+    await alice.sends_document()
+    reply = await alice.hears(2)
+    assert "附件已收到" in reply
+    assert "被投诉的网点" in reply  # and the same question again
+    async with bot.runtime.kesu.store.read() as tx:  # type: ignore[union-attr]
+        conversation = await tx.conversations.get("telegram", "2010")
+    assert conversation is not None
+    assert conversation["data"]["attachments"][0]["name"] == "receipt.pdf"

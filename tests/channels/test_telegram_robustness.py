@@ -33,7 +33,7 @@ async def test_kill_in_the_middle_of_a_dialogue_resumes_where_it_was(
     await alice.taps("跳过")
     await alice.hears()
     await alice.shares_contact("13800138000")
-    await alice.hears()
+    await alice.hears(2)
     await alice.taps("道歉")
     assert "第三加油站" in await alice.hears()
 
