@@ -196,3 +196,13 @@ async def test_webhook_mode_checks_the_secret(bot: Bot, tg: FakeTelegram) -> Non
         )
         assert good.status == 200
     assert "您好" in await alice.hears()
+
+
+async def test_a_slow_bot_api_delays_but_loses_nothing(bot: Bot, tg: FakeTelegram) -> None:
+    tg.delays["sendMessage"] = 1.5
+    alice = tg.user(3011, "Alice")
+    await alice.says("快递三天了还没派送")
+    assert "还有要补充的吗" in await alice.hears(within=20)
+    await alice.taps("说完了 ✅")
+    assert "对吗" in await alice.hears(within=20)
+    await alice.hears_nothing_more(2.0)
