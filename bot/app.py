@@ -101,7 +101,10 @@ class Runtime:
             for channel in self.channels:
                 await channel.start()
                 started.append(channel)
-            log.info("kesu running on %s", ", ".join(c.channel for c in self.channels))
+            log.info(
+                "kesu running on %s; Ctrl-C or SIGTERM stops",
+                ", ".join(c.channel for c in self.channels),
+            )
             await stop.wait()
         finally:
             stop.set()

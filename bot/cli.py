@@ -85,11 +85,7 @@ def run_cmd() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        click.echo(
-            f"kesu: running on {', '.join(app.configured_channels(settings))}; Ctrl-C stops",
-            err=True,
-        )
-        await runtime.serve(stop)
+        await runtime.serve(stop)  # logs "kesu running on …" once every channel is up
 
     _run(go)
 

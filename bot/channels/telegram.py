@@ -31,6 +31,7 @@ from telegram.constants import MessageLimit
 from telegram.error import (
     BadRequest,
     Forbidden,
+    InvalidToken,
     NetworkError,
     RetryAfter,
     TelegramError,
@@ -38,6 +39,7 @@ from telegram.error import (
 from telegram.ext import ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import HTTPXRequest
 
+from bot.channels.base import ChannelError
 from bot.dispatcher import Dispatcher
 from bot.messages import Attachment, IncomingMessage, OutgoingMessage
 from bot.outbox import Limits, SendResult
@@ -96,7 +98,7 @@ class TelegramChannel:
         self.webhook_secret = webhook_secret
         self.webhook_listen = webhook_listen
         self.webhook_port = webhook_port
-        base = base_url.rstrip("/")
+        base = self.base_url = base_url.rstrip("/")
         # The pool must hold every request in flight, or sends wait for a connection and
         # time out (PTB's default pool is 1).
         request = HTTPXRequest(
@@ -107,6 +109,7 @@ class TelegramChannel:
             pool_timeout=30.0,
         )
         updates_request = HTTPXRequest(connection_pool_size=2, read_timeout=poll_timeout + 10)
+        self._requests = (request, updates_request)
         self.app = (
             ApplicationBuilder()
             .token(token)
@@ -122,7 +125,21 @@ class TelegramChannel:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self.app.initialize()  # getMe: a wrong token fails here, loudly
+        try:
+            await self.app.initialize()  # getMe: a wrong token fails here, loudly
+        except TelegramError as exc:
+            for request in self._requests:  # PTB leaves its HTTP clients open when getMe fails
+                await request.shutdown()
+            if isinstance(exc, InvalidToken):
+                raise ChannelError(
+                    f"Telegram refused the bot token (KESU_TELEGRAM_TOKEN): {exc.message}; "
+                    "check it with @BotFather"
+                ) from exc
+            if isinstance(exc, NetworkError):
+                raise ChannelError(
+                    f"cannot reach the Telegram Bot API at {self.base_url}: {exc.message}"
+                ) from exc
+            raise
         await self._register_commands()
         await self.app.start()
         updater = self.app.updater

@@ -8,7 +8,10 @@ import socket
 import time
 
 import aiohttp
+import pytest
 
+from bot.app import build_runtime
+from bot.channels.base import ChannelError
 from bot.channels.telegram import TelegramChannel
 from bot.config import Settings
 from tests.channels.conftest import Bot
@@ -206,3 +209,16 @@ async def test_a_slow_bot_api_delays_but_loses_nothing(bot: Bot, tg: FakeTelegra
     await alice.taps("说完了 ✅")
     assert "对吗" in await alice.hears(within=20)
     await alice.hears_nothing_more(2.0)
+
+
+async def test_a_refused_token_stops_the_start_with_a_clear_message(
+    bot: Bot, tg: FakeTelegram
+) -> None:
+    await bot.stop()
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        **{**bot.settings.model_dump(), "telegram_token": "123456789:" + "B" * 35},
+    )
+    runtime = await build_runtime(settings, clock=bot.clock, classifier=bot.classifier)
+    with pytest.raises(ChannelError, match="Telegram refused the bot token"):
+        await runtime.serve(asyncio.Event())
