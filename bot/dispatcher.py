@@ -70,7 +70,7 @@ class Dispatcher:
             data: dict[str, Any] = dict(conversation["data"]) if conversation else {}
             saved_language = customer["language"]  # set only by the customer's own choice
             lang = saved_language or pick_language(msg.language, self.default_language)
-            ctx = FlowContext(msg, lang, data, tx, self.deps, now)
+            ctx = FlowContext(msg, lang, data, tx, self.deps, now, customer_id=customer["id"])
             flow = conversation["flow"] if conversation else None
             state = conversation["state"] if conversation else None
             turn, flow = await self._route(ctx, flow, state)
@@ -135,7 +135,7 @@ class Dispatcher:
         if not msg.text.strip() and not msg.attachments:
             return Turn([ctx.say("unsupported")], None), None
         open_cases = await ctx.deps.cases.customer_cases(
-            msg.channel, msg.user_id, open_only=True, tx=ctx.tx
+            msg.channel, msg.user_id, open_only=True, customer_id=ctx.customer_id, tx=ctx.tx
         )
         if len(open_cases) == 1:
             return Turn([await self._append(ctx, open_cases[0].number)], None), None
@@ -168,7 +168,7 @@ class Dispatcher:
                 a.to_json() for a in msg.attachments
             )
             open_cases = await ctx.deps.cases.customer_cases(
-                msg.channel, msg.user_id, open_only=True, tx=ctx.tx
+                msg.channel, msg.user_id, open_only=True, customer_id=ctx.customer_id, tx=ctx.tx
             )
             return Turn([self._which_case(ctx, open_cases)], "choose"), FOLLOWUP
         if choice == "new":
@@ -183,7 +183,11 @@ class Dispatcher:
         mine = {
             c.number
             for c in await ctx.deps.cases.customer_cases(
-                ctx.msg.channel, ctx.msg.user_id, open_only=True, tx=ctx.tx
+                ctx.msg.channel,
+                ctx.msg.user_id,
+                open_only=True,
+                customer_id=ctx.customer_id,
+                tx=ctx.tx,
             )
         }
         if choice not in mine:  # a forged or stale button: someone else's or a closed case
@@ -216,7 +220,9 @@ class Dispatcher:
         return ctx.say("followup_added", number=number)
 
     async def _status(self, ctx: FlowContext) -> OutgoingMessage:
-        cases = await ctx.deps.cases.customer_cases(ctx.msg.channel, ctx.msg.user_id, tx=ctx.tx)
+        cases = await ctx.deps.cases.customer_cases(
+            ctx.msg.channel, ctx.msg.user_id, customer_id=ctx.customer_id, tx=ctx.tx
+        )
         if not cases:
             return ctx.say("status_none")
         lines = [ctx.t("status_header")]
@@ -247,9 +253,8 @@ class Dispatcher:
     ) -> tuple[Turn, str | None]:
         if code not in LANGUAGES:
             return self._keep(ctx, flow, state, [self._language_question(ctx)])
-        customer = await ctx.tx.customers.find(ctx.msg.channel, ctx.msg.user_id)
-        if customer is not None:
-            await ctx.tx.customers.update(customer["id"], ctx.now, language=code)
+        if ctx.customer_id is not None:
+            await ctx.tx.customers.update(ctx.customer_id, ctx.now, language=code)
         ctx.lang = code
         replies = [ctx.say("language_set")]
         if flow == intake.NAME and state:

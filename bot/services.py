@@ -201,15 +201,24 @@ class CaseService:
             yield new
 
     async def customer_cases(
-        self, channel: str, channel_user_id: str, *, open_only: bool = False, tx: Tx | None = None
+        self,
+        channel: str,
+        channel_user_id: str,
+        *,
+        open_only: bool = False,
+        customer_id: int | None = None,
+        tx: Tx | None = None,
     ) -> list[Case]:
-        """A customer's own cases, newest first; never anyone else's."""
+        """A customer's own cases, newest first; never anyone else's. ``customer_id``, when
+        the caller already knows it, saves looking the customer up again."""
         async with self._read(tx) as t:
-            customer = await t.customers.find(channel, channel_user_id)
-            if customer is None:
-                return []
+            if customer_id is None:
+                customer = await t.customers.find(channel, channel_user_id)
+                if customer is None:
+                    return []
+                customer_id = int(customer["id"])
             statuses = [s.value for s in Status if s.is_open] if open_only else None
-            rows = await t.cases.search(customer_id=customer["id"], statuses=statuses, limit=50)
+            rows = await t.cases.search(customer_id=customer_id, statuses=statuses, limit=50)
         return [Case.from_row(r) for r in rows]
 
     @contextlib.asynccontextmanager

@@ -101,6 +101,7 @@ class Customers(_Repo):
             set_={
                 "display_name": func.coalesce(ins.excluded.display_name, customers.c.display_name),
                 "language": func.coalesce(ins.excluded.language, customers.c.language),
+                "blocked_at": None,  # they wrote to us: whatever blocked us is over
                 "updated_at": now,
             },
         ).returning(*customers.c)

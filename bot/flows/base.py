@@ -35,6 +35,7 @@ class FlowContext:
     tx: Tx
     deps: FlowDeps
     now: datetime
+    customer_id: int | None = None  # known once the dispatcher has seen the customer
 
     def t(self, key: str, **values: Any) -> str:
         return text(self.lang, key, **values)

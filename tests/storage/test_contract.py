@@ -68,6 +68,14 @@ class TestCustomers:
         assert row["created_at"] == NOW
         assert row["updated_at"] == NOW + timedelta(hours=1)
 
+    async def test_writing_again_clears_blocked(self, store: Store) -> None:
+        async with store.write() as tx:
+            cid = await tx.customers.ensure("telegram", "9", NOW)
+            await tx.customers.update(cid, NOW, blocked_at=NOW)
+            row = await tx.customers.ensure_row("telegram", "9", NOW + timedelta(days=1))
+        assert row["id"] == cid
+        assert row["blocked_at"] is None
+
     async def test_update_and_find(self, store: Store) -> None:
         async with store.write() as tx:
             cid = await tx.customers.ensure("telegram", "8", NOW)
