@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -121,3 +121,18 @@ def test_the_token_never_reaches_the_logs() -> None:
     """httpx logs request URLs at INFO and Bot API URLs carry the token."""
     assert telegram_channel.CHANNEL == "telegram"
     assert logging.getLogger("httpx").getEffectiveLevel() >= logging.WARNING
+
+
+async def test_the_promise_names_working_hours_for_a_business_clock(
+    dispatcher: Dispatcher, clock: FrozenClock
+) -> None:
+    clock.set(datetime(2026, 11, 17, 22, 0, tzinfo=SHANGHAI))  # Tuesday night
+    await say(dispatcher, text="请马上处理,快递员把我的包裹弄丢了")  # urgent: priority B
+    await say(dispatcher, callback="i:done")
+    await say(dispatcher, callback="i:cat:process")
+    await say(dispatcher, callback="i:skip")
+    await say(dispatcher, callback="i:skip")
+    await say(dispatcher, callback="i:chat")
+    await say(dispatcher, callback="i:out:other")
+    done = await say(dispatcher, callback="i:submit")
+    assert "4 个工作小时内(明天 13:00前)" in done

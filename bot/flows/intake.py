@@ -226,7 +226,9 @@ async def submit(ctx: FlowContext) -> Turn:
     if first_response.working_days is not None:
         within = ctx.t("working_days", n=first_response.working_days)
     else:
-        within = ctx.t("hours", n=f"{first_response.hours:g}")
+        # "4 小时内(明天 13:00 前)" would read as a contradiction at night: say working hours.
+        unit = "working_hours" if first_response.clock == "business" else "hours"
+        within = ctx.t(unit, n=f"{first_response.hours:g}")
     deadline = _when(ctx, case.first_response_due)
     ctx.data.clear()
     return Turn(

@@ -72,6 +72,7 @@ ZH: dict[str, str] = {
         "可随时发送 /status 查询进度;有新的情况也可以直接发消息补充。"
     ),
     "hours": "{n} 小时",
+    "working_hours": "{n} 个工作小时",
     "working_days": "{n} 个工作日",
     "today": "今天 {time}",
     "tomorrow": "明天 {time}",
@@ -178,6 +179,7 @@ EN: dict[str, str] = {
         "Send /status any time to see progress; you can also just write to add information."
     ),
     "hours": "{n} hours",
+    "working_hours": "{n} working hours",
     "working_days": "{n} working days",
     "today": "today {time}",
     "tomorrow": "tomorrow {time}",
