@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
@@ -84,6 +84,29 @@ class CaseEvent:
         return cls(**{f: row[f] for f in cls.__slots__})
 
 
+#: How a resolved case ended (处理结果类型), shown to staff and counted in reports.
+OUTCOMES = ("resolved", "partial", "explained", "compensated", "declined")
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One committed-to-be change of a case, as listeners (the staff desk) see it."""
+
+    case: Case  # after the change
+    before: Case | None  # None when the case was just opened
+    action: Action
+    actor: str
+    note: str | None
+    changes: dict[str, list[Any]]
+    at: datetime
+    attachments: tuple[Attachment, ...] = ()
+    echo: bool = True  # False: written where staff already see it, do not post it back
+
+
+#: Called inside the transaction of every change; what it writes commits with the change.
+CaseListener = Callable[[Tx, Change], Awaitable[None]]
+
+
 @dataclass
 class CaseService:
     store: Store
@@ -91,6 +114,7 @@ class CaseService:
     clock: Clock
     tz: ZoneInfo
     prefix: str = "TS"
+    listeners: list[CaseListener] = field(default_factory=list)
     _chain_length: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -188,6 +212,9 @@ class CaseService:
                 changes=changes,
                 note="重复投诉 repeat complaint" if repeat_of is not None else None,
             )
+            change = Change(case, None, Action.OPEN, actor, None, changes, now, tuple(attachments))
+            for listener in self.listeners:
+                await listener(t, change)
         log.info("opened case %s (priority %s)", case.number, case.priority.value)
         return case
 
@@ -286,47 +313,80 @@ class CaseService:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def claim(self, number: str, actor: str, note: str | None = None) -> Case:
+    async def claim(
+        self, number: str, actor: str, note: str | None = None, *, tx: Tx | None = None
+    ) -> Case:
         """Take ownership; a second claimer gets an IllegalTransition naming the state."""
         return await self._change(
-            number, Action.CLAIM, actor, note, lambda c, now: {"assignee": actor}
+            number, Action.CLAIM, actor, note, lambda c, now: {"assignee": actor}, tx=tx
         )
 
-    async def release(self, number: str, actor: str, note: str | None = None) -> Case:
+    async def release(
+        self, number: str, actor: str, note: str | None = None, *, tx: Tx | None = None
+    ) -> Case:
         return await self._change(
-            number, Action.RELEASE, actor, note, lambda c, now: {"assignee": None}
+            number, Action.RELEASE, actor, note, lambda c, now: {"assignee": None}, tx=tx
         )
 
-    async def assign(self, number: str, actor: str, assignee: str, note: str | None = None) -> Case:
+    async def assign(
+        self,
+        number: str,
+        actor: str,
+        assignee: str,
+        note: str | None = None,
+        *,
+        tx: Tx | None = None,
+    ) -> Case:
         if not assignee.strip():
             raise DomainError("assign needs somebody to assign the case to")
         return await self._change(
-            number, Action.ASSIGN, actor, note, lambda c, now: {"assignee": assignee}
+            number, Action.ASSIGN, actor, note, lambda c, now: {"assignee": assignee}, tx=tx
         )
 
-    async def start(self, number: str, actor: str, note: str | None = None) -> Case:
+    async def start(
+        self, number: str, actor: str, note: str | None = None, *, tx: Tx | None = None
+    ) -> Case:
         """The first response reached the customer: the first-response clock stops."""
         return await self._change(
-            number, Action.START, actor, note, lambda c, now: {"first_responded_at": now}
+            number, Action.START, actor, note, lambda c, now: {"first_responded_at": now}, tx=tx
         )
 
-    async def resolve(self, number: str, actor: str, resolution: str) -> Case:
+    async def resolve(
+        self,
+        number: str,
+        actor: str,
+        resolution: str,
+        outcome: str | None = None,
+        *,
+        tx: Tx | None = None,
+    ) -> Case:
+        """Staff say it is done (处理结果); the customer is told and asked to confirm."""
         _require(resolution, "resolve needs a resolution note (处理结果)")
+        if outcome is not None and outcome not in OUTCOMES:
+            raise DomainError(f"unknown outcome {outcome!r}; one of {', '.join(OUTCOMES)}")
         return await self._change(
             number,
             Action.RESOLVE,
             actor,
             resolution,
-            lambda c, now: {"resolution": resolution, "resolved_at": now, "clock_paused_at": None},
+            lambda c, now: {
+                "resolution": resolution,
+                "outcome": outcome,
+                "resolved_at": now,
+                "clock_paused_at": None,
+            },
+            tx=tx,
         )
 
-    async def close(self, number: str, actor: str, note: str | None = None) -> Case:
+    async def close(
+        self, number: str, actor: str, note: str | None = None, *, tx: Tx | None = None
+    ) -> Case:
         """The customer confirmed (or the confirmation window passed)."""
         return await self._change(
-            number, Action.CLOSE, actor, note, lambda c, now: {"closed_at": now}
+            number, Action.CLOSE, actor, note, lambda c, now: {"closed_at": now}, tx=tx
         )
 
-    async def reopen(self, number: str, actor: str, reason: str) -> Case:
+    async def reopen(self, number: str, actor: str, reason: str, *, tx: Tx | None = None) -> Case:
         """Handling restarts one level up with fresh deadlines (DOMAIN.md §6)."""
         _require(reason, "reopen needs the reason (e.g. the customer's revisit answer)")
 
@@ -343,9 +403,11 @@ class CaseService:
                 "resolution_due": deadlines.resolution,
             }
 
-        return await self._change(number, Action.REOPEN, actor, reason, changes)
+        return await self._change(number, Action.REOPEN, actor, reason, changes, tx=tx)
 
-    async def mark_invalid(self, number: str, actor: str, explanation: str) -> Case:
+    async def mark_invalid(
+        self, number: str, actor: str, explanation: str, *, tx: Tx | None = None
+    ) -> Case:
         """无效投诉: answered with an explanation and closed, but still on record."""
         _require(explanation, "marking a complaint invalid needs the explanation for the customer")
         return await self._change(
@@ -354,19 +416,27 @@ class CaseService:
             actor,
             explanation,
             lambda c, now: {"closed_at": now, "clock_paused_at": None},
+            tx=tx,
         )
 
-    async def escalate(self, number: str, actor: str, note: str) -> Case:
+    async def escalate(self, number: str, actor: str, note: str, *, tx: Tx | None = None) -> Case:
         _require(note, "escalation needs a note: why, and what was tried")
 
         def changes(case: Case, now: datetime) -> dict[str, Any]:
             level = next_escalation_level(case.escalation_level, self._chain_length, case.number)
             return {"escalation_level": level}
 
-        return await self._change(number, Action.ESCALATE, actor, note, changes)
+        return await self._change(number, Action.ESCALATE, actor, note, changes, tx=tx)
 
     async def correct(
-        self, number: str, actor: str, field_name: str, value: Any, reason: str
+        self,
+        number: str,
+        actor: str,
+        field_name: str,
+        value: Any,
+        reason: str,
+        *,
+        tx: Tx | None = None,
     ) -> Case:
         """Fix a recorded field; the event keeps the old value and the reason (更正记录)."""
         _require(reason, "a correction needs its reason")
@@ -382,11 +452,17 @@ class CaseService:
                 if case.first_responded_at is None:
                     result["first_response_due"] = fresh.first_response
                 result["resolution_due"] = fresh.resolution
+            if field_name == "headcount":  # 集体投诉: ≥3 people is 热点, ≥10 is 重大 (DOMAIN §5)
+                floor = collective_severity(int(value))
+                if floor.rank > case.severity.rank:
+                    result["severity"] = floor.value
             return result
 
-        return await self._change(number, Action.CORRECT, actor, reason, changes)
+        return await self._change(number, Action.CORRECT, actor, reason, changes, tx=tx)
 
-    async def pause_clock(self, number: str, actor: str, note: str) -> Case:
+    async def pause_clock(
+        self, number: str, actor: str, note: str, *, tx: Tx | None = None
+    ) -> Case:
         """Stop the SLA clock while waiting for the customer (e.g. for a photo of the receipt)."""
         _require(note, "pausing the clock needs a note: what are we waiting for")
 
@@ -395,9 +471,11 @@ class CaseService:
                 raise DomainError(f"the clock of case {case.number} is already paused")
             return {"clock_paused_at": now}
 
-        return await self._change(number, Action.PAUSE_CLOCK, actor, note, changes)
+        return await self._change(number, Action.PAUSE_CLOCK, actor, note, changes, tx=tx)
 
-    async def resume_clock(self, number: str, actor: str, note: str | None = None) -> Case:
+    async def resume_clock(
+        self, number: str, actor: str, note: str | None = None, *, tx: Tx | None = None
+    ) -> Case:
         """Restart the clock; unmet deadlines move by the paused time on their own clock."""
 
         def changes(case: Case, now: datetime) -> dict[str, Any]:
@@ -414,12 +492,32 @@ class CaseService:
                 result["first_response_due"] = moved.first_response
             return result
 
-        return await self._change(number, Action.RESUME_CLOCK, actor, note, changes)
+        return await self._change(number, Action.RESUME_CLOCK, actor, note, changes, tx=tx)
 
-    async def add_note(self, number: str, actor: str, note: str) -> Case:
-        """A handler's opinion (处理意见) on record, without changing the case."""
+    async def add_note(
+        self, number: str, actor: str, note: str, *, echo: bool = True, tx: Tx | None = None
+    ) -> Case:
+        """A handler's opinion (处理意见) on record, without changing the case. ``echo=False``
+        when it was written where staff already see it (a Slack thread)."""
         _require(note, "a note cannot be empty")
-        return await self._change(number, Action.NOTE, actor, note, lambda c, now: {})
+        return await self._change(
+            number, Action.NOTE, actor, note, lambda c, now: {}, tx=tx, echo=echo
+        )
+
+    async def reply(self, number: str, actor: str, text: str, *, tx: Tx | None = None) -> Case:
+        """Staff answer the customer. The first answer stops the first-response clock; on an
+        unowned case the person answering becomes its owner."""
+        _require(text, "a reply to the customer cannot be empty")
+
+        def changes(case: Case, now: datetime) -> dict[str, Any]:
+            result: dict[str, Any] = {}
+            if case.first_responded_at is None:
+                result["first_responded_at"] = now
+            if case.assignee is None:
+                result["assignee"] = actor
+            return result
+
+        return await self._change(number, Action.REPLY, actor, text, changes, tx=tx)
 
     async def _change(
         self,
@@ -431,6 +529,7 @@ class CaseService:
         *,
         tx: Tx | None = None,
         files: Sequence[Attachment] = (),
+        echo: bool = True,
     ) -> Case:
         _require(actor, "every change needs the person who made it")
         now = self.clock.now()
@@ -457,6 +556,10 @@ class CaseService:
                 changes=diff,
                 note=note,
             )
+            after = Case.from_row(row)
+            change = Change(after, case, action, actor, note, diff, now, tuple(files), echo)
+            for listener in self.listeners:
+                await listener(t, change)
         log.info(
             "case %s: %s by %s (%s -> %s)",
             case.number,
@@ -465,7 +568,7 @@ class CaseService:
             case.status.value,
             new_status.value,
         )
-        return Case.from_row(row)
+        return after
 
 
 def _require(text: str | None, message: str) -> None:
@@ -489,7 +592,26 @@ _ENUM_FIELDS: dict[str, type[Enum]] = {
 }
 
 
+def collective_severity(headcount: int) -> Severity:
+    """The least severity a collective complaint of ``headcount`` people carries."""
+    if headcount >= 10:
+        return Severity.MAJOR
+    if headcount >= 3:
+        return Severity.HOT
+    return Severity.GENERAL
+
+
 def _validate_field(field_name: str, value: Any) -> Any:
+    if field_name == "headcount":
+        try:
+            count = int(value)
+        except (TypeError, ValueError):
+            raise DomainError(
+                f"headcount must be a whole number of people, not {value!r}"
+            ) from None
+        if not 1 <= count <= 1_000_000:
+            raise DomainError("headcount must be between 1 and 1,000,000")
+        return count
     enum = _ENUM_FIELDS.get(field_name)
     if enum is not None:
         try:

@@ -24,6 +24,7 @@ from storage.schema import (
     conversations,
     customers,
     inbound_updates,
+    message_refs,
     outbox,
 )
 
@@ -410,6 +411,43 @@ class InboundUpdates(_Repo):
         return (await self.conn.execute(stmt)).first() is not None
 
 
+class MessageRefs(_Repo):
+    """Named sent messages: "card:42" → the platform's id of that message."""
+
+    async def put(self, channel: str, ref: str, platform_message_id: str, now: datetime) -> None:
+        stmt = _insert(self.conn, message_refs).values(
+            channel=channel, ref=ref, platform_message_id=platform_message_id, updated_at=now
+        )
+        await self.conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[message_refs.c.channel, message_refs.c.ref],
+                set_={"platform_message_id": platform_message_id, "updated_at": now},
+            )
+        )
+
+    async def many(self, channel: str, refs: Sequence[str]) -> dict[str, str]:
+        if not refs:
+            return {}
+        rows = await self.conn.execute(
+            select(message_refs.c.ref, message_refs.c.platform_message_id).where(
+                message_refs.c.channel == channel, message_refs.c.ref.in_(list(refs))
+            )
+        )
+        return {r.ref: r.platform_message_id for r in rows}
+
+    async def ref_of(self, channel: str, platform_message_id: str, prefix: str) -> str | None:
+        """Which named message (of the kind ``prefix``, e.g. "card:") this platform id is."""
+        rows = await self.conn.execute(
+            select(message_refs.c.ref).where(
+                message_refs.c.channel == channel,
+                message_refs.c.platform_message_id == platform_message_id,
+                message_refs.c.ref.startswith(prefix, autoescape=True),
+            )
+        )
+        value = rows.scalar_one_or_none()
+        return None if value is None else str(value)
+
+
 class Tx:
     """Every repository bound to one transaction."""
 
@@ -422,3 +460,4 @@ class Tx:
         self.outbox = Outbox(conn)
         self.inbound = InboundUpdates(conn)
         self.attachments = Attachments(conn)
+        self.refs = MessageRefs(conn)

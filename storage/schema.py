@@ -110,6 +110,8 @@ cases = Table(
     Column("reopen_count", Integer, nullable=False),
     Column("repeat_of", Id, ForeignKey("cases.id")),  # 重复投诉: the earlier case
     Column("resolution", Text),
+    Column("outcome", String(32)),  # how it was resolved: resolved, partial, explained …
+    Column("headcount", Integer),  # people behind a collective complaint (集体投诉)
     Column("received_at", UtcDateTime, nullable=False),
     Column("first_response_due", UtcDateTime, nullable=False),
     Column("resolution_due", UtcDateTime, nullable=False),
@@ -198,6 +200,18 @@ inbound_updates = Table(
     Column("channel", String(32), primary_key=True),
     Column("update_id", String(128), primary_key=True),
     Column("received_at", UtcDateTime, nullable=False),
+)
+
+# Names for sent messages ("card:42" → the Slack ts of case 42's card), so a later message can
+# edit it or answer in its thread, and a staff reply in a thread finds its case.
+message_refs = Table(
+    "message_refs",
+    metadata,
+    Column("channel", String(32), primary_key=True),
+    Column("ref", String(128), primary_key=True),
+    Column("platform_message_id", String(128), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "channel", "platform_message_id"),
 )
 
 Row = dict[str, Any]

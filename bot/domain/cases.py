@@ -48,6 +48,7 @@ class Action(StrEnum):
     RESUME_CLOCK = "resume_clock"
     NOTE = "note"
     CUSTOMER_MESSAGE = "customer_message"  # the customer added words or evidence (补充)
+    REPLY = "reply"  # staff wrote to the customer (the first one is the first response)
 
 
 class Priority(StrEnum):
@@ -117,6 +118,7 @@ _RULES: dict[Action, tuple[frozenset[Status], Status | None]] = {
     Action.RESUME_CLOCK: (_OPEN - {Status.RESOLVED}, None),
     Action.NOTE: (frozenset(Status), None),
     Action.CUSTOMER_MESSAGE: (_OPEN, None),
+    Action.REPLY: (_OPEN, None),  # from unowned or claimed it becomes in progress, see below
 }
 
 
@@ -153,6 +155,8 @@ def transition(status: Status, action: Action, number: str | None = None) -> Sta
         raise IllegalTransition(status, action, number)
     if action is Action.ASSIGN and status in _UNOWNED:
         return Status.CLAIMED
+    if action is Action.REPLY and status in _UNOWNED | {Status.CLAIMED}:
+        return Status.IN_PROGRESS  # answering the customer is working on the case
     return status if target is None else target
 
 
@@ -199,6 +203,8 @@ class Case:
     reopen_count: int
     repeat_of: int | None
     resolution: str | None
+    outcome: str | None
+    headcount: int | None
     received_at: datetime
     first_response_due: datetime
     resolution_due: datetime
@@ -233,5 +239,6 @@ CORRECTABLE_FIELDS = frozenset(
         "reference",
         "desired_outcome",
         "contact",
+        "headcount",
     }
 )
