@@ -10,6 +10,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import SecretStr
+
 from bot.channels.base import Channel
 from bot.clock import Clock, SystemClock
 from bot.config import Settings, calendar_warnings, load_policy
@@ -17,6 +19,7 @@ from bot.dispatcher import Dispatcher
 from bot.domain.cases import DomainError
 from bot.domain.sla import Sla
 from bot.flows.base import FlowDeps
+from bot.messages import Attachment
 from bot.nlp.classifier import Classifier
 from bot.outbox import OutboxWorker
 from bot.services import CaseService
@@ -117,8 +120,64 @@ class Runtime:
             await self.kesu.close()
 
 
+def _slack(
+    settings: Settings,
+    kesu: Kesu,
+    classifier: Classifier,
+    customer_channels: list[Channel],
+    options: dict[str, Any],
+) -> Channel:
+    """The staff desk on Slack; customers' files are fetched from their own channel."""
+    from bot.channels.slack import SlackChannel  # noqa: PLC0415 (SDK on demand)
+    from bot.desk import Desk  # noqa: PLC0415 (only with a staff channel)
+
+    assert settings.slack_bot_token is not None  # noqa: S101 (checked by the caller)
+    assert settings.slack_staff_channel is not None  # noqa: S101 (Settings requires it)
+    desk = Desk(
+        kesu.cases,
+        classifier,
+        channel="slack",
+        staff_channel=settings.slack_staff_channel,
+        default_language=settings.default_language,
+    )
+    downloads = {c.channel: c for c in customer_channels if hasattr(c, "download")}
+
+    async def fetch(channel: str, item: Attachment) -> bytes:
+        source = downloads.get(channel)
+        if source is None:
+            raise LookupError(f"no running channel {channel!r} to fetch {item.file_id} from")
+        data: bytes = await source.download(item)
+        return data
+
+    def secret(value: SecretStr | None) -> str | None:
+        return None if value is None else value.get_secret_value()
+
+    return SlackChannel(
+        desk,
+        bot_token=settings.slack_bot_token.get_secret_value(),
+        staff_channel=settings.slack_staff_channel,
+        clock=kesu.clock,
+        tz=settings.tz,
+        mode=settings.slack_mode,
+        app_token=secret(settings.slack_app_token),
+        signing_secret=secret(settings.slack_signing_secret),
+        api_url=settings.slack_api_url,
+        http_listen=settings.slack_http_listen,
+        http_port=settings.slack_http_port,
+        staff_users=settings.slack_staff_users,
+        supervisors=settings.slack_supervisors,
+        supervisor_group=settings.slack_supervisor_group,
+        reply_prefix=settings.slack_reply_prefix,
+        fetch_file=fetch,
+        **options,
+    )
+
+
 def configured_channels(settings: Settings) -> list[str]:
-    return ["telegram"] if settings.telegram_token is not None else []
+    found = ["telegram"] if settings.telegram_token is not None else []
+    if settings.slack_bot_token is not None:
+        found.append("slack")
+    return found
 
 
 async def build_runtime(
@@ -127,12 +186,13 @@ async def build_runtime(
     clock: Clock | None = None,
     classifier: Classifier | None = None,
     telegram_options: dict[str, Any] | None = None,
+    slack_options: dict[str, Any] | None = None,
 ) -> Runtime:
-    """Everything ``kesu run`` needs; refuses when no channel is configured."""
-    if not configured_channels(settings):
+    """Everything ``kesu run`` needs; refuses when no customer channel is configured."""
+    if "telegram" not in configured_channels(settings):
         raise NoChannel(
-            "no channel configured: set KESU_TELEGRAM_TOKEN (from @BotFather) in .env or the "
-            "environment; see README, section Telegram"
+            "no customer channel configured: set KESU_TELEGRAM_TOKEN (from @BotFather) in .env "
+            "or the environment; see README, section Telegram"
         )
     kesu = await build(settings, clock=clock, upgrade=True)
     try:
@@ -158,8 +218,16 @@ async def build_runtime(
                     **(telegram_options or {}),
                 )
             )
-        worker = OutboxWorker(kesu.store, {c.channel: c for c in channels}, kesu.clock)
+        if settings.slack_bot_token is not None:
+            channels.append(_slack(settings, kesu, classifier, channels, slack_options or {}))
+        worker = OutboxWorker(
+            kesu.store, {c.channel: c for c in channels}, kesu.clock, tz=settings.tz
+        )
         dispatcher.on_enqueued = worker.wake
+        for channel in channels:
+            desk = getattr(channel, "desk", None)
+            if desk is not None:
+                desk.on_enqueued = worker.wake
     except BaseException:
         await kesu.close()
         raise

@@ -11,11 +11,11 @@ import re
 from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.domain.calendar import BusinessCalendar
 from bot.domain.cases import DomainError
@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 DEFAULT_POLICY = "default.toml"
 TOKEN_RE = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{30,}$")
 WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+SLACK_ID_RE = re.compile(r"^[A-Z][A-Z0-9]{2,}$")
+SLACK_CHANNEL_RE = re.compile(r"^[CG][A-Z0-9]{2,}$")
 
 
 class Settings(BaseSettings):
@@ -67,6 +69,36 @@ class Settings(BaseSettings):
     cache_dir: Path | None = Field(
         None, description="jieba dictionary cache; ~/.cache/kesu if unset"
     )
+    slack_bot_token: SecretStr | None = Field(None, description="Bot User OAuth Token, xoxb-…")
+    slack_app_token: SecretStr | None = Field(
+        None, description="app-level token with connections:write (Socket Mode), xapp-…"
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        None, description="Basic Information → Signing Secret; needed in HTTP mode"
+    )
+    slack_mode: Literal["socket", "http"] = Field(
+        "socket", description="socket: no public URL needed; http: Slack calls our URL"
+    )
+    slack_staff_channel: str | None = Field(
+        None, description="channel id (C…) where case cards go; its members are the staff"
+    )
+    slack_staff_users: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="more staff user ids (U…), comma-separated"
+    )
+    slack_supervisors: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="supervisor user ids (U…), comma-separated"
+    )
+    slack_supervisor_group: str | None = Field(
+        None, description="a user group id (S…) whose members are supervisors"
+    )
+    slack_reply_prefix: str | None = Field(
+        None, description="thread messages starting with this go to the customer; unset = never"
+    )
+    slack_api_url: str = Field(
+        "https://slack.com/api/", description="Web API base (Enterprise Grid, or a test emulator)"
+    )
+    slack_http_listen: str = "0.0.0.0"  # noqa: S104 (HTTP mode listens publicly)
+    slack_http_port: int = Field(3000, ge=1, le=65535)
 
     @field_validator("case_prefix")
     @classmethod
@@ -93,6 +125,41 @@ class Settings(BaseSettings):
                 "get one from @BotFather"
             )
         return value
+
+    @field_validator("slack_staff_users", "slack_supervisors", mode="before")
+    @classmethod
+    def _user_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+        if isinstance(value, list):
+            for user in value:
+                if not SLACK_ID_RE.match(str(user)) or str(user)[0] not in "UW":
+                    raise ValueError(f"{user!r} is not a Slack user id (U… or W…)")
+        return value
+
+    @model_validator(mode="after")
+    def _slack(self) -> Settings:
+        if self.slack_bot_token is None:
+            return self
+        if not self.slack_bot_token.get_secret_value().startswith("xoxb-"):
+            raise ValueError("KESU_SLACK_BOT_TOKEN must be a bot token (xoxb-…)")
+        if not self.slack_staff_channel or not SLACK_CHANNEL_RE.match(self.slack_staff_channel):
+            raise ValueError(
+                "KESU_SLACK_STAFF_CHANNEL must be the channel id (C… or G…, from the channel's "
+                "About tab), not its name"
+            )
+        if self.slack_mode == "socket":
+            app = self.slack_app_token.get_secret_value() if self.slack_app_token else ""
+            if not app.startswith("xapp-"):
+                raise ValueError(
+                    "Socket Mode needs KESU_SLACK_APP_TOKEN (xapp-…, scope connections:write); "
+                    "or set KESU_SLACK_MODE=http with KESU_SLACK_SIGNING_SECRET"
+                )
+        elif self.slack_signing_secret is None:
+            raise ValueError("HTTP mode needs KESU_SLACK_SIGNING_SECRET to verify Slack's calls")
+        if self.slack_supervisor_group and not SLACK_ID_RE.match(self.slack_supervisor_group):
+            raise ValueError("KESU_SLACK_SUPERVISOR_GROUP must be a user group id (S…)")
+        return self
 
     @model_validator(mode="after")
     def _webhook(self) -> Settings:

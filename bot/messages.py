@@ -63,22 +63,75 @@ class Button:
 
 
 @dataclass(frozen=True, slots=True)
+class FollowUp:
+    """A message to queue once another one is delivered (or has failed for good): the staff
+    thread learns when a reply reached the customer. ``{at}`` and ``{error}`` in its text are
+    filled in then."""
+
+    channel: str
+    recipient: str
+    message: OutgoingMessage
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "channel": self.channel,
+            "recipient": self.recipient,
+            "payload": self.message.to_payload(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FollowUp:
+        return cls(
+            str(data["channel"]),
+            str(data["recipient"]),
+            OutgoingMessage.from_payload(data["payload"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class OutgoingMessage:
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
     request_contact: str | None = None  # label of a "share my phone number" key
     remove_keyboard: bool = False
+    # Named messages (staff channels): ``ref`` names this one once sent; ``edit`` replaces the
+    # message of that name (sent afresh if it is unknown); ``thread`` answers in its thread.
+    ref: str | None = None
+    edit: str | None = None
+    thread: str | None = None
+    card: dict[str, Any] | None = None  # a case card, drawn by the channel (Slack: Block Kit)
+    files: tuple[Attachment, ...] = ()  # evidence to relay ...
+    files_from: str | None = None  # ... from this channel, where the file ids belong
+    on_sent: FollowUp | None = None
+    on_failed: FollowUp | None = None
+    # Filled in by the outbox just before sending, never stored: the platform's ids of the
+    # messages named by ``edit`` and ``thread``.
+    edit_id: str | None = None
+    thread_id: str | None = None
 
     def to_payload(self) -> dict[str, Any]:
-        return {
+        payload: dict[str, Any] = {
             "text": self.text,
             "buttons": [[{"label": b.label, "data": b.data} for b in row] for row in self.buttons],
             "request_contact": self.request_contact,
             "remove_keyboard": self.remove_keyboard,
         }
+        optional = {
+            "ref": self.ref,
+            "edit": self.edit,
+            "thread": self.thread,
+            "card": self.card,
+            "files": [f.to_json() for f in self.files] or None,
+            "files_from": self.files_from,
+            "on_sent": self.on_sent.to_json() if self.on_sent else None,
+            "on_failed": self.on_failed.to_json() if self.on_failed else None,
+        }
+        payload.update({k: v for k, v in optional.items() if v is not None})
+        return payload
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> OutgoingMessage:
+        on_sent, on_failed = payload.get("on_sent"), payload.get("on_failed")
         return cls(
             text=str(payload.get("text", "")),
             buttons=tuple(
@@ -87,4 +140,12 @@ class OutgoingMessage:
             ),
             request_contact=payload.get("request_contact"),
             remove_keyboard=bool(payload.get("remove_keyboard", False)),
+            ref=payload.get("ref"),
+            edit=payload.get("edit"),
+            thread=payload.get("thread"),
+            card=payload.get("card"),
+            files=tuple(Attachment.from_json(f) for f in payload.get("files") or ()),
+            files_from=payload.get("files_from"),
+            on_sent=FollowUp.from_json(on_sent) if on_sent else None,
+            on_failed=FollowUp.from_json(on_failed) if on_failed else None,
         )

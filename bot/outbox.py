@@ -6,6 +6,10 @@ and records the outcome: sent, retry later (429 with the platform's retry-after,
 network errors with exponential back-off), or failed for good (the customer blocked the bot,
 the chat does not exist) — recorded, not retried forever.
 
+Named messages (a case's card in the Slack staff channel) are resolved here: before sending,
+``edit``/``thread`` names become the platform's ids; after sending, ``ref`` is recorded, and a
+message's follow-up (the thread's "delivered at 14:03") is queued with the outcome.
+
 A message sent but not yet marked sent when the process dies is sent again on restart: at
 most RECORD_BATCH messages, sent in the last moments; platforms offer no idempotency key to
 close that window.
@@ -17,14 +21,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
 from aiolimiter import AsyncLimiter
 
 from bot.clock import Clock
-from bot.messages import OutgoingMessage
+from bot.messages import FollowUp, OutgoingMessage
 from storage.db import Store
 from storage.repositories import Tx
 
@@ -72,8 +76,10 @@ class OutboxWorker:
         *,
         batch: int = 200,
         in_flight: int = 16,
+        tz: tzinfo = UTC,
     ) -> None:
         self.store = store
+        self.tz = tz  # for the times written into follow-ups
         self.senders = senders
         self.clock = clock
         self.batch = batch
@@ -138,8 +144,9 @@ class OutboxWorker:
                 continue
             ready.append(row)
         if ready:
+            refs = await self._refs(ready)
             try:
-                await asyncio.gather(*(self._send(row) for row in ready))
+                await asyncio.gather(*(self._send(row, refs) for row in ready))
             finally:
                 await self._flush()
             return 0.0  # there may be more behind these heads
@@ -148,10 +155,32 @@ class OutboxWorker:
             wait = until_due if wait is None else min(wait, until_due)
         return wait
 
-    async def _send(self, row: dict[str, Any]) -> None:
+    async def _refs(self, rows: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+        """The platform ids of the messages these rows edit or answer, in one read."""
+        wanted: dict[str, set[str]] = {}
+        for row in rows:
+            for name in (row["payload"].get("edit"), row["payload"].get("thread")):
+                if name:
+                    wanted.setdefault(row["channel"], set()).add(name)
+        if not wanted:
+            return {}
+        found: dict[tuple[str, str], str] = {}
+        async with self.store.read() as tx:
+            for channel, names in wanted.items():
+                for name, platform_id in (await tx.refs.many(channel, sorted(names))).items():
+                    found[(channel, name)] = platform_id
+        return found
+
+    async def _send(self, row: dict[str, Any], refs: dict[tuple[str, str], str]) -> None:
         sender = self.senders[row["channel"]]
         key = (row["channel"], row["recipient"])
         message = OutgoingMessage.from_payload(row["payload"])
+        if message.edit or message.thread:
+            message = replace(
+                message,
+                edit_id=refs.get((row["channel"], message.edit or "")),
+                thread_id=refs.get((row["channel"], message.thread or "")),
+            )
         async with self._in_flight, self._rate[row["channel"]]:
             self._next_for_chat[key] = time.monotonic() + sender.limits.per_chat_interval
             try:
@@ -181,14 +210,22 @@ class OutboxWorker:
             raise
 
     async def _record(self, tx: Tx, row: dict[str, Any], result: SendResult, now: datetime) -> None:
+        message = OutgoingMessage.from_payload(row["payload"])
         if result.ok:
             await tx.outbox.mark_sent(row["id"], now, result.platform_id)
             self.sent += 1
+            name = message.ref or message.edit
+            if name and result.platform_id:
+                await tx.refs.put(row["channel"], name, result.platform_id, now)
+            if message.on_sent:
+                await self._follow_up(tx, row, message.on_sent, "sent", now=now, error="")
             return
         error = result.error or "unknown error"
         if result.permanent or result.blocked:
             await tx.outbox.mark_failed(row["id"], error)
             self.failed += 1
+            if message.on_failed:
+                await self._follow_up(tx, row, message.on_failed, "failed", now=now, error=error)
             log.warning("outbox %s to %s failed for good: %s", row["id"], row["recipient"], error)
             if result.blocked:
                 customer = await tx.customers.find(row["channel"], row["recipient"])
@@ -200,8 +237,32 @@ class OutboxWorker:
         else:
             delay = min(MAX_BACKOFF, timedelta(seconds=2 ** min(row["attempts"], 10)))
         await tx.outbox.mark_retry(row["id"], error, now + delay)
+        if row["attempts"] == 0 and message.on_failed:
+            log.debug("outbox %s: first attempt failed, will retry", row["id"])
         self.retried += 1
         log.info(
             "outbox %s to %s: %s; retry in %.1fs", row["id"], row["recipient"], error,
             delay.total_seconds(),
         )  # fmt: skip
+
+    async def _follow_up(
+        self,
+        tx: Tx,
+        row: dict[str, Any],
+        follow: FollowUp,
+        outcome: str,
+        *,
+        now: datetime,
+        error: str,
+    ) -> None:
+        local = now.astimezone(self.tz)
+        text = follow.message.text.replace("{at}", f"{local:%m-%d %H:%M:%S}").replace(
+            "{error}", error
+        )
+        await tx.outbox.enqueue(
+            channel=follow.channel,
+            recipient=follow.recipient,
+            payload=replace(follow.message, text=text).to_payload(),
+            now=now,
+            dedupe_key=f"outbox:{row['id']}:{outcome}",
+        )

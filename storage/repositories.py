@@ -188,10 +188,13 @@ class Cases(_Repo):
         statuses: Iterable[str] | None = None,
         customer_id: int | None = None,
         since: datetime | None = None,
+        assignee: str | None = None,
+        contact_digits: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[Row]:
-        """Newest first; ``statuses`` filters by status values, ``since`` by receipt time."""
+        """Newest first; ``statuses`` filters by status values, ``since`` by receipt time,
+        ``contact_digits`` (digits only) by part of the contact given for the case."""
         stmt = select(cases).order_by(cases.c.received_at.desc(), cases.c.id.desc())
         if since is not None:
             stmt = stmt.where(cases.c.received_at >= since)
@@ -199,6 +202,12 @@ class Cases(_Repo):
             stmt = stmt.where(cases.c.status.in_(list(statuses)))
         if customer_id is not None:
             stmt = stmt.where(cases.c.customer_id == customer_id)
+        if assignee is not None:
+            stmt = stmt.where(cases.c.assignee == assignee)
+        if contact_digits is not None:
+            if not contact_digits.isdigit():
+                raise StorageError("contact_digits takes digits only")
+            stmt = stmt.where(cases.c.contact.contains(contact_digits))
         rows = await self.conn.execute(stmt.limit(limit).offset(offset))
         return [_row(r) for r in rows]
 

@@ -220,7 +220,7 @@ def test_run_refuses_without_a_channel_or_with_a_bad_token(
 ) -> None:
     none = kesu("run")
     assert none.exit_code == 1
-    assert "no channel configured: set KESU_TELEGRAM_TOKEN" in none.output
+    assert "no customer channel configured: set KESU_TELEGRAM_TOKEN" in none.output
     monkeypatch.setenv("KESU_TELEGRAM_TOKEN", "not-a-token")
     bad = kesu("run")
     assert bad.exit_code == 1

@@ -217,6 +217,12 @@ class TelegramChannel:
 
     # -- outbound ----------------------------------------------------------------------------
 
+    async def download(self, item: Attachment) -> bytes:
+        """A customer's file by its id (getFile, then the file URL), for the staff thread.
+        The Bot API serves files up to 20 MB; bigger ones raise and stay on the case."""
+        file = await self.app.bot.get_file(item.file_id)
+        return bytes(await file.download_as_bytearray())
+
     async def send(self, recipient: str, message: OutgoingMessage) -> SendResult:
         chunks = split_text(message.text)
         try:

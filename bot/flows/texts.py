@@ -95,6 +95,16 @@ ZH: dict[str, str] = {
     "status_closed": "已结案",
     "status_reopened": "重新处理中",
     "status_invalid": "已答复",
+    "desk_reply": "【{number}】客服回复:\n{text}",
+    "desk_resolved": (
+        "您的投诉 {number} 已处理。\n处理结果:{resolution}\n"
+        "如果问题仍未解决,直接回复本对话即可,我们会继续跟进。"
+    ),
+    "desk_invalid": (
+        "您的投诉 {number} 经核实不属于有效投诉,说明如下:\n{explanation}\n"
+        "如有疑问,直接回复本对话即可。"
+    ),
+    "desk_escalated": ("您的投诉 {number} 已升级,由{level}负责处理,我们会在 {due} 前给您答复。"),
     "followup_added": "已将您的补充记入投诉 {number},处理人员会看到。",
     "followup_which": "您有多个进行中的投诉,这条补充属于哪一个?",
     "btn_new_case": "这是新的投诉",
@@ -203,6 +213,18 @@ EN: dict[str, str] = {
     "status_closed": "closed",
     "status_reopened": "handled again",
     "status_invalid": "answered",
+    "desk_reply": "[{number}] Our reply:\n{text}",
+    "desk_resolved": (
+        "Your complaint {number} has been handled.\nResult: {resolution}\n"
+        "If the problem is not solved, just reply here and we will follow up."
+    ),
+    "desk_invalid": (
+        "After checking, complaint {number} is not one we can accept as valid:\n"
+        "{explanation}\nIf you have questions, just reply here."
+    ),
+    "desk_escalated": (
+        "Your complaint {number} has been escalated to the {level}; you will hear from us by {due}."
+    ),
     "followup_added": "Added to your case {number}; the person handling it will see it.",
     "followup_which": "You have several open cases. Which one is this about?",
     "btn_new_case": "It is a new complaint",

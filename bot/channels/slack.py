@@ -1,0 +1,632 @@
+"""The Slack staff channel: the only module that imports slack_bolt and slack_sdk.
+
+Translation and nothing else. Outbound, the outbox hands it case cards, thread lines and
+receipts, drawn here in Block Kit (``slack_blocks``) and sent with a Web API client that never
+retries on its own: the outbox owns retries, so a 429's ``Retry-After``, a 5xx or a network
+error delays the staff channel's queue instead of losing or doubling a card. Inbound, bolt
+(Socket Mode by default, HTTP mode with signature verification by setting) routes clicks,
+modal submissions, thread messages, ``/kesu`` and App Home to the desk with the person's role
+looked up (staff channel members, configured staff and supervisors). Bolt does not de-duplicate
+Slack's retries: the desk records each event id in the same transaction as what it changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import tzinfo
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.channels import slack_blocks as kit
+from bot.channels.base import ChannelError
+from bot.clock import Clock
+from bot.desk import REPLY_LIMIT, Desk, Outcome, Staff
+from bot.messages import Attachment, OutgoingMessage
+from bot.outbox import Limits, SendResult
+
+log = logging.getLogger(__name__)
+
+SLACK_API = "https://slack.com/api/"
+#: Errors that say "try again later", not "this message can never be sent".
+RETRYABLE = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+#: Errors an operator fixes (token, scopes, bot not in the channel): keep the cards queued
+#: until then, as for an outage; the log says what to fix.
+CONFIGURATION = frozenset(
+    {
+        "not_in_channel",
+        "channel_not_found",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "missing_scope",
+        "is_archived",
+        "team_access_not_granted",
+    }
+)
+CONFIGURATION_RETRY = 60.0  # seconds between attempts while the configuration is wrong
+_LINK = re.compile(r"<([^<>|]+)\|([^<>]+)>")
+_BARE = re.compile(r"<([^<>]+)>")
+
+FileFetcher = Callable[[str, Attachment], Awaitable[bytes]]
+
+
+def plain_from_slack(text: str) -> str:
+    """A Slack message's text as a person typed it: links and mentions to their labels,
+    entities back to characters (the customer must not see ``&lt;``)."""
+    text = _LINK.sub(lambda m: m.group(2), text)
+    text = _BARE.sub(lambda m: m.group(1).lstrip("@#!"), text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+class SlackChannel:
+    channel = "slack"
+    # chat.postMessage allows about one message a second per channel; updates and thread
+    # lines go to the same channel, so one queue at 1/s keeps the whole desk inside it.
+    limits = Limits(per_second=2.0, per_chat_interval=1.0)
+
+    def __init__(
+        self,
+        desk: Desk,
+        *,
+        bot_token: str,
+        staff_channel: str,
+        clock: Clock,
+        tz: tzinfo,
+        mode: str = "socket",
+        app_token: str | None = None,
+        signing_secret: str | None = None,
+        api_url: str = SLACK_API,
+        http_listen: str = "0.0.0.0",  # noqa: S104 (HTTP mode listens publicly)
+        http_port: int = 3000,
+        staff_users: Iterable[str] = (),
+        supervisors: Iterable[str] = (),
+        supervisor_group: str | None = None,
+        reply_prefix: str | None = None,
+        fetch_file: FileFetcher | None = None,
+        membership_ttl: float = 60.0,
+        limits: Limits | None = None,
+    ) -> None:
+        if mode not in {"socket", "http"}:
+            raise ChannelError(f"KESU_SLACK_MODE must be socket or http, not {mode!r}")
+        if mode == "http" and not signing_secret:
+            raise ChannelError("HTTP mode needs KESU_SLACK_SIGNING_SECRET")
+        if mode == "socket" and not app_token:
+            raise ChannelError("Socket Mode needs KESU_SLACK_APP_TOKEN (xapp-…)")
+        self.desk = desk
+        self.limits = limits or SlackChannel.limits
+        self.staff_channel = staff_channel
+        self.clock = clock
+        self.tz = tz
+        self.mode = mode
+        self.app_token = app_token
+        self.api_url = api_url
+        self.http_listen = http_listen
+        self.http_port = http_port
+        self.staff_users = frozenset(staff_users)
+        self.supervisors = frozenset(supervisors)
+        self.supervisor_group = supervisor_group
+        self.reply_prefix = reply_prefix or None
+        self.fetch_file = fetch_file
+        self.membership_ttl = membership_ttl
+        # The outbox's client retries nothing: the outbox decides when to try again.
+        self.web = AsyncWebClient(token=bot_token, base_url=api_url, retry_handlers=[])
+        # Bolt's client answers people within Slack's 3 s: one quick retry is worth it there.
+        self.client = AsyncWebClient(
+            token=bot_token,
+            base_url=api_url,
+            retry_handlers=[
+                AsyncConnectionErrorRetryHandler(),
+                AsyncRateLimitErrorRetryHandler(max_retry_count=1),
+                AsyncServerErrorRetryHandler(max_retry_count=1),
+            ],
+        )
+        self.app = AsyncApp(
+            client=self.client,
+            signing_secret=signing_secret,
+            request_verification_enabled=mode == "http",
+            logger=logging.getLogger("kesu.slack_bolt"),
+        )
+        self._register()
+        self._members: frozenset[str] = frozenset()
+        self._group: frozenset[str] = frozenset()
+        self._members_at = float("-inf")
+        self._socket: AsyncSocketModeHandler | None = None
+        self._runner: web.AppRunner | None = None
+        self.http_url: str | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        try:
+            auth = await self.web.auth_test()
+        except SlackApiError as exc:
+            raise ChannelError(
+                f"Slack refused KESU_SLACK_BOT_TOKEN ({_error(exc)}): check the token"
+            ) from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise ChannelError(f"cannot reach the Slack API at {self.api_url}: {exc}") from None
+        try:
+            info = await self.web.conversations_info(channel=self.staff_channel)
+            if not info["channel"].get("is_member", True):
+                log.warning(
+                    "the bot is not in the staff channel %s: type /invite @%s there, or cards "
+                    "wait in the outbox",
+                    self.staff_channel,
+                    auth.get("user"),
+                )
+        except SlackApiError as exc:
+            if _error(exc) == "channel_not_found":
+                raise ChannelError(
+                    f"KESU_SLACK_STAFF_CHANNEL {self.staff_channel} not found: use the channel "
+                    "id (channel details → About) and invite the bot"
+                ) from None
+            log.warning("cannot check the staff channel: %s", _error(exc))
+        if self.mode == "socket":
+            self._socket = AsyncSocketModeHandler(self.app, self.app_token, web_client=self.client)
+            await self._socket.connect_async()  # type: ignore[no-untyped-call]
+        else:
+            self._runner = web.AppRunner(self.app.web_app(path="/slack/events"))
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.http_listen, self.http_port)
+            await site.start()
+            port = self._runner.addresses[0][1]
+            self.http_url = f"http://{self.http_listen}:{port}/slack/events"
+        log.info("slack: staff channel %s, %s mode, as %s", self.staff_channel, self.mode,
+                 auth.get("user"))  # fmt: skip
+
+    async def stop(self) -> None:
+        if self._socket is not None:
+            await self._socket.close_async()  # type: ignore[no-untyped-call]
+            self._socket = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # -- who is acting -------------------------------------------------------------------------
+
+    async def staff(self, user_id: str) -> Staff:
+        """The person's role: staff channel members and configured staff act on cases;
+        supervisors (configured, or in the user group) also reassign and act on any case."""
+        await self._refresh_membership()
+        supervisor = user_id in self.supervisors or user_id in self._group
+        member = user_id in self._members or user_id in self.staff_users
+        return Staff("slack", user_id, member or supervisor, supervisor)
+
+    async def _refresh_membership(self) -> None:
+        if time.monotonic() - self._members_at < self.membership_ttl:
+            return
+        try:
+            members: set[str] = set()
+            pages = await self.client.conversations_members(channel=self.staff_channel, limit=200)
+            async for page in pages:
+                members.update(page.get("members", []))
+            group: set[str] = set()
+            if self.supervisor_group:
+                users = await self.client.usergroups_users_list(usergroup=self.supervisor_group)
+                group.update(users.get("users", []))
+        except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            # Keep the last known members (empty at first: nobody acts until Slack answers).
+            log.warning("cannot read the staff channel's members: %s", exc)
+            return
+        self._members, self._group = frozenset(members), frozenset(group)
+        self._members_at = time.monotonic()
+
+    def forget_members(self) -> None:
+        """Somebody joined or left the staff channel: ask Slack again at the next action."""
+        self._members_at = float("-inf")
+
+    # -- outbound: the outbox's sender -----------------------------------------------------
+
+    async def send(self, recipient: str, message: OutgoingMessage) -> SendResult:
+        text, blocks = self._render(message)
+        try:
+            if message.edit_id:
+                channel, ts = _split(message.edit_id)
+                try:
+                    response = await self.web.chat_update(
+                        channel=channel, ts=ts, text=text, blocks=blocks
+                    )
+                    return SendResult.sent(f"{response['channel']}:{response['ts']}")
+                except SlackApiError as exc:
+                    if _error(exc) != "message_not_found":
+                        raise
+                    log.warning("slack message %s is gone (deleted?): posting it afresh", ts)
+            return await self._post(recipient, message, text, blocks)
+        except SlackApiError as exc:
+            return self._failure(exc)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return SendResult(ok=False, error=f"network: {type(exc).__name__}: {exc}")
+
+    async def _post(
+        self,
+        recipient: str,
+        message: OutgoingMessage,
+        text: str,
+        blocks: list[dict[str, Any]] | None,
+    ) -> SendResult:
+        thread_ts = _split(message.thread_id)[1] if message.thread_id else None
+        kwargs: dict[str, Any] = {
+            "channel": recipient,
+            "text": text,
+            "unfurl_links": False,  # a customer's link shows as text, never as a preview
+            "unfurl_media": False,
+        }
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        try:
+            response = await self.web.chat_postMessage(**kwargs, blocks=blocks)
+        except SlackApiError as exc:
+            if _error(exc) != "invalid_blocks" or not blocks:
+                raise
+            log.error("slack refused our blocks (%s); sending the text alone", exc)
+            response = await self.web.chat_postMessage(**kwargs)
+        channel, ts = str(response["channel"]), str(response["ts"])
+        if message.files:
+            await self._relay_files(channel, thread_ts or ts, message)
+        return SendResult.sent(f"{channel}:{ts}")
+
+    def _render(self, message: OutgoingMessage) -> tuple[str, list[dict[str, Any]] | None]:
+        card = message.card
+        if card is None:
+            return kit.esc(message.text), None
+        if card.get("kind") == "card":
+            return kit.esc(message.text), kit.card_blocks(card, self.clock.now(), self.tz)
+        return kit.line_text(card), None
+
+    async def _relay_files(self, channel: str, thread_ts: str, message: OutgoingMessage) -> None:
+        """The customer's photos and documents, into the case thread. Best effort after the
+        line is posted: a file that cannot be fetched or uploaded is named in the thread."""
+        failed: list[str] = []
+        for item in message.files:
+            name = item.name or f"{item.kind}-{item.file_id[-8:]}"
+            if self.fetch_file is None or message.files_from is None:
+                failed.append(name)
+                continue
+            try:
+                content = await self.fetch_file(message.files_from, item)
+                await self.web.files_upload_v2(
+                    channel=channel, thread_ts=thread_ts, content=content, filename=name
+                )
+            except Exception:
+                log.warning("could not relay %s %s to slack", item.kind, item.file_id,
+                            exc_info=True)  # fmt: skip
+                failed.append(name)
+        if failed:
+            note = "⚠️ 未能转发的附件 not relayed (kept on the case): " + ", ".join(failed)
+            try:
+                await self.web.chat_postMessage(
+                    channel=channel, thread_ts=thread_ts, text=kit.esc(note)
+                )
+            except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError):
+                log.warning("could not tell the thread about unrelayed files", exc_info=True)
+
+    @staticmethod
+    def _failure(exc: SlackApiError) -> SendResult:
+        status = exc.response.status_code
+        error = _error(exc)
+        if status == 429 or error == "ratelimited":
+            headers = {k.lower(): v for k, v in (exc.response.headers or {}).items()}
+            raw = headers.get("retry-after", "1")
+            retry = raw[0] if isinstance(raw, list) else raw
+            return SendResult(ok=False, retry_after=float(retry), error="429 rate limited")
+        if status >= 500 or error in RETRYABLE:
+            return SendResult(ok=False, error=f"slack {status} {error}")
+        if error in CONFIGURATION:
+            log.error("slack says %s: fix the bot's token, scopes or channel; cards wait", error)
+            return SendResult(ok=False, retry_after=CONFIGURATION_RETRY, error=error)
+        return SendResult(ok=False, permanent=True, error=error)
+
+    # -- inbound -------------------------------------------------------------------------------
+
+    def _register(self) -> None:
+        app = self.app
+        app.action(kit.CLAIM)(self._on_claim)
+        app.action(kit.REPLY)(self._on_reply_button)
+        app.action(kit.DETAILS)(self._on_details)
+        app.action(kit.MORE)(self._on_more)
+        app.shortcut("kesu_reply_message")(self._on_reply_shortcut)
+        app.view("kesu_reply")(self._on_reply_submit)
+        for kind in ("escalate", "resolve", "invalid", "priority", "category", "severity"):
+            app.view(f"kesu_{kind}")(self._on_form_submit)
+        app.view("kesu_assign")(self._on_assign_submit)
+        app.command("/kesu")(self._on_command)
+        app.event("message")(self._on_message)
+        app.event("app_home_opened")(self._on_home)
+        app.event("member_joined_channel")(self._on_membership)
+        app.event("member_left_channel")(self._on_membership)
+
+    async def _tell(self, user: str, outcome: Outcome, thread_ts: str | None = None) -> None:
+        """A refusal or a note for the person who acted, seen by them alone."""
+        if outcome.ok and not outcome.message:
+            return
+        kwargs: dict[str, Any] = {
+            "channel": self.staff_channel,
+            "user": user,
+            "text": kit.desk_text(outcome.message),
+        }
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        try:
+            await self.client.chat_postEphemeral(**kwargs)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("could not tell %s: %s (%s)", user, outcome.message, exc)
+
+    async def _refuse_non_staff(self, staff: Staff) -> bool:
+        if staff.is_staff:
+            return False
+        log.warning("slack user %s is not staff: refused", staff.user_id)
+        refusal = "你不是客服成员,不能查看或处理案件 (only desk members can see or act on cases)"
+        await self._tell(staff.user_id, Outcome(False, refusal))
+        return True
+
+    async def _on_claim(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        staff = await self.staff(body["user"]["id"])
+        await self._tell(staff.user_id, await self.desk.claim(action["value"], staff))
+
+    async def _on_reply_button(
+        self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]
+    ) -> None:
+        await ack()
+        await self._open_reply(body, action["value"], None)
+
+    async def _on_reply_shortcut(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        message = body.get("message") or {}
+        channel = (body.get("channel") or {}).get("id", "")
+        thread_ts = message.get("thread_ts") or message.get("ts", "")
+        number = await self.desk.case_of_thread(f"{channel}:{thread_ts}")
+        if number is None:
+            await self._tell(
+                body["user"]["id"],
+                Outcome(False, "这条消息不在案件串里 (this message is not in a case's thread)"),
+            )
+            return
+        await self._open_reply(body, number, plain_from_slack(message.get("text", "")))
+
+    async def _open_reply(self, body: dict[str, Any], number: str, draft: str | None) -> None:
+        staff = await self.staff(body["user"]["id"])
+        if await self._refuse_non_staff(staff):
+            return
+        details = await self.desk.details(number)
+        if details is None:
+            await self._tell(staff.user_id, Outcome(False, f"没有案件 {number} (no such case)"))
+            return
+        view = kit.reply_modal(details.card, draft, REPLY_LIMIT)
+        await self._open(body, view)
+
+    async def _open(self, body: dict[str, Any], view: dict[str, Any]) -> None:
+        try:
+            await self.client.views_open(trigger_id=body["trigger_id"], view=view)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("could not open a modal: %s", exc)
+            await self._tell(
+                body["user"]["id"], Outcome(False, "窗口打不开,请再点一次 (try again)")
+            )
+
+    async def _on_details(
+        self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]
+    ) -> None:
+        await ack()
+        staff = await self.staff(body["user"]["id"])
+        if await self._refuse_non_staff(staff):
+            return
+        details = await self.desk.details(action["value"])
+        if details is None:
+            await self._tell(staff.user_id, Outcome(False, f"没有案件 {action['value']}"))
+            return
+        history = [
+            (e.at, e.actor, _event_words(e.action, e.changes), e.note) for e in details.history
+        ]
+        view = kit.details_modal(
+            details.card, history, details.attachments, self.clock.now(), self.tz
+        )
+        await self._open(body, view)
+
+    async def _on_more(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        kind, _, number = action["selected_option"]["value"].partition("|")
+        staff = await self.staff(body["user"]["id"])
+        if await self._refuse_non_staff(staff):
+            return
+        if kind == "release":
+            await self._tell(staff.user_id, await self.desk.release(number, staff))
+            return
+        details = await self.desk.details(number)
+        if details is None:
+            await self._tell(staff.user_id, Outcome(False, f"没有案件 {number}"))
+            return
+        await self._open(body, kit.action_modal(kind, details.card, self.desk.categories()))
+
+    async def _on_reply_submit(
+        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
+    ) -> None:
+        staff = await self.staff(body["user"]["id"])
+        text = _value(view, "text") or ""
+        outcome = await self.desk.reply(
+            view["private_metadata"], staff, text, update_id=f"view:{view['id']}"
+        )
+        await self._answer_form(ack, outcome, "text")
+
+    async def _on_form_submit(
+        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
+    ) -> None:
+        staff = await self.staff(body["user"]["id"])
+        number = view["private_metadata"]
+        kind = view["callback_id"].removeprefix("kesu_")
+        reason = _value(view, "reason") or ""
+        value = _value(view, "value")
+        field = "value"
+        match kind:
+            case "escalate":
+                outcome, field = await self.desk.escalate(number, staff, reason), "reason"
+            case "resolve":
+                outcome = await self.desk.resolve(
+                    number, staff, reason, _value(view, "outcome") or "resolved"
+                )
+                field = "reason"
+            case "invalid":
+                outcome, field = await self.desk.mark_invalid(number, staff, reason), "reason"
+            case "severity":
+                outcome, field = await self._severity(number, staff, view, reason)
+            case _:
+                outcome = await self.desk.correct(number, staff, kind, value, reason)
+        await self._answer_form(ack, outcome, field)
+
+    async def _severity(
+        self, number: str, staff: Staff, view: dict[str, Any], reason: str
+    ) -> tuple[Outcome, str]:
+        headcount = (_value(view, "headcount") or "").strip()
+        if headcount and not headcount.isdigit():
+            return Outcome(False, "人数请填数字 (a whole number of people)"), "headcount"
+        severity = _value(view, "value")
+        details = await self.desk.details(number)
+        if details is None:
+            return Outcome(False, f"没有案件 {number}"), "value"
+        outcome = Outcome(True)
+        if severity and severity != details.case.severity.value:
+            outcome = await self.desk.correct(number, staff, "severity", severity, reason)
+        if outcome.ok and headcount and int(headcount) != details.case.headcount:
+            return await self.desk.correct(
+                number, staff, "headcount", headcount, reason
+            ), "headcount"
+        return outcome, "value"
+
+    async def _on_assign_submit(
+        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
+    ) -> None:
+        staff = await self.staff(body["user"]["id"])
+        target = _value(view, "user") or ""
+        to = await self.staff(target)
+        outcome = await self.desk.assign(
+            view["private_metadata"], staff, to, _value(view, "reason")
+        )
+        await self._answer_form(ack, outcome, "user")
+
+    @staticmethod
+    async def _answer_form(ack: AsyncAck, outcome: Outcome, field: str) -> None:
+        """A refused form stays open with the reason under the field (Slack's own way)."""
+        if outcome.ok:
+            await ack()
+            return
+        await ack(response_action="errors", errors={field: _unmention(outcome.message)[:2000]})
+
+    async def _on_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
+        staff = await self.staff(command["user_id"])
+        if not staff.is_staff:
+            await ack(text="你不是客服成员 (only desk members can use /kesu)")
+            return
+        word, _, rest = (command.get("text") or "").strip().partition(" ")
+        now = self.clock.now()
+        match word.lower():
+            case "mine":
+                cards = await self.desk.cards(await self.desk.mine(staff))
+                text = kit.list_text("我的案件 My cases", cards, now, self.tz)
+            case "open":
+                cards = await self.desk.cards(await self.desk.open_cases())
+                text = kit.list_text("未结案件 Open cases", cards, now, self.tz)
+            case "find" if rest.strip():
+                cards = await self.desk.cards(await self.desk.find(rest))
+                text = kit.list_text(f"查找 {kit.esc(rest.strip())}", cards, now, self.tz)
+            case "help" | "":
+                text = kit.HELP
+            case _:
+                text = f"不认识 `{kit.esc(word)}` (unknown)\n{kit.HELP}"
+        await ack(text=text[:3900])
+
+    async def _on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        """Thread talk is internal (a note on the case); only the configured prefix, if any,
+        sends a thread message to the customer."""
+        if event.get("channel") != self.staff_channel or event.get("bot_id"):
+            return
+        if event.get("subtype") not in {None, "file_share", "thread_broadcast"}:
+            return  # edits, deletions, joins …
+        thread_ts, user = event.get("thread_ts"), event.get("user")
+        if not thread_ts or thread_ts == event.get("ts") or not user:
+            return  # top-level talk in the channel is not about one case
+        number = await self.desk.case_of_thread(f"{self.staff_channel}:{thread_ts}")
+        if number is None:
+            return
+        staff = await self.staff(user)
+        text = plain_from_slack(event.get("text") or "")
+        update_id = body.get("event_id") or f"msg:{self.staff_channel}:{event.get('ts')}"
+        if self.reply_prefix and text.startswith(self.reply_prefix):
+            reply = text.removeprefix(self.reply_prefix)
+            outcome = await self.desk.reply(number, staff, reply, update_id=update_id)
+        else:
+            outcome = await self.desk.note(number, staff, text, update_id=update_id)
+        await self._tell(user, outcome, thread_ts)
+
+    async def _on_home(self, event: dict[str, Any]) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        staff = await self.staff(event["user"])
+        now = self.clock.now()
+        if staff.is_staff:
+            mine = await self.desk.cards(await self.desk.mine(staff))
+            unclaimed = await self.desk.cards(
+                [c for c in await self.desk.open_cases(limit=50) if c.assignee is None][:20]
+            )
+            view = kit.home_view(mine, unclaimed, now, self.tz)
+        else:
+            view = kit.home_closed()
+        try:
+            await self.client.views_publish(user_id=staff.user_id, view=view)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("could not publish App Home for %s: %s", staff.user_id, exc)
+
+    async def _on_membership(self, event: dict[str, Any]) -> None:
+        if event.get("channel") == self.staff_channel:
+            self.forget_members()
+
+
+def _split(platform_id: str) -> tuple[str, str]:
+    channel, _, ts = platform_id.partition(":")
+    return channel, ts
+
+
+def _error(exc: SlackApiError) -> str:
+    data = exc.response.data if exc.response is not None else None
+    if isinstance(data, dict):
+        return str(data.get("error") or f"HTTP {exc.response.status_code}")
+    return f"HTTP {exc.response.status_code}"
+
+
+def _value(view: dict[str, Any], block_id: str) -> str | None:
+    """A submitted field's value, whatever kind of input it was."""
+    field = ((view.get("state") or {}).get("values") or {}).get(block_id, {}).get("value") or {}
+    if "selected_option" in field:
+        option = field["selected_option"]
+        return None if option is None else str(option["value"])
+    if "selected_user" in field:
+        return str(field["selected_user"])
+    value = field.get("value")
+    return None if value is None else str(value)
+
+
+def _unmention(text: str) -> str:
+    """Slack shows form errors as plain text: ``{slack:U1}`` becomes the id, not a mention."""
+    return re.sub(r"\{slack:([A-Z0-9]+)\}", r"@\1", text)
+
+
+def _event_words(action: str, changes: dict[str, Any]) -> str:
+    fields = ", ".join(f"{k} {v[0]} → {v[1]}" for k, v in changes.items() if k != "status")
+    return f"{action} {fields}".strip()
