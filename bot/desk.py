@@ -162,9 +162,11 @@ def mask_contact(contact: str | None) -> str | None:
         digits = phonenumbers.national_significant_number(parsed)
     except phonenumbers.NumberParseException:
         digits = "".join(ch for ch in contact if ch.isdigit())
-    if len(digits) < 7:
-        return "*" * max(len(digits) - 2, 0) + digits[-2:] if digits else "****"
-    return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
+    if len(digits) >= 11:  # a mainland mobile: the familiar 138****5678
+        return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
+    if len(digits) >= 6:  # shorter numbers (Hong Kong 8 digits): 91****67
+        return f"{digits[:2]}{'*' * (len(digits) - 4)}{digits[-2:]}"
+    return "*" * len(digits) if digits else "****"
 
 
 class Desk:
@@ -347,8 +349,8 @@ class Desk:
         }:
             return None
         customer = await tx.customers.get(case.customer_id)
-        lang = customer["language"] or self.default_language
-        lang = pick_language(lang, self.default_language)
+        # The customer's own choice (/language) first, then the language of the complaint.
+        lang = pick_language(customer["language"] or case.language, self.default_language)
         note = change.note or ""
         match change.action:
             case Action.REPLY:
@@ -419,12 +421,11 @@ class Desk:
         if not to.is_staff:
             return Outcome(False, f"{{{to.actor}}} 不是客服成员 (not a member of the desk)")
         if to.actor != staff.actor and not staff.is_supervisor:
-            return Outcome(False, "只有主管可以转派给别人 (only supervisors assign to others)")
+            return Outcome(False, "只有主管可以转派 (only supervisors reassign cases)")
         return await self._act(
             number,
             staff,
             lambda tx, case: self.cases.assign(number, staff.actor, to.actor, note, tx=tx),
-            owner_only=False,
         )
 
     async def reply(

@@ -255,14 +255,19 @@ class OutboxWorker:
         now: datetime,
         error: str,
     ) -> None:
-        local = now.astimezone(self.tz)
-        text = follow.message.text.replace("{at}", f"{local:%m-%d %H:%M:%S}").replace(
-            "{error}", error
-        )
+        at = f"{now.astimezone(self.tz):%m-%d %H:%M:%S}"
+
+        def fill(value: Any) -> Any:
+            if isinstance(value, str):
+                return value.replace("{at}", at).replace("{error}", error)
+            return value
+
+        message = follow.message
+        card = None if message.card is None else {k: fill(v) for k, v in message.card.items()}
         await tx.outbox.enqueue(
             channel=follow.channel,
             recipient=follow.recipient,
-            payload=replace(follow.message, text=text).to_payload(),
+            payload=replace(message, text=fill(message.text), card=card).to_payload(),
             now=now,
             dedupe_key=f"outbox:{row['id']}:{outcome}",
         )

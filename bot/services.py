@@ -179,6 +179,7 @@ class CaseService:
                     "reference": complaint.reference,
                     "desired_outcome": complaint.desired_outcome,
                     "contact": complaint.contact,
+                    "language": complaint.language,
                     "assignee": None,
                     "escalation_level": 0,
                     "reopen_count": 0,

@@ -112,6 +112,7 @@ cases = Table(
     Column("resolution", Text),
     Column("outcome", String(32)),  # how it was resolved: resolved, partial, explained …
     Column("headcount", Integer),  # people behind a collective complaint (集体投诉)
+    Column("language", String(16)),  # the customer's language for this complaint's messages
     Column("received_at", UtcDateTime, nullable=False),
     Column("first_response_due", UtcDateTime, nullable=False),
     Column("resolution_due", UtcDateTime, nullable=False),

@@ -12,6 +12,7 @@ Slack's retries: the desk records each event id in the same transaction as what 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -61,6 +62,7 @@ CONFIGURATION = frozenset(
         "team_access_not_granted",
     }
 )
+SOCKET_CONNECT_TIMEOUT = 30.0  # seconds for the first Socket Mode connection at start
 CONFIGURATION_RETRY = 60.0  # seconds between attempts while the configuration is wrong
 _LINK = re.compile(r"<([^<>|]+)\|([^<>]+)>")
 _BARE = re.compile(r"<([^<>]+)>")
@@ -180,8 +182,7 @@ class SlackChannel:
                 ) from None
             log.warning("cannot check the staff channel: %s", _error(exc))
         if self.mode == "socket":
-            self._socket = AsyncSocketModeHandler(self.app, self.app_token, web_client=self.client)
-            await self._socket.connect_async()  # type: ignore[no-untyped-call]
+            await self._connect_socket()
         else:
             self._runner = web.AppRunner(self.app.web_app(path="/slack/events"))
             await self._runner.setup()
@@ -191,6 +192,28 @@ class SlackChannel:
             self.http_url = f"http://{self.http_listen}:{port}/slack/events"
         log.info("slack: staff channel %s, %s mode, as %s", self.staff_channel, self.mode,
                  auth.get("user"))  # fmt: skip
+
+    async def _connect_socket(self) -> None:
+        """Socket Mode, checked once up front: slack_sdk's client would otherwise retry a
+        refused app token every 10 s forever, and ``kesu run`` would hang without a word."""
+        handler = AsyncSocketModeHandler(self.app, self.app_token, web_client=self.client)
+        problem: str | None = None
+        try:
+            async with asyncio.timeout(SOCKET_CONNECT_TIMEOUT):
+                # connect() reuses this URL, so no second ticket is issued.
+                handler.client.wss_uri = await handler.client.issue_new_wss_url()
+                await handler.connect_async()  # type: ignore[no-untyped-call]
+        except SlackApiError as exc:
+            problem = (
+                f"Slack refused KESU_SLACK_APP_TOKEN ({_error(exc)}): use the app-level token "
+                "(xapp-…) with the connections:write scope"
+            )
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            problem = f"cannot open Slack's Socket Mode connection: {type(exc).__name__} {exc}"
+        if problem is not None:
+            await handler.close_async()  # type: ignore[no-untyped-call]
+            raise ChannelError(problem)
+        self._socket = handler
 
     async def stop(self) -> None:
         if self._socket is not None:
@@ -353,19 +376,32 @@ class SlackChannel:
         app.event("member_joined_channel")(self._on_membership)
         app.event("member_left_channel")(self._on_membership)
 
-    async def _tell(self, user: str, outcome: Outcome, thread_ts: str | None = None) -> None:
-        """A refusal or a note for the person who acted, seen by them alone."""
+    async def _tell(
+        self,
+        user: str,
+        outcome: Outcome,
+        thread_ts: str | None = None,
+        channel: str | None = None,
+    ) -> None:
+        """A refusal or a note for the person who acted, seen by them alone: ephemeral where
+        they clicked, or in their direct messages with the app when they cannot see that
+        channel (someone outside the desk)."""
         if outcome.ok and not outcome.message:
             return
-        kwargs: dict[str, Any] = {
-            "channel": self.staff_channel,
-            "user": user,
-            "text": kit.desk_text(outcome.message),
-        }
+        text = kit.desk_text(outcome.message)
+        kwargs: dict[str, Any] = {"channel": channel or self.staff_channel, "user": user}
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
         try:
-            await self.client.chat_postEphemeral(**kwargs)
+            await self.client.chat_postEphemeral(**kwargs, text=text)
+            return
+        except SlackApiError as exc:
+            log.info("ephemeral to %s refused (%s): sending a direct message", user, _error(exc))
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("could not tell %s: %s (%s)", user, outcome.message, exc)
+            return
+        try:
+            await self.client.chat_postMessage(channel=user, text=text)
         except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.warning("could not tell %s: %s (%s)", user, outcome.message, exc)
 

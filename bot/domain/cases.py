@@ -205,6 +205,7 @@ class Case:
     resolution: str | None
     outcome: str | None
     headcount: int | None
+    language: str | None
     received_at: datetime
     first_response_due: datetime
     resolution_due: datetime

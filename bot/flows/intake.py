@@ -217,6 +217,7 @@ async def submit(ctx: FlowContext) -> Turn:
             desired_outcome=ctx.data.get("outcome"),
             contact=ctx.data.get("contact"),
             display_name=ctx.msg.display_name,
+            language=ctx.lang,
             received_at=_received_at(ctx),
         ),
         attachments=[Attachment.from_json(a) for a in ctx.data.get("attachments") or []],

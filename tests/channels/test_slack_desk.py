@@ -3,13 +3,16 @@ the real SDKs against the two emulators. Read each test as a transcript."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
+from urllib.parse import urlencode
 
 from tests.channels.conftest import AGENT, BOSS, COLLEAGUE, OUTSIDER, STAFF_CHANNEL, Bot
 from tests.channels.test_telegram_intake import file_complaint
-from tests.fakes.slack import FakeSlack, Message, View, input_value, select_value
-from tests.fakes.telegram import FakeTelegram
+from tests.fakes.slack import FakeSlack, Message, View, input_value, select_value, users_select
+from tests.fakes.telegram import Failure, FakeTelegram, FakeUser
 
 
 async def card_of(slack: FakeSlack, number: str) -> Message:
@@ -114,4 +117,429 @@ async def test_a_case_from_intake_to_resolution_through_the_staff_channel(
     assert case.status.value == "resolved"
     assert case.outcome == "explained"
     assert case.first_responded_at is not None
-    _ = (BOSS, OUTSIDER)
+
+
+async def claimed_case(
+    tg: FakeTelegram, slack: FakeSlack, user_id: int, words: str = "快递三天了还没派送,电话也打不通"
+) -> tuple[str, Message, FakeUser]:
+    """A customer's complaint, claimed by AGENT: its number, its card and the customer."""
+    customer = tg.user(user_id, "Customer")
+    number = await file_complaint(customer, words)
+    card = await card_of(slack, number)
+    await slack.click(AGENT, "kesu_claim", number, message=card)
+    await card_shows(slack, card, f"<@{AGENT}>")
+    return number, card, customer
+
+
+async def case_of(desk: Bot, number: str) -> Any:
+    return await desk.runtime.kesu.cases.get(number)  # type: ignore[union-attr]
+
+
+async def test_forged_or_stale_signatures_are_refused_and_change_nothing(
+    desk: Bot, tg: FakeTelegram, slack: FakeSlack
+) -> None:
+    number = await file_complaint(tg.user(5101, "Customer"), "加油站多收了我二十块钱")
+    await card_of(slack, number)
+    payload = {
+        "type": "block_actions",
+        "user": {"id": AGENT, "username": "wang", "team_id": slack.team_id},
+        "team": {"id": slack.team_id},
+        "trigger_id": "forged",
+        "actions": [{"action_id": "kesu_claim", "value": number, "type": "button"}],
+    }
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    wrong = "not-the-signing-secret"  # a forger's guess
+    forged = await slack.send_raw(body, slack.signed_headers(body, secret=wrong))
+    stale = await slack.send_raw(body, slack.signed_headers(body, ts=str(int(time.time()) - 600)))
+    unsigned = await slack.send_raw(body, {"Content-Type": "application/x-www-form-urlencoded"})
+    assert (forged.status, stale.status, unsigned.status) == (401, 401, 401)
+    case = await case_of(desk, number)
+    assert case.assignee is None
+    assert case.status.value == "new"
+
+
+async def test_someone_outside_the_desk_can_neither_act_nor_read(
+    desk: Bot, tg: FakeTelegram, slack: FakeSlack
+) -> None:
+    number = await file_complaint(tg.user(5102, "Customer"), "物业乱收停车费,态度还很差")
+    card = await card_of(slack, number)
+    dm = slack.dm(OUTSIDER)  # not in the desk channel: told in the app's direct messages
+    await slack.click(OUTSIDER, "kesu_claim", number, message=card)
+    await slack.wait_for(lambda: slack.messages(dm), what="a refusal for the outsider")
+    assert "不是客服成员" in slack.messages(dm)[-1].text
+    await slack.click(OUTSIDER, "kesu_details", number, message=card)
+    await slack.wait_for(lambda: len(slack.messages(dm)) == 2)
+    answer = await slack.command(OUTSIDER, "open")
+    assert "不是客服成员" in answer.body
+    assert number not in answer.body
+    assert slack.views_opened == []
+    case = await case_of(desk, number)
+    assert case.assignee is None
+    history = await desk.runtime.kesu.cases.history(number)  # type: ignore[union-attr]
+    assert [e.action for e in history] == ["open"]
+
+
+async def test_two_staff_claiming_at_the_same_instant_one_wins_the_other_is_told(
+    desk: Bot, tg: FakeTelegram, slack: FakeSlack
+) -> None:
+    number = await file_complaint(tg.user(5103, "Customer"), "银行网点排队两个小时没人管")
+    card = await card_of(slack, number)
+    await asyncio.gather(
+        slack.click(AGENT, "kesu_claim", number, message=card),
+        slack.click(COLLEAGUE, "kesu_claim", number, message=card),
+    )
+    await slack.wait_for(lambda: len(slack.ephemerals()) == 1, what="the loser is told")
+    case = await case_of(desk, number)
+    winner = case.assignee.removeprefix("slack:")
+    loser = COLLEAGUE if winner == AGENT else AGENT
+    told = slack.ephemerals()[0]
+    assert told.user == loser
+    assert f"已由 <@{winner}> 认领" in told.text
+    await card_shows(slack, card, f"<@{winner}>")
+    history = await desk.runtime.kesu.cases.history(number)  # type: ignore[union-attr]
+    assert [e.action for e in history].count("claim") == 1
+
+
+async def test_a_retried_event_is_recorded_once(
+    desk: Bot, tg: FakeTelegram, slack: FakeSlack
+) -> None:
+    number, card, _customer = await claimed_case(tg, slack, 5104)
+    event = slack.message_event(STAFF_CHANNEL, AGENT, "已电话联系网点", thread_ts=card.ts)
+    first = await slack.send_event(event, event_id="Ev0RETRY01")
+    again = await slack.retry_event(first, num=1)
+    assert first.ok
+    assert again.ok
+    await asyncio.sleep(0.3)
+    history = await desk.runtime.kesu.cases.history(number)  # type: ignore[union-attr]
+    assert [e.note for e in history if e.action == "note"] == ["已电话联系网点"]
+
+
+async def test_slack_down_for_a_while_delays_cards_without_losing_or_doubling_one(
+    desk: Bot, tg: FakeTelegram, slack: FakeSlack
+) -> None:
+    slack.down = True
+    first = await file_complaint(tg.user(5105, "Customer"), "快递把我的包裹弄丢了")
+    second = await file_complaint(tg.user(5106, "Customer"), "外卖送错了还不给退款")
+    await slack.wait_for(lambda: slack.refused >= 1, what="kesu tried while Slack was down")
+    assert not slack.messages(STAFF_CHANNEL)
+    slack.down = False
+    for number in (first, second):
+        await card_of(slack, number)
+    await asyncio.sleep(0.5)
+    cards = list(slack.top_level(STAFF_CHANNEL))
+    assert sorted(m.text.split()[0] for m in cards) == sorted([first, second])
+
+
+async def test_rate_limited_by_slack_the_card_waits_for_retry_after(
+    desk: Bot, tg: FakeTelegram, slack: FakeSlack
+) -> None:
+    slack.fail("chat.postMessage", status=429, retry_after=1)
+    number = await file_complaint(tg.user(5107, "Customer"), "充值到账慢了两天")
+    await card_of(slack, number)
+    tries = slack.calls_to("chat.postMessage")
+    assert tries[0].outcome == "http 429"
+    assert tries[1].at - tries[0].at >= 0.95  # Retry-After: 1 honoured
+    assert len(slack.top_level(STAFF_CHANNEL)) == 1
+
+
+async def test_actions_that_the_rules_forbid_are_explained_not_crashed(
+    desk: Bot, tg: FakeTelegram, slack: FakeSlack
+) -> None:
+    customer = tg.user(5108, "Customer")
+    number = await file_complaint(customer, "客服电话一直打不通")
+    card = await card_of(slack, number)
+    menu = json.dumps(card.blocks, ensure_ascii=False)
+    assert "resolve|" not in menu  # an unclaimed case offers no 解决
+    # A stale or hand-made menu choice still reaches the rules, which say no.
+    await slack.click(AGENT, "kesu_more", selected=f"resolve|{number}", channel=STAFF_CHANNEL)
+    form = await opened_view(slack, "kesu_resolve")
+    refused = await slack.submit_view(
+        AGENT,
+        form,
+        {"outcome": {"value": select_value("resolved")}, "reason": {"value": input_value("好了")}},
+    )
+    assert refused.json["response_action"] == "errors"
+    assert "不能解决" in refused.json["errors"]["reason"]
+    assert "请先认领" in refused.json["errors"]["reason"]
+    await customer.hears_nothing_more(0.5)
+
+    await choose(slack, AGENT, card, "invalid", number)
+    form = await opened_view(slack, "kesu_invalid")
+    done = await slack.submit_view(
+        AGENT, form, {"reason": {"value": input_value("经核实该号码不是本公司客服电话。")}}
+    )
+    assert done.ok
+    await card_shows(slack, card, "无效投诉")
+    await slack.click(COLLEAGUE, "kesu_details", number, message=card)  # still readable
+    await slack.click(
+        COLLEAGUE, "kesu_claim", number, channel=STAFF_CHANNEL
+    )  # a stale card's button
+    await slack.wait_for(lambda: slack.ephemerals(COLLEAGUE), what="the explanation")
+    assert "不能认领" in slack.ephemerals(COLLEAGUE)[-1].text
+
+
+async def test_escalate_change_priority_and_flag_a_collective_complaint(
+    desk: Bot, tg: FakeTelegram, slack: FakeSlack
+) -> None:
+    number, card, customer = await claimed_case(tg, slack, 5109, "小区停水三天,物业不管不问")
+    before = await case_of(desk, number)
+
+    await choose(slack, AGENT, card, "priority", number)
+    form = await opened_view(slack, "kesu_priority")
+    await slack.submit_view(
+        AGENT,
+        form,
+        {"value": {"value": select_value("A")}, "reason": {"value": input_value("影响全楼住户")}},
+    )
+    await card_shows(slack, card, "A 紧急")
+    after = await case_of(desk, number)
+    assert after.first_response_due < before.first_response_due  # the deadline recomputed
+    await thread_says(slack, card, "更正 corrected priority: C → A")
+
+    await choose(slack, AGENT, card, "severity", number)
+    form = await opened_view(slack, "kesu_severity")
+    await slack.submit_view(
+        AGENT,
+        form,
+        {
+            "value": {"value": select_value("general")},
+            "headcount": {"value": input_value("12")},
+            "reason": {"value": input_value("业主群里 12 户联名")},
+        },
+    )
+    await card_shows(slack, card, "重大", "集体投诉 12 人")
+
+    await choose(slack, AGENT, card, "escalate", number)
+    form = await opened_view(slack, "kesu_escalate")
+    await slack.submit_view(
+        AGENT, form, {"reason": {"value": input_value("需要工程部协调,一线无法解决")}}
+    )
+    told = await customer.hears()
+    assert f"您的投诉 {number} 已升级,由主管负责处理" in told
+    await card_shows(slack, card, "主管 supervisor")
+    await thread_says(slack, card, "升级至 escalated to 主管")
+
+
+async def test_supervisors_reassign_others_may_only_release_their_own(
+    desk: Bot, tg: FakeTelegram, slack: FakeSlack
+) -> None:
+    number, card, _customer = await claimed_case(tg, slack, 5110)
+    await choose(slack, COLLEAGUE, card, "release", number)
+    await slack.wait_for(lambda: slack.ephemerals(COLLEAGUE), what="refusal")
+    assert "只有负责人或主管" in slack.ephemerals(COLLEAGUE)[-1].text
+
+    await choose(slack, COLLEAGUE, card, "assign", number)
+    form = await opened_view(slack, "kesu_assign")
+    refused = await slack.submit_view(COLLEAGUE, form, {"user": {"value": users_select(COLLEAGUE)}})
+    assert refused.json["response_action"] == "errors"
+
+    await choose(slack, BOSS, card, "assign", number)
+    form = await opened_view(slack, "kesu_assign", count=2)
+    moved = await slack.submit_view(
+        BOSS,
+        form,
+        {
+            "user": {"value": users_select(COLLEAGUE)},
+            "reason": {"value": input_value("小李熟悉这个站")},
+        },
+    )
+    assert moved.ok, moved.body
+    await card_shows(slack, card, f"<@{COLLEAGUE}>")
+    await thread_says(slack, card, f"→ <@{COLLEAGUE}>")
+
+    await slack.click(AGENT, "kesu_reply", number, message=card)  # no longer AGENT's case
+    form = await opened_view(slack, "kesu_reply")
+    refused = await slack.submit_view(AGENT, form, {"text": {"value": input_value("您好")}})
+    assert "只有负责人或主管" in refused.json["errors"]["text"]
+
+    await choose(slack, COLLEAGUE, card, "release", number)
+    await card_shows(slack, card, "未认领", "认领 Claim")
+
+
+async def test_the_reply_form_refuses_empty_and_overlong_messages(
+    desk: Bot, tg: FakeTelegram, slack: FakeSlack
+) -> None:
+    number, card, customer = await claimed_case(tg, slack, 5111)
+    await slack.click(AGENT, "kesu_reply", number, message=card)
+    form = await opened_view(slack, "kesu_reply")
+    empty = await slack.submit_view(AGENT, form, {"text": {"value": input_value("   ")}})
+    assert "不能为空" in empty.json["errors"]["text"]
+    long = await slack.submit_view(AGENT, form, {"text": {"value": input_value("长" * 3500 + "!")}})
+    assert "回复太长" in long.json["errors"]["text"]
+    await customer.hears_nothing_more(0.5)
+
+
+async def test_kesu_command_finds_work(desk: Bot, tg: FakeTelegram, slack: FakeSlack) -> None:
+    number, _, _ = await claimed_case(tg, slack, 5112)
+    other = await file_complaint(tg.user(5113, "Customer"), "网银转账失败钱被扣了")
+    await card_of(slack, other)
+    mine = await slack.command(AGENT, "mine")
+    assert number in mine.body
+    assert other not in mine.body
+    everything = await slack.command(COLLEAGUE, "open")
+    assert number in everything.body
+    assert other in everything.body
+    found = await slack.command(AGENT, f"find {other}")
+    assert other in found.body
+    assert number not in found.body
+    nothing = await slack.command(AGENT, "find TS20200101001")
+    assert "没有案件" in nothing.body
+    helped = await slack.command(AGENT, "")
+    assert "/kesu mine" in helped.body
+    unknown = await slack.command(AGENT, "<!channel> bogus")
+    assert "不认识" in unknown.body
+    assert "<!channel>" not in unknown.body
+
+
+async def test_app_home_lists_my_cases_and_the_unclaimed_queue(
+    desk: Bot, tg: FakeTelegram, slack: FakeSlack
+) -> None:
+    number, _, _ = await claimed_case(tg, slack, 5114)
+    waiting = await file_complaint(tg.user(5115, "Customer"), "加油卡里的钱不见了")
+    await card_of(slack, waiting)
+    await slack.send_event(slack.app_home_opened(AGENT))
+    await slack.wait_for(lambda: AGENT in slack.published, what="App Home published")
+    home = slack.text_of(slack.published[AGENT])
+    mine, _, queue = home.partition("待认领")
+    assert number in mine
+    assert waiting in queue
+    assert "还剩" in home  # countdowns
+    await slack.send_event(slack.app_home_opened(OUTSIDER))
+    await slack.wait_for(lambda: OUTSIDER in slack.published)
+    assert number not in slack.text_of(slack.published[OUTSIDER])
+
+
+async def test_thread_talk_is_internal_unless_the_desk_configured_a_reply_prefix(
+    desk: Bot, tg: FakeTelegram, slack: FakeSlack
+) -> None:
+    number, card, customer = await claimed_case(tg, slack, 5116)
+    # Without a prefix nothing typed in the thread reaches the customer, whatever it says.
+    await slack.send_event(
+        slack.message_event(STAFF_CHANNEL, AGENT, "&gt;&gt; 您好", thread_ts=card.ts)
+    )
+    await customer.hears_nothing_more(0.7)
+
+    await desk.stop()
+    desk.settings = desk.settings.model_copy(update={"slack_reply_prefix": ">>"})
+    await desk.start()
+    # Slack sends what people type with <, > and & escaped; the customer gets the characters.
+    await slack.send_event(
+        slack.message_event(
+            STAFF_CHANNEL,
+            AGENT,
+            "&gt;&gt;您好,派送员明天上午 10 点前送到 &amp; 会先来电",
+            thread_ts=card.ts,
+        )
+    )
+    heard = await customer.hears()
+    assert heard == f"【{number}】客服回复:\n您好,派送员明天上午 10 点前送到 & 会先来电"
+    await thread_says(slack, card, "已送达客户")
+    await slack.send_event(
+        slack.message_event(STAFF_CHANNEL, AGENT, "内部:记得回访", thread_ts=card.ts)
+    )
+    await customer.hears_nothing_more(0.7)
+
+
+async def test_the_customers_photos_are_relayed_into_the_thread(
+    desk: Bot, tg: FakeTelegram, slack: FakeSlack
+) -> None:
+    number, card, customer = await claimed_case(tg, slack, 5117)
+    tg.files["big-5117"] = b"\x89PNG fake receipt photo"
+    await customer.sends_photo(caption="这是收据")
+    assert number in await customer.hears()
+    await thread_says(slack, card, "这是收据")
+    await slack.wait_for(lambda: any(f.shared for f in slack.files), what="the photo in Slack")
+    upload = next(f for f in slack.files if f.shared)
+    assert upload.data == b"\x89PNG fake receipt photo"
+    assert upload.thread_ts == card.ts
+    # A file Telegram cannot give us is named in the thread instead; the case keeps it.
+    await customer.sends_document("合同.pdf")
+    assert number in await customer.hears()
+    await thread_says(slack, card, "未能转发的附件")
+
+
+async def test_a_customer_who_blocked_the_bot_shows_as_not_delivered_in_the_thread(
+    desk: Bot, tg: FakeTelegram, slack: FakeSlack
+) -> None:
+    number, card, _ = await claimed_case(tg, slack, 5118)
+    tg.failures["sendMessage"].append(Failure(403, "Forbidden: bot was blocked by the user"))
+    await slack.click(AGENT, "kesu_reply", number, message=card)
+    form = await opened_view(slack, "kesu_reply")
+    await slack.submit_view(AGENT, form, {"text": {"value": input_value("请问方便接电话吗?")}})
+    line = await thread_says(slack, card, "未能送达")
+    assert "blocked" in line.text
+    assert "请问方便接电话吗" in line.text
+
+
+async def test_a_draft_in_the_thread_is_sent_with_the_message_shortcut(
+    desk: Bot, tg: FakeTelegram, slack: FakeSlack
+) -> None:
+    _number, card, customer = await claimed_case(tg, slack, 5119)
+    draft = {"type": "message", "ts": "1800000000.000900", "thread_ts": card.ts, "user": COLLEAGUE,
+             "text": "建议这样回复:已为您申请退款 &lt;20 元&gt;,预计 3 个工作日到账。"}  # fmt: skip
+    await slack.shortcut(AGENT, "kesu_reply_message", draft, channel=STAFF_CHANNEL)
+    form = await opened_view(slack, "kesu_reply")
+    initial = form.blocks[1]["element"]["initial_value"]
+    assert initial == "建议这样回复:已为您申请退款 <20 元>,预计 3 个工作日到账。"
+    await slack.submit_view(AGENT, form, {"text": {"value": input_value(initial[7:])}})
+    assert "已为您申请退款 <20 元>" in await customer.hears()
+    # A message outside any case's thread has nothing to reply to.
+    stray = {"type": "message", "ts": "1800000000.000901", "user": AGENT, "text": "hi"}
+    await slack.shortcut(AGENT, "kesu_reply_message", stray, channel=STAFF_CHANNEL)
+    await slack.wait_for(lambda: slack.ephemerals(AGENT), what="not a case thread")
+    assert "不在案件串里" in slack.ephemerals(AGENT)[-1].text
+
+
+async def test_details_show_the_whole_record_and_history(
+    desk: Bot, tg: FakeTelegram, slack: FakeSlack
+) -> None:
+    long_words = "油品质量有问题,加完油车就抖。" * 200  # longer than a card shows
+    number, card, _ = await claimed_case(tg, slack, 5120, long_words)
+    assert "(+" in slack.text_of(card)  # the card cuts it, visibly
+    await slack.click(COLLEAGUE, "kesu_details", number, message=card)
+    view = await opened_view(slack, "kesu_details")
+    text = slack.text_of(view)
+    assert "处理记录 History" in text
+    assert f"<@{AGENT}> claim" in text
+    assert "138****8000" in text  # the contact, masked
+    assert "13800138000" not in text
+
+
+async def test_traditional_chinese_and_emoji_reach_staff_verbatim_and_replies_come_back_in_kind(
+    desk: Bot, tg: FakeTelegram, slack: FakeSlack
+) -> None:
+    bob = tg.user(5121, "陳大文", "zh-hk")
+    await bob.says("物業費亂收費,每個月都多收我們二十元 😡😡")
+    await bob.hears()
+    await bob.taps("說完了 ✅")
+    await bob.hears()
+    await bob.taps("是")
+    for _ in range(2):
+        await bob.hears()
+        await bob.taps("跳過")
+    await bob.hears()
+    await bob.says("+852 9123 4567")
+    await bob.hears(2)
+    await bob.taps("退款")
+    await bob.hears()
+    await bob.taps("確認提交")
+    number = (await bob.hears()).split("編號是 ")[1].split("。")[0]
+    card = await card_of(slack, number)
+    assert "物業費亂收費,每個月都多收我們二十元 😡😡" in slack.text_of(card)
+    assert "91****67" in slack.text_of(card)
+    await slack.click(AGENT, "kesu_claim", number, message=card)
+    await slack.click(AGENT, "kesu_reply", number, message=card)
+    form = await opened_view(slack, "kesu_reply")
+    await slack.submit_view(AGENT, form, {"text": {"value": input_value("已通知物業核查 👍")}})
+    assert await bob.hears() == f"【{number}】客服回覆:\n已通知物業核查 👍"
+
+
+async def test_slack_answering_500_retries_the_card_and_posts_it_once(
+    desk: Bot, tg: FakeTelegram, slack: FakeSlack
+) -> None:
+    slack.fail("chat.postMessage", status=500, times=2)
+    number = await file_complaint(tg.user(5122, "Customer"), "营业厅工作人员玩手机不理人")
+    await card_of(slack, number)
+    outcomes = [c.outcome for c in slack.calls_to("chat.postMessage")]
+    assert outcomes[:3] == ["http 500", "http 500", "ok"]
+    assert len(slack.top_level(STAFF_CHANNEL)) == 1

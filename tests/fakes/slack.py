@@ -8,9 +8,13 @@ handling, and bolt's signature check and routing, are what the tests exercise:
   conversations.*, users.*, files.*) as a URL query string on an empty form POST or a GET;
   someone else may post a form. All of them are merged into one ``params`` dict, with
   JSON-encoded structures (``blocks``, ``view``, ``files``…) decoded.
-* the workspace calling the app: signed Events API envelopes, ``block_actions``, message
-  shortcuts, view submissions and slash commands, POSTed to a bolt app in HTTP mode at
-  ``app_events_url`` in the shape Slack sends them.
+* the workspace calling the app: Events API envelopes, ``block_actions``, message shortcuts,
+  view submissions and slash commands in the shape Slack sends them, either signed and POSTed
+  to a bolt app in HTTP mode at ``app_events_url``, or pushed over Socket Mode: the app's
+  ``SocketModeClient`` calls ``apps.connections.open`` with the app token (``xapp-…``) and
+  opens the WebSocket URL it gets; from then on (``transport``) every helper sends its payload
+  in an envelope on that socket and reads the app's ack as the answer. ``disconnect_socket``
+  asks the app to reconnect, as Slack does every few hours.
 
 It enforces what real Slack enforces and bots most often get wrong: channel ids against names,
 membership, 40k text, Block Kit limits, single-use trigger ids that expire after 3 s, view
@@ -30,6 +34,7 @@ import itertools
 import json
 import time
 import urllib.parse
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,13 +49,15 @@ BOT_ID = "BKESUBOT"
 APP_ID = "AKESUAPP"
 TEAM_DOMAIN = "kesu-test"
 # Slack still puts the deprecated verification token in every payload; bolt ignores it.
-VERIFICATION_TOKEN = "kesu-deprecated-verification-token"  # noqa: S105
+VERIFICATION_TOKEN = "kesu-deprecated-verification-token"
 SCOPES = "chat:write,commands,users:read,usergroups:read,channels:read,files:read,files:write"
 SLACKBOT_UA = "Slackbot 1.0 (+https://api.slack.com/robots)"
 MAX_TEXT = 40_000  # chat.postMessage: longer text is msg_too_long
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
 MAX_MODAL_STACK = 3
+SOCKET_HOST = "applink-kesu-fake"  # Slack names the server in hello and disconnect messages
+TRANSPORTS = ("auto", "http", "socket")
 POLL = 0.02  # seconds between looks at a wait_for predicate nothing here changes
 TEXT_OBJECTS = ("plain_text", "mrkdwn")
 # Form values that carry JSON, as slack_sdk and Slack's docs encode them.
@@ -229,10 +236,20 @@ class Reply:
     json: Any = None
     request: JSON = field(default_factory=dict)  # the payload that was sent
     timed_out: bool = False  # no answer within ``app_timeout`` (Slack gives up after 3 s)
+    via: str = "http"  # or "socket": then ``body`` and ``json`` are the ack's payload
+    envelope_id: str | None = None  # Socket Mode only
 
     @property
     def ok(self) -> bool:
         return self.status == 200
+
+    @property
+    def text(self) -> str:
+        """What the person sees of a plain answer (a slash command's), whichever the transport:
+        HTTP answers ``ack("…")`` with a text body, Socket Mode with ``{"text": "…"}``."""
+        if isinstance(self.json, dict) and isinstance(self.json.get("text"), str):
+            return str(self.json["text"])
+        return self.body
 
 
 @dataclass
@@ -242,13 +259,24 @@ class _Trigger:
     used: bool = False
 
 
+@dataclass
+class _Socket:
+    """One Socket Mode connection of the app."""
+
+    ws: web.WebSocketResponse
+    ticket: str
+    opened: float
+    closed: bool = False
+
+
 # -- the workspace ---------------------------------------------------------------------------
 
 
 @dataclass
 class FakeSlack:
-    signing_secret: str = "test-signing-secret"  # noqa: S105
-    bot_token: str = "xoxb-test"  # noqa: S105
+    signing_secret: str = "test-signing-secret"
+    bot_token: str = "xoxb-test"
+    app_token: str = "xapp-1-test"
     bot_user_id: str = "UKESUBOT"
     team_id: str = "T0KESU"
     app_events_url: str | None = None
@@ -269,7 +297,12 @@ class FakeSlack:
     delays: dict[str, float] = field(default_factory=dict)  # per method, added to ``delay``
     refused: int = 0  # calls answered by failure injection or ``down``
     trigger_ttl: float | None = 3.0  # Slack's trigger_id lifetime; None: never expires
-    app_timeout: float = 3.0  # Slack waits this long for the app's HTTP answer
+    app_timeout: float = 3.0  # Slack waits this long for the app's answer (HTTP or ack)
+    # How the helpers reach the app: "http" POSTs to ``app_events_url``; "socket" sends an
+    # envelope over the app's Socket Mode connection (waiting up to ``app_timeout`` for one);
+    # "auto" is "socket" once an app has connected over Socket Mode, "http" until then.
+    transport: str = "auto"
+    acks: list[JSON] = field(default_factory=list)  # everything the app sent over Socket Mode
 
     def __post_init__(self) -> None:
         self._base = ""
@@ -285,6 +318,9 @@ class FakeSlack:
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._tickets: dict[str, float] = {}  # apps.connections.open -> the WebSocket URL
+        self._sockets: list[_Socket] = []  # every connection the app opened, oldest first
+        self._pending: dict[str, asyncio.Future[JSON]] = {}  # envelope_id -> the app's ack
         self.users.setdefault(self.bot_user_id, _user_record(self.bot_user_id, "kesu", "kesu",
                                                             is_bot=True))  # fmt: skip
 
@@ -297,6 +333,7 @@ class FakeSlack:
         app.router.add_post("/upload/v1/{file_id}", self._handle_upload)
         app.router.add_get("/files-pri/{key}/{name}", self._handle_download)
         app.router.add_post("/response/{rid}", self._handle_response_url)
+        app.router.add_get("/link/", self._handle_socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -308,6 +345,9 @@ class FakeSlack:
         return self.api_url
 
     async def stop(self) -> None:
+        for sock in self._sockets:
+            if not sock.closed:
+                await sock.ws.close(code=aiohttp.WSCloseCode.GOING_AWAY)
         await self._notify()
         if self._session is not None:
             await self._session.close()
@@ -405,21 +445,27 @@ class FakeSlack:
     async def wait_for(self, predicate: Callable[[], Any], within: float = 15.0,
                        what: str = "") -> None:  # fmt: skip
         """Poll until ``predicate()`` is truthy, or fail saying what was awaited and seen."""
+        if not await self._until(predicate, within):
+            recent = ", ".join(f"{c.method}→{c.outcome}" for c in self.calls[-8:])
+            name = what or getattr(predicate, "__qualname__", repr(predicate))
+            raise AssertionError(
+                f"the Slack emulator waited {within:g}s in vain for {name}; "
+                f"last calls: {recent or 'none'}"
+            )
+
+    async def _until(self, predicate: Callable[[], Any], within: float) -> bool:
+        """Whether ``predicate()`` became truthy within ``within`` seconds."""
         deadline = time.monotonic() + within
         async with self._changed:
             while not predicate():
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    recent = ", ".join(f"{c.method}→{c.outcome}" for c in self.calls[-8:])
-                    name = what or getattr(predicate, "__qualname__", repr(predicate))
-                    raise AssertionError(
-                        f"the Slack emulator waited {within:g}s in vain for {name}; "
-                        f"last calls: {recent or 'none'}"
-                    )
+                    return False
                 try:  # woken by every change here; polled too, for the app's own state
                     await asyncio.wait_for(self._changed.wait(), min(left, POLL))
                 except TimeoutError:
                     continue
+        return True
 
     async def wait_for_message(self, channel: str, match: str | Callable[[str], bool],
                                *, thread_ts: str | None = None,
@@ -467,6 +513,14 @@ class FakeSlack:
             return refusal
         if not token:
             result: JSON = _err("not_authed")
+        elif method in _APP_METHODS:  # app-level tokens only
+            if token == self.app_token:
+                result = getattr(self, _APP_METHODS[method])(params)
+            else:
+                bot = token == self.bot_token
+                result = _err("not_allowed_token_type" if bot else "invalid_auth")
+        elif token == self.app_token:
+            result = _err("not_allowed_token_type")
         elif token != self.bot_token:
             result = _err("invalid_auth")
         elif method not in _METHODS:
@@ -962,7 +1016,10 @@ class FakeSlack:
                        request: JSON | None = None) -> Reply:  # fmt: skip
         """POST exactly these bytes and headers to the app (for forged or replayed requests)."""
         if not self.app_events_url:
-            raise AssertionError("set fake.app_events_url to where the app listens")
+            raise AssertionError(
+                "set fake.app_events_url to where the app listens, or connect the app over "
+                "Socket Mode first (fake.wait_for_socket())"
+            )
         if self._session is None:
             raise AssertionError("start the fake first")
         try:
@@ -982,18 +1039,25 @@ class FakeSlack:
         return Reply(status, text, parsed, request or {})
 
     async def _deliver(self, payload: JSON, body: bytes, content_type: str,
-                       extra: Mapping[str, str] | None = None) -> Reply:  # fmt: skip
+                       extra: Mapping[str, str] | None = None, *, kind: str | None = None,
+                       retry: tuple[int, str] | None = None) -> Reply:  # fmt: skip
+        """To the app over HTTP (signed ``body``), or as a ``kind`` envelope over Socket Mode
+        (``events_api``, ``interactive``, ``slash_commands``; None: HTTP only)."""
         self.delivered.append(payload)
-        headers = {"Content-Type": content_type, "User-Agent": SLACKBOT_UA,
-                   **self.signed_headers(body), **(extra or {})}  # fmt: skip
-        reply = await self.send_raw(body, headers, payload)
+        if kind is not None and self._over_socket():
+            reply = await self._send_envelope(kind, payload, retry)
+        else:
+            headers = {"Content-Type": content_type, "User-Agent": SLACKBOT_UA,
+                       **self.signed_headers(body), **(extra or {})}  # fmt: skip
+            reply = await self.send_raw(body, headers, payload)
         await self._notify()
         return reply
 
     async def _deliver_payload(self, payload: JSON) -> Reply:
-        """Interactivity: ``payload=<urlencoded JSON>`` as a form."""
+        """Interactivity: ``payload=<urlencoded JSON>`` as a form; an ``interactive`` envelope."""
         body = urllib.parse.urlencode({"payload": json.dumps(payload, ensure_ascii=False)})
-        return await self._deliver(payload, body.encode(), "application/x-www-form-urlencoded")
+        return await self._deliver(payload, body.encode(), "application/x-www-form-urlencoded",
+                                   kind="interactive")  # fmt: skip
 
     async def send_event(self, event: JSON, *, event_id: str | None = None,
                          retry_num: int | None = None,
@@ -1013,10 +1077,13 @@ class FakeSlack:
         if event.get("type") == "message" and event.get("channel") and event.get("ts"):
             self._remember(event)
         extra: dict[str, str] = {}
+        retry = None
         if retry_num is not None:
             extra = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": retry_reason}
+            retry = (retry_num, retry_reason)
         body = json.dumps(envelope, ensure_ascii=False).encode()
-        return await self._deliver(envelope, body, "application/json", extra)
+        return await self._deliver(envelope, body, "application/json", extra, kind="events_api",
+                                   retry=retry)  # fmt: skip
 
     async def retry_event(self, reply: Reply, num: int = 1,
                           reason: str = "http_timeout") -> Reply:  # fmt: skip
@@ -1026,8 +1093,130 @@ class FakeSlack:
                                      retry_num=num, retry_reason=reason)  # fmt: skip
 
     async def url_verification(self, challenge: str = "kesu-challenge") -> Reply:
+        """HTTP mode only: Slack never sends this over Socket Mode."""
         payload = {"token": VERIFICATION_TOKEN, "challenge": challenge, "type": "url_verification"}
         return await self._deliver(payload, json.dumps(payload).encode(), "application/json")
+
+    # -- Socket Mode -------------------------------------------------------------------------
+
+    @property
+    def socket_connected(self) -> bool:
+        """Whether the app holds an open Socket Mode connection."""
+        return any(not s.closed for s in self._sockets)
+
+    @property
+    def sockets_opened(self) -> int:
+        """How many Socket Mode connections the app has opened (reconnections count)."""
+        return len(self._sockets)
+
+    async def wait_for_socket(self, within: float = 10.0) -> None:
+        """Until the app holds an open Socket Mode connection (and has had its hello)."""
+        await self.wait_for(lambda: self.socket_connected, within, "a Socket Mode connection")
+
+    async def disconnect_socket(self, reason: str | None = "refresh_requested", *,
+                                grace: float = 1.0) -> None:  # fmt: skip
+        """Slack's ``{"type": "disconnect", "reason": …}`` on every open connection, then the
+        connection closed: by the app (slack_sdk closes it once it has a new URL from
+        ``apps.connections.open``), or after ``grace`` seconds by Slack. ``reason`` None drops
+        the connection without a word, as a network failure does. Returns when all are closed;
+        ``wait_for_socket()`` then waits for the app to be back."""
+        live = [s for s in self._sockets if not s.closed]
+        if not live:
+            raise AssertionError("no app is connected over Socket Mode")
+        if reason is not None:
+            message = {"type": "disconnect", "reason": reason, "debug_info": {"host": SOCKET_HOST}}
+            for sock in live:
+                await sock.ws.send_str(json.dumps(message))
+            await self._until(lambda: all(s.closed for s in live), grace)
+        for sock in live:
+            if not sock.closed:
+                await sock.ws.close()
+        await self.wait_for(lambda: all(s.closed for s in live), grace + 1.0, "the socket closed")
+
+    def _over_socket(self) -> bool:
+        if self.transport not in TRANSPORTS:
+            raise AssertionError(f"fake.transport is {self.transport!r}, not one of {TRANSPORTS}")
+        if self.transport == "auto":
+            return bool(self._sockets)
+        return self.transport == "socket"
+
+    def _apps_connections_open(self, p: JSON) -> JSON:
+        ticket = uuid.uuid4().hex
+        self._tickets[ticket] = time.time()
+        ws_base = "ws" + self._base.removeprefix("http")
+        return {"ok": True, "url": f"{ws_base}/link/?ticket={ticket}&app_id={APP_ID}"}
+
+    async def _handle_socket(self, request: web.Request) -> web.StreamResponse:
+        """The WebSocket ``apps.connections.open`` pointed at: hello, then envelopes out and
+        acks in. Pings are answered by aiohttp, as slack_sdk's ping-pong check needs."""
+        if request.query.get("ticket", "") not in self._tickets:
+            return web.Response(status=401, text="invalid_ticket")
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        sock = _Socket(ws, request.query["ticket"], time.time())
+        self._sockets.append(sock)
+        live = sum(not s.closed for s in self._sockets)
+        hello = {
+            "type": "hello", "num_connections": live,
+            "debug_info": {"host": SOCKET_HOST, "build_number": 1,
+                           "approximate_connection_time": 18060},
+            "connection_info": {"app_id": APP_ID},
+        }  # fmt: skip
+        try:
+            await ws.send_str(json.dumps(hello))
+            await self._notify()
+            async for frame in ws:
+                if frame.type == aiohttp.WSMsgType.TEXT:
+                    self._on_ack(frame.data)
+        finally:
+            sock.closed = True
+            await self._notify()
+        return ws
+
+    def _on_ack(self, raw: str) -> None:
+        """``{"envelope_id": …, "payload": {…}?}``: slack_sdk's SocketModeResponse."""
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            message = None
+        if not isinstance(message, dict):
+            message = {"unparsable": raw}
+        self.acks.append(message)
+        waiting = self._pending.get(str(message.get("envelope_id")))
+        if waiting is not None and not waiting.done():
+            waiting.set_result(message)
+
+    async def _send_envelope(self, kind: str, payload: JSON,
+                             retry: tuple[int, str] | None) -> Reply:  # fmt: skip
+        """One envelope on the app's newest connection; the ack, as a ``Reply``."""
+        if not await self._until(lambda: self.socket_connected, self.app_timeout):
+            raise AssertionError(
+                f"no app connected over Socket Mode within {self.app_timeout:g}s to take "
+                f"this {kind} payload"
+            )
+        sock = next(s for s in reversed(self._sockets) if not s.closed)
+        envelope_id = str(uuid.uuid4())
+        envelope: JSON = {
+            "envelope_id": envelope_id, "payload": payload, "type": kind,
+            "accepts_response_payload": kind == "slash_commands"
+            or payload.get("type") in ("view_submission", "block_suggestion"),
+        }  # fmt: skip
+        if kind == "events_api":
+            envelope["retry_attempt"], envelope["retry_reason"] = retry or (0, "")
+        waiting: asyncio.Future[JSON] = asyncio.get_running_loop().create_future()
+        self._pending[envelope_id] = waiting
+        try:
+            await sock.ws.send_str(json.dumps(envelope, ensure_ascii=False))
+            async with asyncio.timeout(self.app_timeout):
+                ack = await waiting
+        except TimeoutError:
+            return Reply(0, "", None, payload, timed_out=True, via="socket",
+                         envelope_id=envelope_id)  # fmt: skip
+        finally:
+            self._pending.pop(envelope_id, None)
+        answer = ack.get("payload")
+        body = "" if answer is None else json.dumps(answer, ensure_ascii=False)
+        return Reply(200, body, answer, payload, via="socket", envelope_id=envelope_id)
 
     def _remember(self, event: JSON) -> None:
         """People's messages exist in Slack too: permalinks and reactions can point at them."""
@@ -1214,7 +1403,8 @@ class FakeSlack:
             "trigger_id": self.new_trigger(user),
         }  # fmt: skip
         body = urllib.parse.urlencode(form).encode()
-        return await self._deliver(dict(form), body, "application/x-www-form-urlencoded")
+        return await self._deliver(dict(form), body, "application/x-www-form-urlencoded",
+                                   kind="slash_commands")  # fmt: skip
 
     async def submit_view(self, user: str, view: View,
                           values: Mapping[str, Mapping[str, JSON]]) -> Reply:  # fmt: skip
@@ -1291,6 +1481,8 @@ class FakeSlack:
         return {"type": "checkboxes", "selected_options": options}
 
 
+# Methods that take the app-level token (xapp-…) and refuse a bot token.
+_APP_METHODS: dict[str, str] = {"apps.connections.open": "_apps_connections_open"}
 _METHODS: dict[str, str] = {
     "auth.test": "_auth_test",
     "chat.postMessage": "_chat_post_message",

@@ -69,6 +69,7 @@ class FakeTelegram:
     too_fast_chat: int = 0  # of which: two messages to one chat less than a second apart
     confirmed_offset: int = 0
     webhook_url: str | None = None
+    files: dict[str, bytes] = field(default_factory=dict)  # file_id → content for getFile
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(100_000)
@@ -83,6 +84,7 @@ class FakeTelegram:
     async def start(self) -> str:
         app = web.Application(client_max_size=50 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -120,7 +122,23 @@ class FakeTelegram:
             return result
         return web.json_response({"ok": True, "result": result})
 
+    async def _download(self, request: web.Request) -> web.Response:
+        """The file URL getFile points at: /file/bot<token>/<file_path>."""
+        if request.match_info["token"] != self.token:
+            return _error(401, "Unauthorized")
+        file_id = request.match_info["path"].removeprefix("files/")
+        if file_id not in self.files:
+            return _error(404, "Not Found")
+        return web.Response(body=self.files[file_id])
+
     # -- Bot API methods ---------------------------------------------------------------------
+
+    async def _api_getFile(self, params: dict[str, Any]) -> Any:  # noqa: N802
+        file_id = str(params.get("file_id", ""))
+        if file_id not in self.files:
+            return _error(400, "Bad Request: invalid file_id")
+        return {"file_id": file_id, "file_unique_id": f"u-{file_id}",
+                "file_size": len(self.files[file_id]), "file_path": f"files/{file_id}"}  # fmt: skip
 
     async def _api_getMe(self, params: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         return {

@@ -1,4 +1,4 @@
-"""Message refs (a case's Slack card and thread), case outcome and headcount.
+"""Message refs (a case's Slack card and thread); case outcome, headcount and language.
 
 Revision ID: 0003
 Revises: 0002
@@ -34,10 +34,12 @@ def upgrade() -> None:
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.add_column(sa.Column("outcome", sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column("headcount", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("language", sa.String(length=16), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_column("language")
         batch_op.drop_column("headcount")
         batch_op.drop_column("outcome")
     with op.batch_alter_table("message_refs", schema=None) as batch_op:

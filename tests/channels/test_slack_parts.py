@@ -1,0 +1,124 @@
+"""The Slack desk's parts on their own: escaping, mentions, masking, countdowns, settings and
+the app manifest a new desk pastes into Slack."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from bot.channels import slack_blocks as kit
+from bot.channels.slack import SlackChannel, plain_from_slack
+from bot.config import Settings
+from bot.desk import mask_contact
+from tests.conftest import SHANGHAI
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [
+        ("<!channel> 快来", "&lt;!channel&gt; 快来"),
+        ("<@U123ABC>", "&lt;@U123ABC&gt;"),
+        ("<https://evil.example|工商银行>", "&lt;https://evil.example|工商银行&gt;"),
+        ("A&B", "A&amp;B"),
+        ("&lt;", "&amp;lt;"),  # already-escaped text stays what the customer typed
+        ("😡 物業費", "😡 物業費"),
+    ],
+)
+def test_customer_words_never_become_slack_markup(typed: str, shown: str) -> None:
+    assert kit.esc(typed) == shown
+    assert kit.quote(typed) == ">" + shown
+
+
+def test_only_the_desks_own_tokens_become_mentions() -> None:
+    text = kit.desk_text("TS1 已由 {slack:UAGENT001} 认领 <!here>")
+    assert text == "TS1 已由 <@UAGENT001> 认领 &lt;!here&gt;"
+    assert kit.actor_label("customer:telegram:42") == "客户 customer"
+    assert kit.actor_label(None) == "未认领 unclaimed"
+    assert kit.actor_label("cli:<b>") == "cli:&lt;b&gt;"
+
+
+def test_long_words_are_cut_visibly_and_lines_stay_quoted() -> None:
+    quoted = kit.quote("第一行\n\n" + "长" * 3000, limit=100)
+    lines = quoted.split("\n")
+    assert lines[:2] == [">第一行", ">"]
+    assert lines[-1].endswith("… (+2905 字)")
+
+
+@pytest.mark.parametrize(
+    ("contact", "masked"),
+    [
+        ("+8613800138000", "138****8000"),
+        ("13912345678", "139****5678"),
+        ("+85291234567", "91****67"),
+        ("12345", "*****"),
+        (None, None),
+        ("", None),
+    ],
+)
+def test_contacts_are_masked_on_cards(contact: str | None, masked: str | None) -> None:
+    assert mask_contact(contact) == masked
+
+
+def test_countdown_in_both_languages() -> None:
+    now = datetime(2026, 11, 17, 14, 30, tzinfo=SHANGHAI)
+    assert kit.countdown(now + timedelta(hours=3, minutes=20), now) == "还剩 3小时20分 (3h20m left)"
+    late = kit.countdown(now - timedelta(days=1, minutes=5), now)
+    assert late == "⚠️ 已超时 1天5分 (1d5m overdue)"
+
+
+def test_what_staff_type_in_slack_reaches_the_customer_as_typed() -> None:
+    assert plain_from_slack("&lt;20 元&gt; &amp; <https://a.example|链接> <@U1> <#C1|desk>") == (
+        "<20 元> & 链接 U1 desk"
+    )
+    assert plain_from_slack("<https://a.example>") == "https://a.example"
+
+
+def slack_settings(**values: object) -> Settings:
+    base: dict[str, object] = {
+        "slack_bot_token": "xoxb-1-abc",
+        "slack_app_token": "xapp-1-abc",
+        "slack_staff_channel": "C0DESK01",
+    }
+    return Settings(_env_file=None, **{**base, **values})  # type: ignore[call-arg]
+
+
+def test_slack_settings_say_what_is_missing() -> None:
+    assert slack_settings().slack_mode == "socket"
+    with pytest.raises(ValidationError, match="channel id"):
+        slack_settings(slack_staff_channel="#kesu-desk")
+    with pytest.raises(ValidationError, match="KESU_SLACK_APP_TOKEN"):
+        slack_settings(slack_app_token=None)
+    with pytest.raises(ValidationError, match="SIGNING_SECRET"):
+        slack_settings(slack_mode="http")
+    with pytest.raises(ValidationError, match="bot token"):
+        slack_settings(slack_bot_token="xoxp-user-token")
+    with pytest.raises(ValidationError, match="not a Slack user id"):
+        slack_settings(slack_supervisors="UBOSS01, zhao")
+    ok = slack_settings(slack_supervisors="UBOSS01; WBOSS02", slack_mode="http",
+                        slack_signing_secret="s3cret")  # fmt: skip
+    assert ok.slack_supervisors == ["UBOSS01", "WBOSS02"]
+
+
+def test_the_manifest_asks_for_what_the_code_uses() -> None:
+    manifest = yaml.safe_load((ROOT / "slack-app-manifest.yml").read_text(encoding="utf-8"))
+    source = (ROOT / "bot" / "channels" / "slack.py").read_text(encoding="utf-8")
+    events = set(re.findall(r'app\.event\("([a-z_]+)"\)', source))
+    subscribed = {e.removesuffix(".channels").removesuffix(".groups")
+                  for e in manifest["settings"]["event_subscriptions"]["bot_events"]}  # fmt: skip
+    assert events == subscribed
+    shortcuts = set(re.findall(r'app\.shortcut\("([a-z_]+)"\)', source))
+    assert shortcuts == {s["callback_id"] for s in manifest["features"]["shortcuts"]}
+    commands = set(re.findall(r'app\.command\("(/[a-z]+)"\)', source))
+    assert commands == {c["command"] for c in manifest["features"]["slash_commands"]}
+    assert manifest["settings"]["socket_mode_enabled"] is True  # the default mode
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {"chat:write", "commands", "channels:read", "channels:history", "files:write"} <= scopes
+    assert SlackChannel.channel == "slack"
