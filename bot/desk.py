@@ -205,6 +205,10 @@ class Desk:
         if CARD_FIELDS.intersection(change.changes):
             card = await self.card(tx, case)
             message = self._card_message(case, card)
+            # An older edit still waiting (Slack slow or down) would only show a past state.
+            await tx.outbox.supersede(
+                self.channel, self.staff_channel, f"{self.channel}:case:{case.id}:v%:card"
+            )
             await self._staff(tx, f"{key}:card", OutgoingMessage(**_edit_of(message)))
         if change.echo:
             customer_message = await self._customer_message(tx, change)

@@ -370,6 +370,22 @@ class Outbox(_Repo):
             .values(attempts=outbox.c.attempts + 1, last_error=error, not_before=not_before)
         )
 
+    async def supersede(self, channel: str, recipient: str, dedupe_like: str) -> int:
+        """Drop pending messages a newer one makes pointless (an older edit of the same card,
+        while Slack was down): the queue drains faster and the newest state still arrives.
+        ``dedupe_like`` is a LIKE pattern over dedupe keys."""
+        result = await self.conn.execute(
+            update(outbox)
+            .where(
+                outbox.c.status == "pending",
+                outbox.c.channel == channel,
+                outbox.c.recipient == recipient,
+                outbox.c.dedupe_key.like(dedupe_like),
+            )
+            .values(status="superseded")
+        )
+        return int(result.rowcount)
+
     async def mark_failed(self, message_id: int, error: str) -> None:
         """Given up for good (e.g. the customer blocked the bot); kept for the record."""
         await self.conn.execute(

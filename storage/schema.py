@@ -167,7 +167,7 @@ outbox = Table(
     Column("recipient", String(128), nullable=False),
     Column("payload", JSON, nullable=False),
     Column("dedupe_key", String(256), unique=True),  # the same logical message is queued once
-    Column("status", String(16), nullable=False),  # pending, sent, failed
+    Column("status", String(16), nullable=False),  # pending, sent, failed, superseded
     Column("attempts", Integer, nullable=False),
     Column("not_before", UtcDateTime, nullable=False),
     Column("last_error", Text),

@@ -543,3 +543,24 @@ async def test_slack_answering_500_retries_the_card_and_posts_it_once(
     outcomes = [c.outcome for c in slack.calls_to("chat.postMessage")]
     assert outcomes[:3] == ["http 500", "http 500", "ok"]
     assert len(slack.top_level(STAFF_CHANNEL)) == 1
+
+
+async def test_after_an_outage_only_the_newest_state_of_a_card_is_sent(
+    desk: Bot, tg: FakeTelegram, slack: FakeSlack
+) -> None:
+    number = await file_complaint(tg.user(5123, "Customer"), "电费被多扣了一百元")
+    card = await card_of(slack, number)
+    slack.down = True
+    cases = desk.runtime.kesu.cases  # type: ignore[union-attr]
+    await cases.claim(number, f"slack:{AGENT}")
+    await cases.release(number, f"slack:{AGENT}")
+    await cases.claim(number, f"slack:{COLLEAGUE}")
+    await asyncio.sleep(0.3)
+    slack.down = False
+    await card_shows(slack, card, "已认领", f"<@{COLLEAGUE}>")
+    await thread_says(slack, card, "认领了本案")
+    await asyncio.sleep(0.5)
+    updates = [c for c in slack.calls_to("chat.update") if c.outcome == "ok"]
+    assert len(updates) == 1  # three edits queued while down; the newest one went out
+    lines = slack.thread(STAFF_CHANNEL, card.ts)
+    assert [m.text.split()[0] for m in lines] == ["✋", "↩️", "✋"]  # the history is all there

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from storage.db import Store
-from storage.repositories import NotFound, StaleRow
+from storage.repositories import NotFound, StaleRow, StorageError
 
 NOW = datetime(2026, 11, 17, 6, 30, tzinfo=UTC)
 
@@ -173,6 +173,25 @@ class TestCases:
         assert [r["number"] for r in mine] == ["TS20261117003", "TS20261117002", "TS20261117001"]
         assert [r["status"] for r in open_] == ["claimed", "new"]
 
+    async def test_search_by_assignee_and_contact_digits(self, store: Store) -> None:
+        async with store.write() as tx:
+            customer = await tx.customers.ensure("telegram", "42", NOW)
+            await tx.cases.insert(
+                case_values(
+                    customer, "TS20261117001", assignee="slack:U1", contact="+8613800138000"
+                )
+            )
+            await tx.cases.insert(case_values(customer, "TS20261117002", contact="+85291234567"))
+        async with store.read() as tx:
+            mine = await tx.cases.search(assignee="slack:U1")
+            by_phone = await tx.cases.search(contact_digits="13800138000")
+            hk = await tx.cases.search(contact_digits="91234567")
+            with pytest.raises(StorageError):
+                await tx.cases.search(contact_digits="%")
+        assert [r["number"] for r in mine] == ["TS20261117001"]
+        assert [r["number"] for r in by_phone] == ["TS20261117001"]
+        assert [r["number"] for r in hk] == ["TS20261117002"]
+
     async def test_foreign_keys_are_enforced(self, store: Store) -> None:
         with pytest.raises(Exception, match=r"(?i)foreign key"):
             async with store.write() as tx:
@@ -279,6 +298,45 @@ class TestOutbox:
         assert [m["id"] for m in later] == [a]
         assert later[0]["attempts"] == 1
         assert later[0]["last_error"] == "429 retry_after=5"
+
+    async def test_supersede_drops_only_matching_pending_rows(self, store: Store) -> None:
+        async with store.write() as tx:
+            keys = ["slack:case:1:v2:card", "slack:case:1:v3:card", "slack:case:12:v4:card"]
+            ids = [
+                await tx.outbox.enqueue(
+                    channel="slack", recipient="C1", payload={}, now=NOW, dedupe_key=k
+                )
+                for k in keys
+            ]
+            sent = await tx.outbox.enqueue(
+                channel="slack",
+                recipient="C1",
+                payload={},
+                now=NOW,
+                dedupe_key="slack:case:1:v1:card",
+            )
+            assert sent is not None
+            await tx.outbox.mark_sent(sent, NOW, "C1:1.2")
+            dropped = await tx.outbox.supersede("slack", "C1", "slack:case:1:v%:card")
+        assert dropped == 2
+        async with store.read() as tx:
+            left = await tx.outbox.due(NOW)
+        assert [m["id"] for m in left] == [ids[2]]
+
+
+class TestMessageRefs:
+    async def test_put_replaces_and_finds_both_ways(self, store: Store) -> None:
+        async with store.write() as tx:
+            await tx.refs.put("slack", "card:7", "C1:100.1", NOW)
+            await tx.refs.put("slack", "card:7", "C1:200.2", NOW)  # posted afresh
+            await tx.refs.put("slack", "sent:7:3", "C1:300.3", NOW)
+            await tx.refs.put("telegram", "card:7", "C1:200.2", NOW)
+        async with store.read() as tx:
+            assert await tx.refs.many("slack", ["card:7", "card:8"]) == {"card:7": "C1:200.2"}
+            assert await tx.refs.many("slack", []) == {}
+            assert await tx.refs.ref_of("slack", "C1:200.2", "card:") == "card:7"
+            assert await tx.refs.ref_of("slack", "C1:100.1", "card:") is None
+            assert await tx.refs.ref_of("slack", "C1:300.3", "card:") is None  # not a card
 
 
 class TestInboundUpdates:

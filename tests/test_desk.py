@@ -1,0 +1,164 @@
+"""The staff desk on a real store (every backend), without any chat platform: what each change
+queues, who may do what, and one winner when staff act at once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.desk import Desk, Staff
+from bot.messages import OutgoingMessage
+from bot.nlp.classifier import Classifier
+from bot.services import CaseService, NewComplaint
+from storage.db import Store
+
+STAFF_CHANNEL = "CDESK0001"
+FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)  # everything queued is due by then
+
+
+def staff(user: str, *, supervisor: bool = False, member: bool = True) -> Staff:
+    return Staff("slack", user, member or supervisor, supervisor)
+
+
+@pytest.fixture(scope="module")
+def classifier(cache_dir: Path) -> Classifier:
+    return Classifier.load("default", cache_dir)
+
+
+@pytest.fixture
+def desk(service: CaseService, classifier: Classifier) -> Desk:
+    return Desk(service, classifier, channel="slack", staff_channel=STAFF_CHANNEL)
+
+
+async def open_case(service: CaseService, user: str = "42", **values: Any) -> str:
+    complaint = NewComplaint(
+        channel="telegram",
+        channel_user_id=user,
+        content=values.pop("content", "加油站员工态度恶劣,还骂人"),
+        category=values.pop("category", "staff_attitude"),
+        contact="+8613800138000",
+        **values,
+    )
+    return (await service.open_case(complaint)).number
+
+
+async def queued(store: Store) -> list[tuple[str, str, OutgoingMessage]]:
+    async with store.read() as tx:
+        rows = await tx.outbox.due(FAR_FUTURE, limit=500)
+    return [
+        (r["channel"], r["recipient"], OutgoingMessage.from_payload(r["payload"])) for r in rows
+    ]
+
+
+async def test_opening_queues_the_card_and_claiming_edits_it(
+    desk: Desk, service: CaseService, store: Store
+) -> None:
+    number = await open_case(service)
+    [(channel, recipient, card)] = await queued(store)
+    assert (channel, recipient) == ("slack", STAFF_CHANNEL)
+    assert card.ref is not None
+    assert card.card is not None
+    assert card.card["contact"] == "138****8000"
+    assert card.card["number"] == number
+    assert "claim" in card.card["actions"]
+
+    outcome = await desk.claim(number, staff("UAGENT001"))
+    assert outcome.ok
+    rows = await queued(store)
+    edit, line = rows[1][2], rows[2][2]
+    assert edit.edit == card.ref
+    assert edit.card is not None
+    assert edit.card["assignee"] == "slack:UAGENT001"
+    assert line.thread == card.ref
+    assert line.card is not None
+    assert line.card["actor"] == "slack:UAGENT001"
+
+
+async def test_a_reply_goes_to_the_customer_with_a_receipt_for_the_thread(
+    desk: Desk, service: CaseService, store: Store
+) -> None:
+    number = await open_case(service, language="zh-hant")
+    await desk.claim(number, staff("UAGENT001"))
+    outcome = await desk.reply(number, staff("UAGENT001"), "  已通知站长  ")
+    assert outcome.ok
+    rows = await queued(store)
+    to_customer = [m for c, r, m in rows if c == "telegram"]
+    # The header in the customer's 繁體; the staff's words exactly as written.
+    assert [m.text for m in to_customer] == [f"【{number}】客服回覆:\n已通知站长"]
+    [message] = to_customer
+    assert message.on_sent is not None
+    assert message.on_sent.message.edit is not None
+    assert message.on_sent.message.card is not None
+    assert message.on_sent.message.card["delivery"] == "delivered"
+    assert message.on_failed is not None
+    case = await service.get(number)
+    assert case.first_responded_at is not None
+    assert case.status.value == "in_progress"
+
+
+async def test_refusals_are_sentences_for_the_person_who_acted(
+    desk: Desk, service: CaseService
+) -> None:
+    number = await open_case(service)
+    outsider = await desk.claim(number, staff("UOUTSIDE1", member=False))
+    assert not outsider.ok
+    assert "不是客服成员" in outsider.message
+    early = await desk.resolve(number, staff("UAGENT001"), "好了", "resolved")
+    assert not early.ok
+    assert "请先认领" in early.message
+    await desk.claim(number, staff("UAGENT001"))
+    again = await desk.claim(number, staff("UAGENT001"))
+    assert "已经由你负责" in again.message
+    other = await desk.escalate(number, staff("UCOLLEAG1"), "")
+    assert not other.ok
+    not_owner = await desk.release(number, staff("UCOLLEAG1"))
+    assert "只有负责人或主管" in not_owner.message
+    boss = await desk.release(number, staff("UBOSS0001", supervisor=True))
+    assert boss.ok
+    unknown = await desk.claim("TS20200101001", staff("UAGENT001"))
+    assert "没有案件" in unknown.message
+    garbage = await desk.claim("<!channel>", staff("UAGENT001"))
+    assert "不是案件编号" in garbage.message
+    bad_category = await desk.correct(number, staff("UAGENT001"), "category", "nope", "why")
+    assert "没有这个类别" in bad_category.message
+    bad_count = await desk.correct(number, staff("UAGENT001"), "headcount", "many", "why")
+    assert "whole number" in bad_count.message
+
+
+async def test_five_staff_claiming_at_once_one_wins_and_the_rest_learn_who(
+    desk: Desk, service: CaseService
+) -> None:
+    number = await open_case(service)
+    people = [f"UAGENT00{i}" for i in range(5)]
+    outcomes = await asyncio.gather(*(desk.claim(number, staff(p)) for p in people))
+    winners = [p for p, o in zip(people, outcomes, strict=True) if o.ok]
+    assert len(winners) == 1
+    for person, outcome in zip(people, outcomes, strict=True):
+        if person != winners[0]:
+            assert f"{{slack:{winners[0]}}}" in outcome.message
+
+
+async def test_a_replayed_submission_is_applied_once(desk: Desk, service: CaseService) -> None:
+    number = await open_case(service)
+    await desk.claim(number, staff("UAGENT001"))
+    first = await desk.reply(number, staff("UAGENT001"), "您好", update_id="view:V1")
+    again = await desk.reply(number, staff("UAGENT001"), "您好", update_id="view:V1")
+    assert first.ok
+    assert again.duplicate
+    history = await service.history(number)
+    assert [e.action for e in history].count("reply") == 1
+
+
+async def test_finding_cases_by_number_phone_and_owner(desk: Desk, service: CaseService) -> None:
+    first = await open_case(service, "1")
+    second = await open_case(service, "2", category="delivery", content="快递三天没送到")
+    await desk.claim(second, staff("UAGENT001"))
+    assert [c.number for c in await desk.find(first)] == [first]
+    assert {c.number for c in await desk.find("138 0013 8000")} == {first, second}
+    assert await desk.find("800") == []  # too short to mean one customer
+    assert [c.number for c in await desk.mine(staff("UAGENT001"))] == [second]
+    assert {c.number for c in await desk.open_cases()} == {first, second}
