@@ -22,13 +22,13 @@ from typing import Any
 import phonenumbers
 
 from bot.domain.cases import (
+    SEVERITY_ZH,
     STATUS_ZH,
     Action,
     Case,
     DomainError,
     IllegalTransition,
     Priority,
-    Severity,
     Status,
     allowed_actions,
 )
@@ -43,12 +43,6 @@ from storage.repositories import StaleRow, Tx
 log = logging.getLogger(__name__)
 
 PRIORITY_ZH = {Priority.A: "紧急", Priority.B: "高", Priority.C: "普通"}
-SEVERITY_ZH = {
-    Severity.GENERAL: "一般",
-    Severity.IMPORTANT: "重要",
-    Severity.HOT: "热点",
-    Severity.MAJOR: "重大",
-}
 ACTION_ZH = {
     Action.CLAIM: "认领",
     Action.RELEASE: "释放",
@@ -87,6 +81,7 @@ CARD_FIELDS = frozenset(
         "party",
         "reference",
         "contact",
+        "desired_outcome",
         "headcount",
         "escalation_level",
         "first_response_due",
@@ -114,9 +109,10 @@ THREAD_LINES = {
     Action.START: ("📝", "开始处理 started"),
     Action.NOTE: ("📝", "备注 note"),
 }
-#: Longest reply staff may send: Telegram takes 4,096 characters, the case-number header and
-#: the 繁體 conversion need some room.
-REPLY_LIMIT = 3_500
+#: Longest reply staff may send: Slack's text inputs take at most 3,000 characters, and
+#: Telegram's 4,096 leave room for the case-number header.
+REPLY_LIMIT = 3_000
+KEYWORD_SPAN = 2_000  # characters of the complaint searched for the card's keywords
 #: Field names staff may change from the desk, with the words the desk uses for them.
 DESK_CORRECTABLE = {"priority": "优先级", "category": "类别", "severity": "严重程度"}
 
@@ -224,7 +220,8 @@ class Desk:
                     recipient=recipient,
                     payload=message.to_payload(),
                     now=change.at,
-                    dedupe_key=f"{key}:customer",
+                    # One message per change, whichever staff desks listen (not per desk).
+                    dedupe_key=f"case:{case.id}:v{case.version}:customer",
                 )
 
     async def _staff(self, tx: Tx, dedupe_key: str, message: OutgoingMessage) -> None:
@@ -242,7 +239,9 @@ class Desk:
 
     async def card(self, tx: Tx, case: Case) -> dict[str, Any]:
         """Everything the card shows, as plain data; the channel decides how it looks."""
-        suggestion = self.classifier.classify(case.content)
+        # The words that made the category; the opening words say it, and this runs inside
+        # the change's transaction, so a 20,000-character complaint is not segmented whole.
+        suggestion = self.classifier.classify(case.content[:KEYWORD_SPAN])
         if suggestion.category == case.category:
             keywords = [k.word for k in suggestion.keywords]
         else:
@@ -421,7 +420,15 @@ class Desk:
             number, staff, lambda tx, case: self.cases.release(number, staff.actor, tx=tx)
         )
 
-    async def assign(self, number: str, staff: Staff, to: Staff, note: str | None) -> Outcome:
+    async def assign(
+        self,
+        number: str,
+        staff: Staff,
+        to: Staff,
+        note: str | None,
+        *,
+        update_id: str | None = None,
+    ) -> Outcome:
         if not to.is_staff:
             return Outcome(False, f"{{{to.actor}}} 不是客服成员 (not a member of the desk)")
         if to.actor != staff.actor and not staff.is_supervisor:
@@ -430,10 +437,11 @@ class Desk:
             number,
             staff,
             lambda tx, case: self.cases.assign(number, staff.actor, to.actor, note, tx=tx),
+            update_id=update_id,
         )
 
     async def reply(
-        self, number: str, staff: Staff, message: str, update_id: str | None = None
+        self, number: str, staff: Staff, message: str, *, update_id: str | None = None
     ) -> Outcome:
         body = message.strip()
         if not body:
@@ -451,7 +459,7 @@ class Desk:
         )
 
     async def note(
-        self, number: str, staff: Staff, message: str, update_id: str | None = None
+        self, number: str, staff: Staff, message: str, *, update_id: str | None = None
     ) -> Outcome:
         """An internal thread message, kept in the case history; never sent to the customer."""
         if not message.strip():
@@ -464,32 +472,55 @@ class Desk:
             update_id=update_id,
         )
 
-    async def escalate(self, number: str, staff: Staff, note: str) -> Outcome:
+    async def escalate(
+        self, number: str, staff: Staff, note: str, *, update_id: str | None = None
+    ) -> Outcome:
+        """Anyone on the desk may raise a case they see stuck (the monitor's role, §4)."""
         return await self._act(
             number,
             staff,
             lambda tx, case: self.cases.escalate(number, staff.actor, note, tx=tx),
             owner_only=False,
+            update_id=update_id,
         )
 
-    async def resolve(self, number: str, staff: Staff, resolution: str, outcome: str) -> Outcome:
+    async def resolve(
+        self,
+        number: str,
+        staff: Staff,
+        resolution: str,
+        outcome: str,
+        *,
+        update_id: str | None = None,
+    ) -> Outcome:
         if outcome not in OUTCOMES:
             return Outcome(False, f"unknown outcome {outcome!r}")
         return await self._act(
             number,
             staff,
             lambda tx, case: self.cases.resolve(number, staff.actor, resolution, outcome, tx=tx),
+            update_id=update_id,
         )
 
-    async def mark_invalid(self, number: str, staff: Staff, explanation: str) -> Outcome:
+    async def mark_invalid(
+        self, number: str, staff: Staff, explanation: str, *, update_id: str | None = None
+    ) -> Outcome:
         return await self._act(
             number,
             staff,
             lambda tx, case: self.cases.mark_invalid(number, staff.actor, explanation, tx=tx),
+            update_id=update_id,
         )
 
     async def correct(
-        self, number: str, staff: Staff, field_name: str, value: Any, reason: str
+        self,
+        number: str,
+        staff: Staff,
+        field_name: str,
+        value: Any,
+        reason: str,
+        *,
+        update_id: str | None = None,
     ) -> Outcome:
         if field_name == "category" and value not in self.classifier.taxonomy.ids:
             return Outcome(False, f"没有这个类别 (no category {value!r})")
@@ -499,7 +530,35 @@ class Desk:
             lambda tx, case: self.cases.correct(
                 number, staff.actor, field_name, value, reason, tx=tx
             ),
+            update_id=update_id,
         )
+
+    async def set_severity(
+        self,
+        number: str,
+        staff: Staff,
+        severity: str | None,
+        headcount: int | None,
+        reason: str,
+        *,
+        update_id: str | None = None,
+    ) -> Outcome:
+        """The severity form: the flag and the collective complaint's headcount, both or
+        neither (one transaction); the headcount first, as it may raise the flag itself."""
+
+        async def act(tx: Tx, case: Case) -> Case:
+            changed = case
+            if headcount is not None and headcount != case.headcount:
+                changed = await self.cases.correct(
+                    number, staff.actor, "headcount", headcount, reason, tx=tx
+                )
+            if severity and severity != case.severity.value:  # the person changed the flag
+                changed = await self.cases.correct(
+                    number, staff.actor, "severity", severity, reason, tx=tx
+                )
+            return changed
+
+        return await self._act(number, staff, act, update_id=update_id)
 
     async def _act(
         self,
@@ -604,16 +663,22 @@ class Desk:
     async def mine(self, staff: Staff, limit: int = 20) -> list[Case]:
         async with self.store.read() as tx:
             rows = await tx.cases.search(
-                statuses=[s.value for s in Status if s.is_open], assignee=staff.actor, limit=limit
+                statuses=[s.value for s in Status if s.is_open],
+                assignee=staff.actor,
+                order="due",
+                limit=limit,
             )
-        return _by_deadline([Case.from_row(r) for r in rows])
+        return [Case.from_row(r) for r in rows]
 
-    async def open_cases(self, limit: int = 20) -> list[Case]:
+    async def open_cases(self, limit: int = 20, *, unclaimed: bool = False) -> list[Case]:
+        """Open cases, the most urgent deadline first (the oldest overdue ones never drop off
+        the end of the list)."""
+        statuses = [Status.NEW, Status.REOPENED] if unclaimed else [s for s in Status if s.is_open]
         async with self.store.read() as tx:
             rows = await tx.cases.search(
-                statuses=[s.value for s in Status if s.is_open], limit=limit
+                statuses=[s.value for s in statuses], order="due", limit=limit
             )
-        return _by_deadline([Case.from_row(r) for r in rows])
+        return [Case.from_row(r) for r in rows]
 
     async def find(self, query: str, limit: int = 20) -> list[Case]:
         """A case number, or a phone number (any format) of the customer's contact."""
@@ -640,15 +705,6 @@ class _Refused(DomainError):
 
 def _edit_of(message: OutgoingMessage) -> dict[str, Any]:
     return {"text": message.text, "ref": message.ref, "edit": message.ref, "card": message.card}
-
-
-def _by_deadline(cases: list[Case]) -> list[Case]:
-    """Most urgent first: the deadline that still matters (first response, then resolution)."""
-
-    def due(case: Case) -> datetime:
-        return case.resolution_due if case.first_responded_at else case.first_response_due
-
-    return sorted(cases, key=due)
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -83,7 +83,7 @@ class OutboxWorker:
         self.senders = senders
         self.clock = clock
         self.batch = batch
-        self._wake = asyncio.Event()
+        self._wakes = {name: asyncio.Event() for name in senders}
         self._in_flight = asyncio.Semaphore(in_flight)
         # One token refilled every 1/rate seconds: sends evenly spaced, so no one-second
         # window ever holds more than the platform's rate (a bucket of 30 would allow bursts).
@@ -92,25 +92,35 @@ class OutboxWorker:
         }
         self._next_for_chat: dict[tuple[str, str], float] = {}  # monotonic time allowed
         self._channel_paused: dict[str, float] = {}  # flood control (429) holds a whole bot
-        self._results: list[tuple[dict[str, Any], SendResult]] = []
+        # Outcomes not yet recorded, per platform: each loop records its own before its next
+        # pass, or it could read a row it just sent as still pending and send it again.
+        self._results: dict[str, list[tuple[dict[str, Any], SendResult]]] = {
+            name: [] for name in senders
+        }
         self.sent = 0
         self.retried = 0
         self.failed = 0
 
     def wake(self) -> None:
         """Something was queued: look now instead of at the next tick."""
-        self._wake.set()
+        for event in self._wakes.values():
+            event.set()
 
     async def run(self, stop: asyncio.Event, idle: float = 1.0) -> None:
-        """Send until ``stop`` is set; sleeps until woken, or until the next message is due."""
+        """Send until ``stop`` is set: one loop per platform, so a slow or unreachable Slack
+        never holds up the customers' Telegram messages (nor the other way round)."""
+        await asyncio.gather(*(self._run(name, stop, idle) for name in self.senders))
+
+    async def _run(self, channel: str, stop: asyncio.Event, idle: float) -> None:
+        wake = self._wakes[channel]
         while not stop.is_set():
             try:
-                delay = await self.drain_once()
+                delay = await self.drain_once(channel)
             except Exception:
-                log.exception("outbox pass failed; retrying shortly")
+                log.exception("outbox pass for %s failed; retrying shortly", channel)
                 delay = idle
-            self._wake.clear()
-            waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+            wake.clear()
+            waits = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop.wait())]
             timeout = idle if delay is None else min(idle, delay)
             _, pending = await asyncio.wait(
                 waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
@@ -121,12 +131,13 @@ class OutboxWorker:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    async def drain_once(self) -> float | None:
-        """One pass over each chat's head message; returns seconds until more could be sent."""
+    async def drain_once(self, channel: str | None = None) -> float | None:
+        """One pass over each chat's head message (of ``channel``, or of every platform this
+        worker sends for); returns seconds until more could be sent."""
         now = self.clock.now()
         async with self.store.read() as tx:
-            heads = await tx.outbox.heads(now, limit=self.batch)
-            next_due = await tx.outbox.next_due()
+            heads = await tx.outbox.heads(now, limit=self.batch, channel=channel)
+            next_due = await tx.outbox.next_due(channel=channel)
         loop_now = time.monotonic()
         if len(self._next_for_chat) > 10_000:  # forget chats whose interval has long passed
             self._next_for_chat = {k: v for k, v in self._next_for_chat.items() if v > loop_now}
@@ -148,7 +159,8 @@ class OutboxWorker:
             try:
                 await asyncio.gather(*(self._send(row, refs) for row in ready))
             finally:
-                await self._flush()
+                for name in {row["channel"] for row in ready}:
+                    await self._flush(name)
             return 0.0  # there may be more behind these heads
         if next_due is not None and next_due > now:
             until_due = (next_due - now).total_seconds()
@@ -190,23 +202,24 @@ class OutboxWorker:
                 result = SendResult(ok=False, error=f"{type(exc).__name__}: {exc}")
         if result.retry_after is not None:  # flood control: the platform's word holds for all
             self._channel_paused[row["channel"]] = time.monotonic() + result.retry_after
-        self._results.append((row, result))
-        if len(self._results) >= RECORD_BATCH:
-            await self._flush()
+        results = self._results[row["channel"]]
+        results.append((row, result))
+        if len(results) >= RECORD_BATCH:
+            await self._flush(row["channel"])
 
-    async def _flush(self) -> None:
+    async def _flush(self, channel: str) -> None:
         """Record outcomes, several per transaction: one commit per message would make the
         outbox compete with every incoming message for SQLite's single writer."""
-        if not self._results:
+        if not self._results[channel]:
             return
-        batch, self._results = self._results, []
+        batch, self._results[channel] = self._results[channel], []
         now = self.clock.now()
         try:
             async with self.store.write() as tx:
                 for row, result in batch:
                     await self._record(tx, row, result, now)
         except BaseException:
-            self._results[:0] = batch  # not recorded: keep them, or they would be sent again
+            self._results[channel][:0] = batch  # not recorded: kept, or they would be resent
             raise
 
     async def _record(self, tx: Tx, row: dict[str, Any], result: SendResult, now: datetime) -> None:
@@ -258,9 +271,13 @@ class OutboxWorker:
         at = f"{now.astimezone(self.tz):%m-%d %H:%M:%S}"
 
         def fill(value: Any) -> Any:
-            if isinstance(value, str):
-                return value.replace("{at}", at).replace("{error}", error)
-            return value
+            """Only a field that *is* a placeholder: staff or customer words that happen to
+            contain "{at}" stay as written."""
+            return (
+                {"{at}": at, "{error}": error}.get(value, value)
+                if isinstance(value, str)
+                else value
+            )
 
         message = follow.message
         card = None if message.card is None else {k: fill(v) for k, v in message.card.items()}

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from bot.clock import Clock
 from bot.domain.cases import (
     CORRECTABLE_FIELDS,
+    SEVERITY_ZH,
     Action,
     Case,
     DomainError,
@@ -214,10 +215,23 @@ class CaseService:
                 note="重复投诉 repeat complaint" if repeat_of is not None else None,
             )
             change = Change(case, None, Action.OPEN, actor, None, changes, now, tuple(attachments))
-            for listener in self.listeners:
-                await listener(t, change)
+            await self._notify(t, change)
         log.info("opened case %s (priority %s)", case.number, case.priority.value)
         return case
+
+    async def _notify(self, tx: Tx, change: Change) -> None:
+        """Listeners write in a savepoint: a broken listener (a card that cannot be drawn)
+        loses its own rows, logged, never the case change itself — the customer's complaint
+        is recorded even if the staff channel's card is not."""
+        for listener in self.listeners:
+            try:
+                async with tx.savepoint():
+                    await listener(tx, change)
+            except Exception:
+                log.exception(
+                    "listener %r failed on %s of case %s; the change is kept",
+                    listener, change.action.value, change.case.number,
+                )  # fmt: skip
 
     @contextlib.asynccontextmanager
     async def _write(self, tx: Tx | None) -> AsyncIterator[Tx]:
@@ -425,7 +439,16 @@ class CaseService:
 
         def changes(case: Case, now: datetime) -> dict[str, Any]:
             level = next_escalation_level(case.escalation_level, self._chain_length, case.number)
-            return {"escalation_level": level}
+            result: dict[str, Any] = {"escalation_level": level}
+            if case.resolution_due <= now:
+                # Escalated because it is late (DOMAIN.md §4): the new level gets its own time
+                # limit, so the customer is told a time still ahead, never one already past.
+                step = self.sla.policy.escalation[level]
+                target = step.escalate_after or step.review_within
+                if target is None:
+                    target = self.sla.targets(case.priority)[1]
+                result["resolution_due"] = target.due(self.sla.calendar, now)
+            return result
 
         return await self._change(number, Action.ESCALATE, actor, note, changes, tx=tx)
 
@@ -453,6 +476,13 @@ class CaseService:
                 if case.first_responded_at is None:
                     result["first_response_due"] = fresh.first_response
                 result["resolution_due"] = fresh.resolution
+            if field_name == "severity" and case.headcount:
+                floor = collective_severity(case.headcount)
+                if Severity(value).rank < floor.rank:
+                    raise DomainError(
+                        f"a collective complaint of {case.headcount} people is at least "
+                        f"{floor.value} ({SEVERITY_ZH[floor]}); change the headcount first"
+                    )
             if field_name == "headcount":  # 集体投诉: ≥3 people is 热点, ≥10 is 重大 (DOMAIN §5)
                 floor = collective_severity(int(value))
                 if floor.rank > case.severity.rank:
@@ -559,8 +589,7 @@ class CaseService:
             )
             after = Case.from_row(row)
             change = Change(after, case, action, actor, note, diff, now, tuple(files), echo)
-            for listener in self.listeners:
-                await listener(t, change)
+            await self._notify(t, change)
         log.info(
             "case %s: %s by %s (%s -> %s)",
             case.number,

@@ -7,11 +7,12 @@ or not at all. Rows travel as plain dicts; ``bot`` turns them into domain object
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -190,12 +191,22 @@ class Cases(_Repo):
         since: datetime | None = None,
         assignee: str | None = None,
         contact_digits: str | None = None,
+        order: Literal["newest", "due"] = "newest",
         limit: int = 50,
         offset: int = 0,
     ) -> list[Row]:
         """Newest first; ``statuses`` filters by status values, ``since`` by receipt time,
-        ``contact_digits`` (digits only) by part of the contact given for the case."""
-        stmt = select(cases).order_by(cases.c.received_at.desc(), cases.c.id.desc())
+        ``contact_digits`` (digits only) by part of the contact given for the case.
+        ``order="due"``: the deadline that matters now first (first response until it is
+        given, then resolution), for work lists."""
+        if order == "due":
+            due = case(
+                (cases.c.first_responded_at.is_(None), cases.c.first_response_due),
+                else_=cases.c.resolution_due,
+            )
+            stmt = select(cases).order_by(due, cases.c.id)
+        else:
+            stmt = select(cases).order_by(cases.c.received_at.desc(), cases.c.id.desc())
         if since is not None:
             stmt = stmt.where(cases.c.received_at >= since)
         if statuses is not None:
@@ -308,7 +319,7 @@ class Outbox(_Repo):
         value = (await self.conn.execute(stmt)).scalar_one_or_none()
         return None if value is None else int(value)
 
-    async def heads(self, now: datetime, limit: int = 100) -> list[Row]:
+    async def heads(self, now: datetime, limit: int = 100, channel: str | None = None) -> list[Row]:
         """Each chat's oldest pending message, if it is due: sending only heads keeps every
         chat's messages in order even while one of them waits for a retry."""
         older = outbox.alias("older")
@@ -321,22 +332,24 @@ class Outbox(_Repo):
             )
             .scalar_subquery()
         )
-        rows = await self.conn.execute(
-            select(outbox)
-            .where(outbox.c.status == "pending", outbox.c.id == first, outbox.c.not_before <= now)
-            .order_by(outbox.c.id)
-            .limit(limit)
+        stmt = select(outbox).where(
+            outbox.c.status == "pending", outbox.c.id == first, outbox.c.not_before <= now
         )
+        if channel is not None:
+            stmt = stmt.where(outbox.c.channel == channel)
+        rows = await self.conn.execute(stmt.order_by(outbox.c.id).limit(limit))
         return [_row(r) for r in rows]
 
     async def pending_count(self) -> int:
         stmt = select(func.count()).select_from(outbox).where(outbox.c.status == "pending")
         return int((await self.conn.execute(stmt)).scalar_one())
 
-    async def next_due(self) -> datetime | None:
+    async def next_due(self, channel: str | None = None) -> datetime | None:
         """When the earliest pending message becomes due, so the worker can sleep until then."""
         # min() keeps the column's type, so the value comes back aware like the column.
         stmt = select(func.min(outbox.c.not_before)).where(outbox.c.status == "pending")
+        if channel is not None:
+            stmt = stmt.where(outbox.c.channel == channel)
         value: datetime | None = (await self.conn.execute(stmt)).scalar_one_or_none()
         return value
 
@@ -486,3 +499,14 @@ class Tx:
         self.inbound = InboundUpdates(conn)
         self.attachments = Attachments(conn)
         self.refs = MessageRefs(conn)
+
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A nested transaction: what is written inside is undone alone if it raises."""
+        nested = await self.conn.begin_nested()
+        try:
+            yield
+        except BaseException:
+            await nested.rollback()
+            raise
+        await nested.commit()

@@ -4,7 +4,7 @@ queues, who may do what, and one winner when staff act at once."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +162,30 @@ async def test_finding_cases_by_number_phone_and_owner(desk: Desk, service: Case
     assert await desk.find("800") == []  # too short to mean one customer
     assert [c.number for c in await desk.mine(staff("UAGENT001"))] == [second]
     assert {c.number for c in await desk.open_cases()} == {first, second}
+
+
+async def test_work_lists_put_the_most_urgent_first_however_many_cases_are_open(
+    desk: Desk, service: CaseService, clock: Any
+) -> None:
+    oldest = await open_case(service, "0")
+    for i in range(1, 25):
+        clock.advance(timedelta(minutes=10))
+        await open_case(service, str(i))
+    listed = [c.number for c in await desk.open_cases(limit=20)]
+    assert listed[0] == oldest  # newest-first with a limit would have dropped it
+    assert len(listed) == 20
+
+
+async def test_a_collective_complaint_cannot_be_flagged_below_its_headcount(
+    desk: Desk, service: CaseService
+) -> None:
+    number = await open_case(service)
+    agent = staff("UAGENT001")
+    await desk.claim(number, agent)
+    raised = await desk.set_severity(number, agent, None, 4, "四户联名")
+    assert raised.ok
+    assert raised.case is not None
+    assert raised.case.severity.value == "hot"
+    lowered = await desk.set_severity(number, agent, "general", None, "误判")
+    assert not lowered.ok
+    assert "at least hot" in lowered.message

@@ -274,3 +274,28 @@ async def test_a_failed_opening_leaves_no_half_case_and_no_gap(
         assert await tx.cases.count() == 0
     # The number the failed opening had drawn was never used, so it is handed out now.
     assert (await service.open_case(complaint())).number == "TS20261117001"
+
+
+async def test_a_failing_listener_never_costs_the_change(
+    service: CaseService, store: Store
+) -> None:
+    """The staff card may fail to be queued; the customer's complaint is still recorded, and
+    whatever the broken listener wrote before failing is undone (savepoint)."""
+    calls: list[str] = []
+
+    async def broken(tx: Any, change: Any) -> None:
+        await tx.outbox.enqueue(channel="slack", recipient="C1", payload={}, now=change.at)
+        calls.append(change.action.value)
+        raise RuntimeError("cannot draw the card")
+
+    async def fine(tx: Any, change: Any) -> None:
+        await tx.outbox.enqueue(channel="slack", recipient="C2", payload={}, now=change.at)
+
+    service.listeners.extend([broken, fine])
+    case = await service.open_case(complaint())
+    await service.claim(case.number, "slack:U1")
+    assert calls == ["open", "claim"]
+    assert (await service.get(case.number)).assignee == "slack:U1"
+    async with store.read() as tx:
+        rows = await tx.outbox.due(datetime(2100, 1, 1, tzinfo=SHANGHAI))
+    assert [r["recipient"] for r in rows] == ["C2", "C2"]

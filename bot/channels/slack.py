@@ -13,6 +13,9 @@ Slack's retries: the desk records each event id in the same transaction as what 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import json
 import logging
 import re
 import time
@@ -62,17 +65,26 @@ CONFIGURATION = frozenset(
         "team_access_not_granted",
     }
 )
+INTERNAL_ERROR = "出错了,已记录,请稍后再试 (an internal error was logged; please try again)"
+RECONNECT_INTERVAL = 30.0  # seconds between attempts when Slack was unreachable at start
+API_TIMEOUT = 10  # seconds for one Web API call: a hung call must not hold the outbox
 SOCKET_CONNECT_TIMEOUT = 30.0  # seconds for the first Socket Mode connection at start
 CONFIGURATION_RETRY = 60.0  # seconds between attempts while the configuration is wrong
+_MENTION = re.compile(r"<[@!][^<>]*>\s?")
 _LINK = re.compile(r"<([^<>|]+)\|([^<>]+)>")
 _BARE = re.compile(r"<([^<>]+)>")
 
 FileFetcher = Callable[[str, Attachment], Awaitable[bytes]]
 
 
+class _Unreachable(Exception):
+    """Slack did not answer (network, 5xx): worth trying again later, unlike a refusal."""
+
+
 def plain_from_slack(text: str) -> str:
-    """A Slack message's text as a person typed it: links and mentions to their labels,
-    entities back to characters (the customer must not see ``&lt;``)."""
+    """A Slack message's text as a person typed it, for the customer: mentions of colleagues
+    dropped, links to their labels, entities back to characters (no ``&lt;``)."""
+    text = _MENTION.sub("", text)  # a colleague's @mention means nothing to the customer
     text = _LINK.sub(lambda m: m.group(2), text)
     text = _BARE.sub(lambda m: m.group(1).lstrip("@#!"), text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
@@ -105,6 +117,7 @@ class SlackChannel:
         fetch_file: FileFetcher | None = None,
         membership_ttl: float = 60.0,
         limits: Limits | None = None,
+        reconnect_interval: float = RECONNECT_INTERVAL,
     ) -> None:
         if mode not in {"socket", "http"}:
             raise ChannelError(f"KESU_SLACK_MODE must be socket or http, not {mode!r}")
@@ -128,12 +141,16 @@ class SlackChannel:
         self.reply_prefix = reply_prefix or None
         self.fetch_file = fetch_file
         self.membership_ttl = membership_ttl
+        self.reconnect_interval = reconnect_interval
         # The outbox's client retries nothing: the outbox decides when to try again.
-        self.web = AsyncWebClient(token=bot_token, base_url=api_url, retry_handlers=[])
+        self.web = AsyncWebClient(
+            token=bot_token, base_url=api_url, timeout=API_TIMEOUT, retry_handlers=[]
+        )
         # Bolt's client answers people within Slack's 3 s: one quick retry is worth it there.
         self.client = AsyncWebClient(
             token=bot_token,
             base_url=api_url,
+            timeout=API_TIMEOUT,
             retry_handlers=[
                 AsyncConnectionErrorRetryHandler(),
                 AsyncRateLimitErrorRetryHandler(max_retry_count=1),
@@ -150,48 +167,93 @@ class SlackChannel:
         self._members: frozenset[str] = frozenset()
         self._group: frozenset[str] = frozenset()
         self._members_at = float("-inf")
+        self._membership_lock = asyncio.Lock()
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
+        self._later: asyncio.Task[None] | None = None
         self.http_url: str | None = None
+        self.bot_name = "kesu"
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Refused credentials, an unknown or public staff channel stop kesu with one line.
+        Slack being unreachable does not: customers keep filing, cards wait in the outbox,
+        and the desk connects in the background as soon as Slack answers."""
+        try:
+            await self._check()
+            await self._listen()
+        except _Unreachable as exc:
+            if self.mode == "http" and self._runner is None:
+                await self._listen()  # Slack calls us; bolt checks the token on first use
+            log.error(
+                "Slack is unreachable (%s): customers are served, cards wait in the outbox; "
+                "retrying every %.0f s",
+                exc,
+                self.reconnect_interval,
+            )
+            self._later = asyncio.create_task(self._connect_later())
+
+    async def _check(self) -> None:
         try:
             auth = await self.web.auth_test()
-        except SlackApiError as exc:
-            raise ChannelError(
-                f"Slack refused KESU_SLACK_BOT_TOKEN ({_error(exc)}): check the token"
-            ) from None
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise ChannelError(f"cannot reach the Slack API at {self.api_url}: {exc}") from None
-        try:
             info = await self.web.conversations_info(channel=self.staff_channel)
-            if not info["channel"].get("is_member", True):
-                log.warning(
-                    "the bot is not in the staff channel %s: type /invite @%s there, or cards "
-                    "wait in the outbox",
-                    self.staff_channel,
-                    auth.get("user"),
-                )
         except SlackApiError as exc:
-            if _error(exc) == "channel_not_found":
+            error = _error(exc)
+            if exc.response.status_code >= 500 or error in RETRYABLE:
+                raise _Unreachable(error) from None
+            if error == "channel_not_found":
                 raise ChannelError(
                     f"KESU_SLACK_STAFF_CHANNEL {self.staff_channel} not found: use the channel "
-                    "id (channel details → About) and invite the bot"
+                    "id (channel details → About) and invite the bot with /invite @kesu"
                 ) from None
-            log.warning("cannot check the staff channel: %s", _error(exc))
+            raise ChannelError(f"Slack refused KESU_SLACK_BOT_TOKEN ({error})") from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise _Unreachable(f"{self.api_url}: {type(exc).__name__} {exc}") from None
+        channel = info["channel"]
+        if not channel.get("is_private", False):
+            raise ChannelError(
+                f"the staff channel {self.staff_channel} is public: anyone in the workspace "
+                "could join and read customers' complaints (DOMAIN.md §8). Use a private "
+                "channel for KESU_SLACK_STAFF_CHANNEL"
+            )
+        if not channel.get("is_member", True):
+            log.warning("the bot is not in the staff channel %s: type /invite @%s there; "
+                        "cards wait in the outbox until then", self.staff_channel,
+                        auth.get("user"))  # fmt: skip
+        self.bot_name = str(auth.get("user") or "kesu")
+
+    async def _listen(self) -> None:
         if self.mode == "socket":
             await self._connect_socket()
-        else:
-            self._runner = web.AppRunner(self.app.web_app(path="/slack/events"))
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, self.http_listen, self.http_port)
-            await site.start()
-            port = self._runner.addresses[0][1]
+        elif self._runner is None:
+            runner = web.AppRunner(self.app.web_app(path="/slack/events"))
+            await runner.setup()
+            try:
+                await web.TCPSite(runner, self.http_listen, self.http_port).start()
+            except OSError as exc:
+                await runner.cleanup()
+                raise ChannelError(
+                    f"cannot listen on {self.http_listen}:{self.http_port} for Slack: {exc}"
+                ) from None
+            self._runner = runner
+            port = runner.addresses[0][1]
             self.http_url = f"http://{self.http_listen}:{port}/slack/events"
         log.info("slack: staff channel %s, %s mode, as %s", self.staff_channel, self.mode,
-                 auth.get("user"))  # fmt: skip
+                 self.bot_name)  # fmt: skip
+
+    async def _connect_later(self) -> None:
+        while True:
+            await asyncio.sleep(self.reconnect_interval)
+            try:
+                await self._check()
+                await self._listen()
+            except _Unreachable as exc:
+                log.warning("Slack still unreachable: %s", exc)
+                continue
+            except ChannelError as exc:
+                log.error("the Slack desk cannot start: %s", exc)
+            return
 
     async def _connect_socket(self) -> None:
         """Socket Mode, checked once up front: slack_sdk's client would otherwise retry a
@@ -209,13 +271,19 @@ class SlackChannel:
                 "(xapp-…) with the connections:write scope"
             )
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            problem = f"cannot open Slack's Socket Mode connection: {type(exc).__name__} {exc}"
+            await handler.close_async()  # type: ignore[no-untyped-call]
+            raise _Unreachable(f"Socket Mode: {type(exc).__name__} {exc}") from None
         if problem is not None:
             await handler.close_async()  # type: ignore[no-untyped-call]
             raise ChannelError(problem)
         self._socket = handler
 
     async def stop(self) -> None:
+        if self._later is not None:
+            self._later.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._later
+            self._later = None
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
             self._socket = None
@@ -234,23 +302,35 @@ class SlackChannel:
         return Staff("slack", user_id, member or supervisor, supervisor)
 
     async def _refresh_membership(self) -> None:
-        if time.monotonic() - self._members_at < self.membership_ttl:
-            return
-        try:
-            members: set[str] = set()
-            pages = await self.client.conversations_members(channel=self.staff_channel, limit=200)
-            async for page in pages:
-                members.update(page.get("members", []))
-            group: set[str] = set()
+        """Members and supervisors, asked again after ``membership_ttl`` (one question for
+        any number of clicks at once); when Slack cannot say, the last known lists stay
+        (nobody at first) and Slack is asked again in 10 s, not at every click."""
+        async with self._membership_lock:
+            if time.monotonic() - self._members_at < self.membership_ttl:
+                return
+            retry_soon = time.monotonic() - max(self.membership_ttl - 10.0, 0.0)
+            try:
+                members: set[str] = set()
+                pages = await self.client.conversations_members(
+                    channel=self.staff_channel, limit=200
+                )
+                async for page in pages:
+                    members.update(page.get("members", []))
+                self._members = frozenset(members)
+            except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+                log.warning("cannot read the staff channel's members: %s", exc)
+                self._members_at = retry_soon
+                return
             if self.supervisor_group:
-                users = await self.client.usergroups_users_list(usergroup=self.supervisor_group)
-                group.update(users.get("users", []))
-        except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-            # Keep the last known members (empty at first: nobody acts until Slack answers).
-            log.warning("cannot read the staff channel's members: %s", exc)
-            return
-        self._members, self._group = frozenset(members), frozenset(group)
-        self._members_at = time.monotonic()
+                try:
+                    users = await self.client.usergroups_users_list(usergroup=self.supervisor_group)
+                    self._group = frozenset(users.get("users", []))
+                except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+                    log.warning("cannot read the supervisors' group %s (scope "
+                                "usergroups:read?): %s", self.supervisor_group, exc)  # fmt: skip
+                    self._members_at = retry_soon
+                    return
+            self._members_at = time.monotonic()
 
     def forget_members(self) -> None:
         """Somebody joined or left the staff channel: ask Slack again at the next action."""
@@ -264,9 +344,7 @@ class SlackChannel:
             if message.edit_id:
                 channel, ts = _split(message.edit_id)
                 try:
-                    response = await self.web.chat_update(
-                        channel=channel, ts=ts, text=text, blocks=blocks
-                    )
+                    response = await self._update(channel, ts, text, blocks)
                     return SendResult.sent(f"{response['channel']}:{response['ts']}")
                 except SlackApiError as exc:
                     if _error(exc) != "message_not_found":
@@ -277,6 +355,20 @@ class SlackChannel:
             return self._failure(exc)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             return SendResult(ok=False, error=f"network: {type(exc).__name__}: {exc}")
+
+    async def _update(
+        self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None
+    ) -> Any:
+        # Without blocks Slack keeps the old ones: [] clears them for a plain line.
+        try:
+            return await self.web.chat_update(
+                channel=channel, ts=ts, text=text, blocks=blocks or []
+            )
+        except SlackApiError as exc:
+            if _error(exc) != "invalid_blocks" or not blocks:
+                raise
+            log.error("slack refused our blocks (%s): %s", exc, json.dumps(blocks)[:2000])
+            return await self.web.chat_update(channel=channel, ts=ts, text=text, blocks=[])
 
     async def _post(
         self,
@@ -299,7 +391,7 @@ class SlackChannel:
         except SlackApiError as exc:
             if _error(exc) != "invalid_blocks" or not blocks:
                 raise
-            log.error("slack refused our blocks (%s); sending the text alone", exc)
+            log.error("slack refused our blocks (%s): %s", exc, json.dumps(blocks)[:2000])
             response = await self.web.chat_postMessage(**kwargs)
         channel, ts = str(response["channel"]), str(response["ts"])
         if message.files:
@@ -360,21 +452,41 @@ class SlackChannel:
     # -- inbound -------------------------------------------------------------------------------
 
     def _register(self) -> None:
-        app = self.app
-        app.action(kit.CLAIM)(self._on_claim)
-        app.action(kit.REPLY)(self._on_reply_button)
-        app.action(kit.DETAILS)(self._on_details)
-        app.action(kit.MORE)(self._on_more)
-        app.shortcut("kesu_reply_message")(self._on_reply_shortcut)
-        app.view("kesu_reply")(self._on_reply_submit)
+        app, guard = self.app, self._guarded
+        app.action(kit.CLAIM)(guard(self._on_claim))
+        app.action(kit.REPLY)(guard(self._on_reply_button))
+        app.action(kit.DETAILS)(guard(self._on_details))
+        app.action(kit.MORE)(guard(self._on_more))
+        app.shortcut("kesu_reply_message")(guard(self._on_reply_shortcut))
+        app.view("kesu_reply")(guard(self._on_reply_submit))
         for kind in ("escalate", "resolve", "invalid", "priority", "category", "severity"):
-            app.view(f"kesu_{kind}")(self._on_form_submit)
-        app.view("kesu_assign")(self._on_assign_submit)
-        app.command("/kesu")(self._on_command)
-        app.event("message")(self._on_message)
-        app.event("app_home_opened")(self._on_home)
-        app.event("member_joined_channel")(self._on_membership)
-        app.event("member_left_channel")(self._on_membership)
+            app.view(f"kesu_{kind}")(guard(self._on_form_submit))
+        app.view("kesu_assign")(guard(self._on_assign_submit))
+        app.command("/kesu")(guard(self._on_command))
+        app.event("message")(guard(self._on_message))
+        app.event("app_home_opened")(guard(self._on_home))
+        app.event("member_joined_channel")(guard(self._on_membership))
+        app.event("member_left_channel")(guard(self._on_membership))
+
+    def _guarded(self, handler: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        """Whatever goes wrong inside (the database busy, a bug), the person who clicked
+        hears that it failed and the error is logged with its trace; Slack gets its ack."""
+
+        @functools.wraps(handler)  # bolt reads the handler's parameter names through this
+        async def guarded(**kwargs: Any) -> None:
+            try:
+                await handler(**kwargs)
+            except Exception:
+                log.exception("slack handler %s failed", handler.__name__)
+                ack = kwargs.get("ack")
+                if ack is not None:
+                    with contextlib.suppress(Exception):  # already acknowledged: fine
+                        await ack()
+                user = _user_of(kwargs.get("body") or {})
+                if user:
+                    await self._tell(user, Outcome(False, INTERNAL_ERROR))
+
+        return guarded
 
     async def _tell(
         self,
@@ -483,6 +595,11 @@ class SlackChannel:
         staff = await self.staff(body["user"]["id"])
         if await self._refuse_non_staff(staff):
             return
+        if kind not in kit.FORMS and kind != "release":
+            await self._tell(
+                staff.user_id, Outcome(False, f"不认识的操作 (unknown action {kind!r})")
+            )
+            return
         if kind == "release":
             await self._tell(staff.user_id, await self.desk.release(number, staff))
             return
@@ -505,46 +622,41 @@ class SlackChannel:
     async def _on_form_submit(
         self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
     ) -> None:
+        """The forms behind 更多操作; a form submitted twice (Slack slow to hear our answer,
+        the person presses again) is applied once: its view id is recorded with the change."""
         staff = await self.staff(body["user"]["id"])
-        number = view["private_metadata"]
+        number, seen = view["private_metadata"], f"view:{view['id']}"
         kind = view["callback_id"].removeprefix("kesu_")
         reason = _value(view, "reason") or ""
         value = _value(view, "value")
-        field = "value"
+        field = "reason"
         match kind:
             case "escalate":
-                outcome, field = await self.desk.escalate(number, staff, reason), "reason"
+                outcome = await self.desk.escalate(number, staff, reason, update_id=seen)
             case "resolve":
                 outcome = await self.desk.resolve(
-                    number, staff, reason, _value(view, "outcome") or "resolved"
+                    number, staff, reason, _value(view, "outcome") or "resolved", update_id=seen
                 )
-                field = "reason"
             case "invalid":
-                outcome, field = await self.desk.mark_invalid(number, staff, reason), "reason"
+                outcome = await self.desk.mark_invalid(number, staff, reason, update_id=seen)
             case "severity":
-                outcome, field = await self._severity(number, staff, view, reason)
+                headcount = (_value(view, "headcount") or "").strip()
+                if headcount and not headcount.isdigit():
+                    await self._answer_form(
+                        ack, Outcome(False, "人数请填数字 (a whole number of people)"), "headcount"
+                    )
+                    return
+                count = int(headcount) if headcount else None
+                outcome = await self.desk.set_severity(
+                    number, staff, value, count, reason, update_id=seen
+                )
+                field = "value"
             case _:
-                outcome = await self.desk.correct(number, staff, kind, value, reason)
+                outcome = await self.desk.correct(
+                    number, staff, kind, value, reason, update_id=seen
+                )
+                field = "value"
         await self._answer_form(ack, outcome, field)
-
-    async def _severity(
-        self, number: str, staff: Staff, view: dict[str, Any], reason: str
-    ) -> tuple[Outcome, str]:
-        headcount = (_value(view, "headcount") or "").strip()
-        if headcount and not headcount.isdigit():
-            return Outcome(False, "人数请填数字 (a whole number of people)"), "headcount"
-        severity = _value(view, "value")
-        details = await self.desk.details(number)
-        if details is None:
-            return Outcome(False, f"没有案件 {number}"), "value"
-        outcome = Outcome(True)
-        if severity and severity != details.case.severity.value:
-            outcome = await self.desk.correct(number, staff, "severity", severity, reason)
-        if outcome.ok and headcount and int(headcount) != details.case.headcount:
-            return await self.desk.correct(
-                number, staff, "headcount", headcount, reason
-            ), "headcount"
-        return outcome, "value"
 
     async def _on_assign_submit(
         self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
@@ -553,7 +665,11 @@ class SlackChannel:
         target = _value(view, "user") or ""
         to = await self.staff(target)
         outcome = await self.desk.assign(
-            view["private_metadata"], staff, to, _value(view, "reason")
+            view["private_metadata"],
+            staff,
+            to,
+            _value(view, "reason"),
+            update_id=f"view:{view['id']}",
         )
         await self._answer_form(ack, outcome, "user")
 
@@ -618,9 +734,7 @@ class SlackChannel:
         now = self.clock.now()
         if staff.is_staff:
             mine = await self.desk.cards(await self.desk.mine(staff))
-            unclaimed = await self.desk.cards(
-                [c for c in await self.desk.open_cases(limit=50) if c.assignee is None][:20]
-            )
+            unclaimed = await self.desk.cards(await self.desk.open_cases(unclaimed=True))
             view = kit.home_view(mine, unclaimed, now, self.tz)
         else:
             view = kit.home_closed()
@@ -632,6 +746,14 @@ class SlackChannel:
     async def _on_membership(self, event: dict[str, Any]) -> None:
         if event.get("channel") == self.staff_channel:
             self.forget_members()
+
+
+def _user_of(body: dict[str, Any]) -> str | None:
+    """Who caused this request: interactive payloads, events and slash commands differ."""
+    user = body.get("user") or body.get("user_id") or (body.get("event") or {}).get("user")
+    if isinstance(user, dict):
+        user = user.get("id")
+    return str(user) if user else None
 
 
 def _split(platform_id: str) -> tuple[str, str]:

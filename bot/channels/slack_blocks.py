@@ -15,6 +15,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 SECTION_LIMIT = 3000  # characters in a section's text
+INPUT_LIMIT = 3000  # the most a plain_text_input's max_length may be
 CONTENT_SHOWN = 2500  # of the customer's words on the card; Details shows them all
 _ACTOR = re.compile(r"\{(slack:[UW][A-Z0-9]+|customer:[^{}]+|[a-z]+:[^{}]*)\}")
 
@@ -31,6 +32,8 @@ MORE_ACTIONS: tuple[tuple[str, str, str], ...] = (
     ("assign", "👉 转派 Assign", "assign"),
     ("release", "↩️ 释放 Release", "release"),
 )
+#: The forms behind the menu entries (release acts at once, without a form).
+FORMS = frozenset(key for key, _, _ in MORE_ACTIONS) - {"release"}
 OUTCOME_LABELS = {
     "resolved": "已解决 Resolved",
     "partial": "部分解决 Partly resolved",
@@ -78,13 +81,23 @@ def desk_text(text: str) -> str:
 
 
 def quote(text: str, limit: int = CONTENT_SHOWN) -> str:
-    """Customer or staff words as a Slack quote, escaped and cut with a visible mark."""
-    body = text if len(text) <= limit else text[:limit] + f"… (+{len(text) - limit} 字)"
+    """Customer or staff words as a Slack quote, escaped and cut with a visible mark.
+
+    ``limit`` counts what Slack receives (``&lt;`` is four characters, every line's ``>`` one),
+    so a complaint of 3,000 ``<`` still fits its block and still says how much was cut."""
+    budget, used, kept = limit - 16, 0, 0  # room for the "… (+N 字)" mark
+    for ch in text:
+        cost = len(esc(ch)) + (1 if ch == "\n" else 0)
+        if used + cost > budget:
+            break
+        used += cost
+        kept += 1
+    body = text if kept == len(text) else text[:kept] + f"… (+{len(text) - kept} 字)"
     return "\n".join(f">{esc(line)}" if line else ">" for line in body.split("\n"))
 
 
 def countdown(due: datetime, now: datetime) -> str:
-    """还剩 3小时20分 (3h20m left) / 已超时 25分 (25m overdue)."""
+    """还剩 3小时20分 (3h20m left) / 已超时 25分 (25m overdue), as of ``now``."""
     seconds = int((due - now).total_seconds())
     minutes = abs(seconds) // 60
     days, rest = divmod(minutes, 24 * 60)
@@ -99,7 +112,11 @@ def _local(iso: str, tz: tzinfo) -> str:
 
 
 def _text(text: str) -> dict[str, Any]:
-    return {"type": "mrkdwn", "text": text[:SECTION_LIMIT]}
+    """A mrkdwn text object; callers budget their parts (``quote``), this is the last guard."""
+    if len(text) > SECTION_LIMIT:
+        text = text[: SECTION_LIMIT - 1].rsplit("&", 1)[0] if "&" in text[-6:] else text
+        text = text[: SECTION_LIMIT - 1] + "…"
+    return {"type": "mrkdwn", "text": text}
 
 
 def _plain(text: str, limit: int = 75) -> dict[str, Any]:
@@ -139,7 +156,7 @@ def deadline_line(card: dict[str, Any], now: datetime, tz: tzinfo) -> str:
         head = f"💬 已首次响应 first response {_local(card['first_responded_at'], tz)}"
     return (
         f"{head} · 解决截止 resolve by {_local(card['resolution_due'], tz)} "
-        f"{countdown(resolution, now)}{paused}"
+        f"{countdown(resolution, now)}{paused} · 截至 as of {now.astimezone(tz):%H:%M}"
     )
 
 
@@ -336,6 +353,7 @@ def _input(
     optional: bool = False,
     hint: str | None = None,
 ) -> dict[str, Any]:
+    max_length = min(max_length, INPUT_LIMIT)
     element: dict[str, Any] = {
         "type": "plain_text_input",
         "action_id": "value",
@@ -366,6 +384,8 @@ def _select(
     }
     if initial in options:
         element["initial_option"] = _option(options[initial], initial)
+        if initial not in list(options)[:100]:  # Slack shows 100 options; keep the current one
+            element["options"] = [*element["options"][:99], element["initial_option"]]
     return {"type": "input", "block_id": block_id, "label": _plain(label, 2000), "element": element}
 
 

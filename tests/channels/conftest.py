@@ -133,7 +133,7 @@ async def slack() -> AsyncIterator[FakeSlack]:
     await fake.start()
     for user, name in ((AGENT, "wang"), (COLLEAGUE, "li"), (BOSS, "zhao"), (OUTSIDER, "guest")):
         fake.add_user(user, name)
-    fake.add_channel(STAFF_CHANNEL, "kesu-desk", [AGENT, COLLEAGUE, BOSS])
+    fake.add_channel(STAFF_CHANNEL, "kesu-desk", [AGENT, COLLEAGUE, BOSS], private=True)
     fake.add_channel("CRANDOM01", "random", [AGENT, COLLEAGUE, BOSS, OUTSIDER])
     yield fake
     await fake.stop()

@@ -6,9 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+import pytest
+from pydantic import SecretStr
+
+from bot.app import build_runtime
+from bot.channels.base import ChannelError
 from tests.channels.conftest import AGENT, BOSS, COLLEAGUE, OUTSIDER, STAFF_CHANNEL, Bot
 from tests.channels.test_telegram_intake import file_complaint
 from tests.fakes.slack import FakeSlack, Message, View, input_value, select_value, users_select
@@ -564,3 +570,95 @@ async def test_after_an_outage_only_the_newest_state_of_a_card_is_sent(
     assert len(updates) == 1  # three edits queued while down; the newest one went out
     lines = slack.thread(STAFF_CHANNEL, card.ts)
     assert [m.text.split()[0] for m in lines] == ["✋", "↩️", "✋"]  # the history is all there
+
+
+async def test_a_public_staff_channel_is_refused_at_start(
+    tg: FakeTelegram, slack: FakeSlack, bot_settings: Any, shared_classifier: Any
+) -> None:
+    """Cards carry customers' complaints; anyone can join a public channel (DOMAIN.md §8)."""
+    slack.add_channel("CPUBLIC01", "public-desk", [AGENT], private=False)
+    settings = bot_settings.model_copy(
+        update={
+            "slack_bot_token": SecretStr(slack.bot_token),
+            "slack_signing_secret": SecretStr(slack.signing_secret),
+            "slack_mode": "http",
+            "slack_staff_channel": "CPUBLIC01",
+            "slack_api_url": slack.api_url,
+            "slack_http_listen": "127.0.0.1",
+            "slack_http_port": 0,
+        }
+    )
+    runtime = await build_runtime(settings, classifier=shared_classifier)
+    desk_channel = next(c for c in runtime.channels if c.channel == "slack")
+    try:
+        with pytest.raises(ChannelError, match="public"):
+            await desk_channel.start()
+    finally:
+        await runtime.kesu.close()
+
+
+async def test_slack_unreachable_at_start_does_not_stop_customers_being_served(
+    tg: FakeTelegram, slack: FakeSlack, desk: Bot
+) -> None:
+    await desk.stop()
+    slack.down = True
+    desk.slack_options = {"reconnect_interval": 0.2}
+    desk.slack = None  # Bot.start would wait for the desk's HTTP server; we check it below
+    await desk.start()
+    customer = tg.user(5124, "Customer")
+    number = await file_complaint(customer, "营业厅关门比公告早了一小时")  # Telegram works
+    assert not slack.top_level(STAFF_CHANNEL)
+    slack.down = False
+    card = await card_of(slack, number)  # the card waited in the outbox
+    slack.app_events_url = desk.desk_channel.http_url
+    await slack.click(AGENT, "kesu_claim", number, message=card)
+    await card_shows(slack, card, f"<@{AGENT}>")
+
+
+async def test_a_form_submitted_twice_is_applied_once(
+    desk: Bot, tg: FakeTelegram, slack: FakeSlack
+) -> None:
+    number, card, customer = await claimed_case(tg, slack, 5125)
+    await choose(slack, AGENT, card, "escalate", number)
+    form = await opened_view(slack, "kesu_escalate")
+    values = {"reason": {"value": input_value("一线处理不了")}}
+    first = await slack.submit_view(AGENT, form, values)
+    # Slack did not hear our answer in time; the person presses again on the same form.
+    assert first.request["type"] == "view_submission"
+    body = urlencode({"payload": json.dumps(first.request)}).encode()
+    again = await slack.send_raw(body, slack.signed_headers(body))
+    assert again.status == 200
+    assert "已升级" in await customer.hears()
+    await customer.hears_nothing_more(0.7)
+    case = await case_of(desk, number)
+    assert case.escalation_level == 1
+
+
+async def test_escalating_an_overdue_case_promises_a_time_still_ahead(
+    desk: Bot, tg: FakeTelegram, slack: FakeSlack
+) -> None:
+    number, card, customer = await claimed_case(tg, slack, 5126)
+    desk.clock.advance(timedelta(days=10))  # long past every deadline
+    await choose(slack, AGENT, card, "escalate", number)
+    form = await opened_view(slack, "kesu_escalate")
+    await slack.submit_view(AGENT, form, {"reason": {"value": input_value("超时未解决")}})
+    told = await customer.hears()
+    promised = datetime.strptime(told.rsplit("在 ", 1)[1][:16] + " +0800", "%Y-%m-%d %H:%M %z")
+    assert promised > desk.clock.now()
+    await card_shows(slack, card, "主管")
+
+
+async def test_an_internal_error_is_reported_to_the_person_and_logged(
+    desk: Bot, tg: FakeTelegram, slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    number = await file_complaint(tg.user(5127, "Customer"), "加油站不给开发票")
+    card = await card_of(slack, number)
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("database is locked")
+
+    desk.desk_channel.desk.claim = broken  # type: ignore[method-assign]
+    await slack.click(AGENT, "kesu_claim", number, message=card)
+    await slack.wait_for(lambda: slack.ephemerals(AGENT), what="the person is told")
+    assert "出错了" in slack.ephemerals(AGENT)[-1].text
+    assert "database is locked" in caplog.text

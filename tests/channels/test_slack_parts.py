@@ -18,6 +18,27 @@ from bot.desk import mask_contact
 from tests.conftest import SHANGHAI
 
 ROOT = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 11, 17, 14, 30, tzinfo=SHANGHAI)
+
+
+def card_with(**values: object) -> dict[str, object]:
+    """A card as the desk draws it, with ``values`` changed."""
+    due = NOW + timedelta(hours=4)
+    card: dict[str, object] = {
+        "kind": "card", "number": "TS20261117001", "status": "new", "status_zh": "新建",
+        "priority": "C", "priority_zh": "普通", "severity": "general", "severity_zh": "一般",
+        "risk": "none", "headcount": None, "category": "other", "category_zh": "其他",
+        "category_en": "Other", "keywords": [], "subject": "", "content": "",
+        "party": None, "reference": None, "desired_outcome": None, "channel": "telegram",
+        "customer_name": None, "contact": None, "assignee": None, "escalation_level": 0,
+        "escalation_zh": "一线客服", "escalation_en": "front line",
+        "received_at": NOW.isoformat(), "first_response_due": due.isoformat(),
+        "resolution_due": due.isoformat(), "first_responded_at": None, "resolved_at": None,
+        "paused": False, "repeat_of": None, "reopen_count": 0, "resolution": None,
+        "outcome": None, "outcome_zh": None, "actions": ["claim", "reply"],
+    }  # fmt: skip
+    card.update(values)
+    return card
 
 
 @pytest.mark.parametrize(
@@ -48,7 +69,19 @@ def test_long_words_are_cut_visibly_and_lines_stay_quoted() -> None:
     quoted = kit.quote("第一行\n\n" + "长" * 3000, limit=100)
     lines = quoted.split("\n")
     assert lines[:2] == [">第一行", ">"]
-    assert lines[-1].endswith("… (+2905 字)")
+    assert re.search(r"… \(\+29\d\d 字\)$", lines[-1])
+    assert len(quoted) <= 100
+
+
+def test_the_cut_counts_what_escaping_adds() -> None:
+    """3,000 ``<`` become 12,000 characters of ``&lt;``: the cut keeps within Slack's block
+    limit, never splits an entity, and still says how much is left out."""
+    quoted = kit.quote("<" * 3000, limit=3000)
+    assert len(quoted) <= 3000
+    assert quoted.endswith(" 字)")
+    assert "&lt;&lt;…" in quoted
+    block = kit.card_blocks(card_with(content="<" * 20_000), NOW, SHANGHAI)
+    assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in block)
 
 
 @pytest.mark.parametrize(
@@ -75,7 +108,7 @@ def test_countdown_in_both_languages() -> None:
 
 def test_what_staff_type_in_slack_reaches_the_customer_as_typed() -> None:
     assert plain_from_slack("&lt;20 元&gt; &amp; <https://a.example|链接> <@U1> <#C1|desk>") == (
-        "<20 元> & 链接 U1 desk"
+        "<20 元> & 链接 desk"  # a colleague's @mention means nothing to the customer
     )
     assert plain_from_slack("<https://a.example>") == "https://a.example"
 

@@ -1587,7 +1587,16 @@ def _element_problems(element: Any, where: str) -> list[str]:
             problems.append(f"must be less than 2001 characters [json-pointer:{where}/value]")
     if "placeholder" in element:
         problems += _text_problems(element["placeholder"], 150, f"{where}/placeholder", plain=True)
+    if kind == "plain_text_input":  # Slack: 0 ≤ min_length ≤ max_length ≤ 3000
+        max_length = int(element.get("max_length", 3000))
+        if not 1 <= max_length <= 3000:
+            problems.append(f"must be between 1 and 3000 [json-pointer:{where}/max_length]")
+        if len(str(element.get("initial_value", ""))) > max_length:
+            problems.append(f"longer than max_length [json-pointer:{where}/initial_value]")
     options = element.get("options") or []
+    initial = element.get("initial_option")
+    if initial is not None and options and initial not in options:
+        problems.append(f"initial_option is not one of the options [json-pointer:{where}]")
     if len(options) > 100:
         problems.append(f"must be less than 101 items [json-pointer:{where}/options]")
     for i, option in enumerate(options):
