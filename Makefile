@@ -32,6 +32,7 @@ bench: install
 	$(BIN)/python bench/case_numbers.py
 	$(BIN)/python bench/classify.py
 	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/desk.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build dist *.egg-info
