@@ -719,6 +719,11 @@ class SlackChannel:
             return
         staff = await self.staff(user)
         text = plain_from_slack(event.get("text") or "")
+        names = [
+            str(f.get("name") or f.get("title") or f.get("id")) for f in event.get("files") or []
+        ]
+        if names:  # a file shared in the thread is on record by name (it stays in Slack)
+            text = "\n".join(filter(None, [text, "📎 " + ", ".join(names)]))
         update_id = body.get("event_id") or f"msg:{self.staff_channel}:{event.get('ts')}"
         if self.reply_prefix and text.startswith(self.reply_prefix):
             reply = text.removeprefix(self.reply_prefix)

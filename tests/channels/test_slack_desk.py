@@ -662,3 +662,18 @@ async def test_an_internal_error_is_reported_to_the_person_and_logged(
     await slack.wait_for(lambda: slack.ephemerals(AGENT), what="the person is told")
     assert "出错了" in slack.ephemerals(AGENT)[-1].text
     assert "database is locked" in caplog.text
+
+
+async def test_a_file_staff_share_in_the_thread_is_on_record_and_stays_internal(
+    desk: Bot, tg: FakeTelegram, slack: FakeSlack
+) -> None:
+    number, card, customer = await claimed_case(tg, slack, 5128)
+    photo = slack.add_file(b"site photo", "现场照片.jpg", user=AGENT)
+    event = slack.message_event(
+        STAFF_CHANNEL, AGENT, "", thread_ts=card.ts, files=[slack.file_object(photo)],
+        subtype="file_share",
+    )  # fmt: skip
+    await slack.send_event(event)
+    await customer.hears_nothing_more(0.5)
+    history = await desk.runtime.kesu.cases.history(number)  # type: ignore[union-attr]
+    assert [e.note for e in history if e.action == "note"] == ["📎 现场照片.jpg"]
