@@ -99,11 +99,14 @@ class Runtime:
     async def serve(self, stop: asyncio.Event) -> None:
         """Start every channel and the outbox worker; run until ``stop`` is set."""
         started: list[Channel] = []
-        worker = asyncio.create_task(self.worker.run(stop))
+        worker: asyncio.Task[None] | None = None
         try:
             for channel in self.channels:
                 await channel.start()
                 started.append(channel)
+            # After the channels' checks: nothing queued by an earlier run goes out to a
+            # channel before it has been checked.
+            worker = asyncio.create_task(self.worker.run(stop))
             log.info(
                 "kesu running on %s; Ctrl-C or SIGTERM stops",
                 ", ".join(c.channel for c in self.channels),
@@ -116,7 +119,8 @@ class Runtime:
                     await channel.stop()
                 except Exception:
                     log.exception("stopping %s failed", channel.channel)
-            await worker
+            if worker is not None:
+                await worker
             await self.kesu.close()
 
 

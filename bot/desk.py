@@ -199,13 +199,11 @@ class Desk:
                 await self._staff(tx, f"{key}:files", files)
             return
         if CARD_FIELDS.intersection(change.changes):
-            card = await self.card(tx, case)
-            message = self._card_message(case, card)
-            # An older edit still waiting (Slack slow or down) would only show a past state.
-            await tx.outbox.supersede(
-                self.channel, self.staff_channel, f"{self.channel}:case:{case.id}:v%:card"
-            )
-            await self._staff(tx, f"{key}:card", OutgoingMessage(**_edit_of(message)))
+            try:  # a card that cannot be drawn must not cost the customer their message
+                async with tx.savepoint():
+                    await self._edit_card(tx, case, key)
+            except Exception:
+                log.exception("case %s: the card could not be updated", case.number)
         if change.echo:
             customer_message = await self._customer_message(tx, change)
             line: OutgoingMessage | None = self._thread_line(change)
@@ -223,6 +221,15 @@ class Desk:
                     # One message per change, whichever staff desks listen (not per desk).
                     dedupe_key=f"case:{case.id}:v{case.version}:customer",
                 )
+
+    async def _edit_card(self, tx: Tx, case: Case, key: str) -> None:
+        card = await self.card(tx, case)
+        message = self._card_message(case, card)
+        # An older edit still waiting (Slack slow or down) would only show a past state.
+        await tx.outbox.supersede(
+            self.channel, self.staff_channel, f"{self.channel}:case:{case.id}:v%:card"
+        )
+        await self._staff(tx, f"{key}:card", OutgoingMessage(**_edit_of(message)))
 
     async def _staff(self, tx: Tx, dedupe_key: str, message: OutgoingMessage) -> None:
         await tx.outbox.enqueue(
@@ -364,7 +371,7 @@ class Desk:
                 body = text(lang, "desk_invalid", number=case.number, explanation=note)
             case _:
                 step = self.cases.sla.policy.escalation[case.escalation_level]
-                due = case.resolution_due.astimezone(self.cases.tz)
+                due = self.cases.escalation_promise(case, change.at).astimezone(self.cases.tz)
                 body = text(
                     lang,
                     "desk_escalated",

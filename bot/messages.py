@@ -65,8 +65,8 @@ class Button:
 @dataclass(frozen=True, slots=True)
 class FollowUp:
     """A message to queue once another one is delivered (or has failed for good): the staff
-    thread learns when a reply reached the customer. ``{at}`` and ``{error}`` in its text are
-    filled in then."""
+    thread learns when a reply reached the customer. A card field that is exactly ``{at}``
+    or ``{error}`` is filled in then (the time, the reason); nothing else is touched."""
 
     channel: str
     recipient: str

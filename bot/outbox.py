@@ -84,7 +84,7 @@ class OutboxWorker:
         self.clock = clock
         self.batch = batch
         self._wakes = {name: asyncio.Event() for name in senders}
-        self._in_flight = asyncio.Semaphore(in_flight)
+        self._in_flight = {name: asyncio.Semaphore(in_flight) for name in senders}
         # One token refilled every 1/rate seconds: sends evenly spaced, so no one-second
         # window ever holds more than the platform's rate (a bucket of 30 would allow bursts).
         self._rate = {
@@ -114,12 +114,12 @@ class OutboxWorker:
     async def _run(self, channel: str, stop: asyncio.Event, idle: float) -> None:
         wake = self._wakes[channel]
         while not stop.is_set():
+            wake.clear()  # before the pass: a wake-up during it is not lost
             try:
                 delay = await self.drain_once(channel)
             except Exception:
                 log.exception("outbox pass for %s failed; retrying shortly", channel)
                 delay = idle
-            wake.clear()
             waits = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop.wait())]
             timeout = idle if delay is None else min(idle, delay)
             _, pending = await asyncio.wait(
@@ -134,6 +134,10 @@ class OutboxWorker:
     async def drain_once(self, channel: str | None = None) -> float | None:
         """One pass over each chat's head message (of ``channel``, or of every platform this
         worker sends for); returns seconds until more could be sent."""
+        # Outcomes not recorded yet (the last write failed) first: until they are, their rows
+        # still read as pending, and reading heads now would send them again.
+        for name in [channel] if channel is not None else list(self.senders):
+            await self._flush(name)
         now = self.clock.now()
         async with self.store.read() as tx:
             heads = await tx.outbox.heads(now, limit=self.batch, channel=channel)
@@ -157,7 +161,14 @@ class OutboxWorker:
         if ready:
             refs = await self._refs(ready)
             try:
-                await asyncio.gather(*(self._send(row, refs) for row in ready))
+                # Every send finishes before the pass records and ends, even if one of them
+                # failed to record its batch: no result may arrive after the pass.
+                failures = await asyncio.gather(
+                    *(self._send(row, refs) for row in ready), return_exceptions=True
+                )
+                for failure in failures:
+                    if isinstance(failure, BaseException):
+                        raise failure
             finally:
                 for name in {row["channel"] for row in ready}:
                     await self._flush(name)
@@ -193,7 +204,7 @@ class OutboxWorker:
                 edit_id=refs.get((row["channel"], message.edit or "")),
                 thread_id=refs.get((row["channel"], message.thread or "")),
             )
-        async with self._in_flight, self._rate[row["channel"]]:
+        async with self._in_flight[row["channel"]], self._rate[row["channel"]]:
             self._next_for_chat[key] = time.monotonic() + sender.limits.per_chat_interval
             try:
                 result = await sender.send(row["recipient"], message)
@@ -218,6 +229,8 @@ class OutboxWorker:
             async with self.store.write() as tx:
                 for row, result in batch:
                     await self._record(tx, row, result, now)
+            if any(r["payload"].get("on_sent") or r["payload"].get("on_failed") for r, _ in batch):
+                self.wake()  # a follow-up may be for another platform's loop
         except BaseException:
             self._results[channel][:0] = batch  # not recorded: kept, or they would be resent
             raise

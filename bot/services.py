@@ -439,18 +439,20 @@ class CaseService:
 
         def changes(case: Case, now: datetime) -> dict[str, Any]:
             level = next_escalation_level(case.escalation_level, self._chain_length, case.number)
-            result: dict[str, Any] = {"escalation_level": level}
-            if case.resolution_due <= now:
-                # Escalated because it is late (DOMAIN.md §4): the new level gets its own time
-                # limit, so the customer is told a time still ahead, never one already past.
-                step = self.sla.policy.escalation[level]
-                target = step.escalate_after or step.review_within
-                if target is None:
-                    target = self.sla.targets(case.priority)[1]
-                result["resolution_due"] = target.due(self.sla.calendar, now)
-            return result
+            return {"escalation_level": level}
 
         return await self._change(number, Action.ESCALATE, actor, note, changes, tx=tx)
+
+    def escalation_promise(self, case: Case, now: datetime) -> datetime:
+        """The time the customer is told after an escalation (DOMAIN.md §4: keep them informed
+        of the new owner and the expected time): the resolution deadline while it is ahead;
+        for a case already late, the new level's own time to review it (主管 1 h …). The
+        deadline itself stays: a breach is never erased."""
+        if case.resolution_due > now:
+            return case.resolution_due
+        step = self.sla.policy.escalation[case.escalation_level]
+        target = step.review_within or step.escalate_after or self.sla.targets(case.priority)[1]
+        return target.due(self.sla.calendar, now)
 
     async def correct(
         self,
@@ -481,7 +483,7 @@ class CaseService:
                 if Severity(value).rank < floor.rank:
                     raise DomainError(
                         f"a collective complaint of {case.headcount} people is at least "
-                        f"{floor.value} ({SEVERITY_ZH[floor]}); change the headcount first"
+                        f"{floor.value} ({SEVERITY_ZH[floor]})"
                     )
             if field_name == "headcount":  # 集体投诉: ≥3 people is 热点, ≥10 is 重大 (DOMAIN §5)
                 floor = collective_severity(int(value))

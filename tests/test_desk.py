@@ -189,3 +189,22 @@ async def test_a_collective_complaint_cannot_be_flagged_below_its_headcount(
     lowered = await desk.set_severity(number, agent, "general", None, "误判")
     assert not lowered.ok
     assert "at least hot" in lowered.message
+
+
+async def test_a_card_that_cannot_be_drawn_never_costs_the_customer_their_reply(
+    desk: Desk, service: CaseService, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    number = await open_case(service)
+    await desk.claim(number, staff("UAGENT001"))
+
+    def broken(text: str) -> Any:
+        raise RuntimeError("classifier gone")
+
+    monkeypatch.setattr(desk.classifier, "classify", broken)
+    outcome = await desk.reply(number, staff("UAGENT001"), "您好,已处理")
+    assert outcome.ok
+    rows = await queued(store)
+    assert [m.text for c, _, m in rows if c == "telegram"] == [
+        f"【{number}】客服回复:\n您好,已处理"
+    ]
+    assert any(m.card and m.card.get("kind") == "line" for _, _, m in rows[-2:])  # thread line

@@ -173,13 +173,15 @@ class SlackChannel:
         self._later: asyncio.Task[None] | None = None
         self.http_url: str | None = None
         self.bot_name = "kesu"
+        self.ready = False  # the staff channel passed the checks (private, reachable, ours)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Refused credentials, an unknown or public staff channel stop kesu with one line.
         Slack being unreachable does not: customers keep filing, cards wait in the outbox,
-        and the desk connects in the background as soon as Slack answers."""
+        and the desk connects in the background as soon as Slack answers. Until the staff
+        channel has passed the checks, nothing is sent to it and nobody acts from Slack."""
         try:
             await self._check()
             await self._listen()
@@ -207,6 +209,11 @@ class SlackChannel:
                     f"KESU_SLACK_STAFF_CHANNEL {self.staff_channel} not found: use the channel "
                     "id (channel details → About) and invite the bot with /invite @kesu"
                 ) from None
+            if error == "missing_scope":
+                raise ChannelError(
+                    "the Slack app lacks a scope (reinstall it from slack-app-manifest.yml): "
+                    f"{exc.response.get('needed', 'channels:read / groups:read')}"
+                ) from None
             raise ChannelError(f"Slack refused KESU_SLACK_BOT_TOKEN ({error})") from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise _Unreachable(f"{self.api_url}: {type(exc).__name__} {exc}") from None
@@ -222,6 +229,7 @@ class SlackChannel:
                         "cards wait in the outbox until then", self.staff_channel,
                         auth.get("user"))  # fmt: skip
         self.bot_name = str(auth.get("user") or "kesu")
+        self.ready = True
 
     async def _listen(self) -> None:
         if self.mode == "socket":
@@ -252,7 +260,9 @@ class SlackChannel:
                 log.warning("Slack still unreachable: %s", exc)
                 continue
             except ChannelError as exc:
-                log.error("the Slack desk cannot start: %s", exc)
+                # Customers are still served; the desk stays closed (nothing is posted to a
+                # channel that failed the checks) until the operator fixes it and restarts.
+                log.error("the Slack desk cannot start, cards stay queued: %s", exc)
             return
 
     async def _connect_socket(self) -> None:
@@ -265,6 +275,9 @@ class SlackChannel:
                 # connect() reuses this URL, so no second ticket is issued.
                 handler.client.wss_uri = await handler.client.issue_new_wss_url()
                 await handler.connect_async()  # type: ignore[no-untyped-call]
+        except asyncio.CancelledError:  # kesu stopping meanwhile: leave no session open
+            await handler.close_async()  # type: ignore[no-untyped-call]
+            raise
         except SlackApiError as exc:
             problem = (
                 f"Slack refused KESU_SLACK_APP_TOKEN ({_error(exc)}): use the app-level token "
@@ -281,7 +294,7 @@ class SlackChannel:
     async def stop(self) -> None:
         if self._later is not None:
             self._later.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # ended badly: logged
                 await self._later
             self._later = None
         if self._socket is not None:
@@ -296,6 +309,8 @@ class SlackChannel:
     async def staff(self, user_id: str) -> Staff:
         """The person's role: staff channel members and configured staff act on cases;
         supervisors (configured, or in the user group) also reassign and act on any case."""
+        if not self.ready:  # the staff channel has not passed the checks: nobody is staff
+            return Staff("slack", user_id, is_staff=False)
         await self._refresh_membership()
         supervisor = user_id in self.supervisors or user_id in self._group
         member = user_id in self._members or user_id in self.staff_users
@@ -311,9 +326,8 @@ class SlackChannel:
             retry_soon = time.monotonic() - max(self.membership_ttl - 10.0, 0.0)
             try:
                 members: set[str] = set()
-                pages = await self.client.conversations_members(
-                    channel=self.staff_channel, limit=200
-                )
+                # The outbox's client: no retry that sleeps out a 429 while clicks queue.
+                pages = await self.web.conversations_members(channel=self.staff_channel, limit=200)
                 async for page in pages:
                     members.update(page.get("members", []))
                 self._members = frozenset(members)
@@ -323,7 +337,7 @@ class SlackChannel:
                 return
             if self.supervisor_group:
                 try:
-                    users = await self.client.usergroups_users_list(usergroup=self.supervisor_group)
+                    users = await self.web.usergroups_users_list(usergroup=self.supervisor_group)
                     self._group = frozenset(users.get("users", []))
                 except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
                     log.warning("cannot read the supervisors' group %s (scope "
@@ -339,6 +353,10 @@ class SlackChannel:
     # -- outbound: the outbox's sender -----------------------------------------------------
 
     async def send(self, recipient: str, message: OutgoingMessage) -> SendResult:
+        if not self.ready:  # not checked yet (Slack unreachable at start, or refused)
+            return SendResult(
+                ok=False, retry_after=self.reconnect_interval, error="slack desk not connected"
+            )
         text, blocks = self._render(message)
         try:
             if message.edit_id:
@@ -478,12 +496,17 @@ class SlackChannel:
                 await handler(**kwargs)
             except Exception:
                 log.exception("slack handler %s failed", handler.__name__)
+                body = kwargs.get("body") or {}
                 ack = kwargs.get("ack")
                 if ack is not None:
                     with contextlib.suppress(Exception):  # already acknowledged: fine
-                        await ack()
-                user = _user_of(kwargs.get("body") or {})
-                if user:
+                        field = _first_input(kwargs.get("view") or {})
+                        if field:  # a form stays open and says so under its first field
+                            await ack(response_action="errors", errors={field: INTERNAL_ERROR})
+                        else:
+                            await ack()
+                user = _user_of(body)
+                if user and body.get("type") != "event_callback":
                     await self._tell(user, Outcome(False, INTERNAL_ERROR))
 
         return guarded
@@ -751,6 +774,13 @@ class SlackChannel:
     async def _on_membership(self, event: dict[str, Any]) -> None:
         if event.get("channel") == self.staff_channel:
             self.forget_members()
+
+
+def _first_input(view: dict[str, Any]) -> str | None:
+    for block in view.get("blocks") or []:
+        if block.get("type") == "input" and block.get("block_id"):
+            return str(block["block_id"])
+    return None
 
 
 def _user_of(body: dict[str, Any]) -> str | None:

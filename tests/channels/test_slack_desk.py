@@ -615,6 +615,29 @@ async def test_slack_unreachable_at_start_does_not_stop_customers_being_served(
     await card_shows(slack, card, f"<@{AGENT}>")
 
 
+async def test_a_channel_that_fails_the_checks_after_an_outage_gets_no_card(
+    desk: Bot, tg: FakeTelegram, slack: FakeSlack
+) -> None:
+    """Slack down at start, then back, but the channel turned out public: the desk stays
+    closed — no card is posted there and nobody acts from it; customers are still served."""
+    await desk.stop()
+    slack.channels[STAFF_CHANNEL]["is_private"] = False
+    slack.down = True
+    desk.slack_options = {"reconnect_interval": 0.2}
+    desk.slack = None
+    await desk.start()
+    number = await file_complaint(tg.user(5129, "Customer"), "银行卡被盗刷了两千元")
+    slack.down = False
+    await slack.wait_for(lambda: len(slack.calls_to("conversations.info")) >= 2)
+    await asyncio.sleep(0.5)
+    assert not slack.top_level(STAFF_CHANNEL)
+    slack.app_events_url = desk.desk_channel.http_url
+    await slack.click(AGENT, "kesu_claim", number, channel=STAFF_CHANNEL)
+    await slack.wait_for(lambda: slack.ephemerals(AGENT), what="a refusal")
+    assert "不是客服成员" in slack.ephemerals(AGENT)[-1].text
+    assert (await case_of(desk, number)).assignee is None
+
+
 async def test_a_form_submitted_twice_is_applied_once(
     desk: Bot, tg: FakeTelegram, slack: FakeSlack
 ) -> None:
