@@ -263,8 +263,6 @@ class OutboxWorker:
         else:
             delay = min(MAX_BACKOFF, timedelta(seconds=2 ** min(row["attempts"], 10)))
         await tx.outbox.mark_retry(row["id"], error, now + delay)
-        if row["attempts"] == 0 and message.on_failed:
-            log.debug("outbox %s: first attempt failed, will retry", row["id"])
         self.retried += 1
         log.info(
             "outbox %s to %s: %s; retry in %.1fs", row["id"], row["recipient"], error,
