@@ -139,23 +139,26 @@ async def slack() -> AsyncIterator[FakeSlack]:
     await fake.stop()
 
 
+def http_desk_settings(bot_settings: Settings, slack: FakeSlack, **overrides: Any) -> Settings:
+    """Settings for the Slack desk in HTTP mode (signed requests) against the emulator."""
+    values: dict[str, Any] = {
+        "slack_bot_token": SecretStr(slack.bot_token),
+        "slack_signing_secret": SecretStr(slack.signing_secret),
+        "slack_mode": "http",
+        "slack_staff_channel": STAFF_CHANNEL,
+        "slack_api_url": slack.api_url,
+        "slack_http_listen": "127.0.0.1",
+        "slack_http_port": 0,
+    }
+    return bot_settings.model_copy(update={**values, **overrides})
+
+
 @pytest.fixture
 async def desk(
     tg: FakeTelegram, slack: FakeSlack, bot_settings: Settings, shared_classifier: Classifier
 ) -> AsyncIterator[Bot]:
     """kesu with Telegram for customers and Slack (HTTP mode, signed) for staff."""
-    settings = bot_settings.model_copy(
-        update={
-            "slack_bot_token": SecretStr(slack.bot_token),
-            "slack_signing_secret": SecretStr(slack.signing_secret),
-            "slack_mode": "http",
-            "slack_staff_channel": STAFF_CHANNEL,
-            "slack_supervisors": [BOSS],
-            "slack_api_url": slack.api_url,
-            "slack_http_listen": "127.0.0.1",
-            "slack_http_port": 0,
-        }
-    )
+    settings = http_desk_settings(bot_settings, slack, slack_supervisors=[BOSS])
     clock = TickingClock(datetime(2026, 11, 17, 14, 30, tzinfo=SHANGHAI))
     b = Bot(tg, settings, clock, shared_classifier, slack=slack)
     await b.start()

@@ -11,11 +11,18 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from pydantic import SecretStr
 
 from bot.app import build_runtime
 from bot.channels.base import ChannelError
-from tests.channels.conftest import AGENT, BOSS, COLLEAGUE, OUTSIDER, STAFF_CHANNEL, Bot
+from tests.channels.conftest import (
+    AGENT,
+    BOSS,
+    COLLEAGUE,
+    OUTSIDER,
+    STAFF_CHANNEL,
+    Bot,
+    http_desk_settings,
+)
 from tests.channels.test_telegram_intake import file_complaint
 from tests.fakes.slack import FakeSlack, Message, View, input_value, select_value, users_select
 from tests.fakes.telegram import Failure, FakeTelegram, FakeUser
@@ -577,17 +584,7 @@ async def test_a_public_staff_channel_is_refused_at_start(
 ) -> None:
     """Cards carry customers' complaints; anyone can join a public channel (DOMAIN.md §8)."""
     slack.add_channel("CPUBLIC01", "public-desk", [AGENT], private=False)
-    settings = bot_settings.model_copy(
-        update={
-            "slack_bot_token": SecretStr(slack.bot_token),
-            "slack_signing_secret": SecretStr(slack.signing_secret),
-            "slack_mode": "http",
-            "slack_staff_channel": "CPUBLIC01",
-            "slack_api_url": slack.api_url,
-            "slack_http_listen": "127.0.0.1",
-            "slack_http_port": 0,
-        }
-    )
+    settings = http_desk_settings(bot_settings, slack, slack_staff_channel="CPUBLIC01")
     runtime = await build_runtime(settings, classifier=shared_classifier)
     desk_channel = next(c for c in runtime.channels if c.channel == "slack")
     try:
