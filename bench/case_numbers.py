@@ -77,7 +77,7 @@ async def bench_backend(name: str, url: str, options: dict) -> dict:
 async def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         results.append(await bench_backend("sqlite", url, {}))
     pg = os.environ.get("KESU_TEST_POSTGRES_URL")
     if pg:

@@ -32,6 +32,7 @@ from storage.db import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.fakes.slack import FakeSlack  # the emulator lives with the tests
+from tests.queries import pending_count
 
 TZ = ZoneInfo("Asia/Shanghai")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -40,7 +41,7 @@ TEXT = "加油站员工态度恶劣,多收了我二十元,要求退款并道歉�
 
 
 async def one_round(directory: str, n: int, with_desk: bool, classifier: Classifier) -> dict:
-    store = Store.connect(f"sqlite+aiosqlite:///{directory}/r{n}-{with_desk}.db")
+    store = Store.connect(f"sqlite:///{directory}/r{n}-{with_desk}.db")
     await migrate.upgrade(store)
     policy = load_policy(None)
     clock = FrozenClock(datetime(2026, 11, 17, 6, tzinfo=UTC) + timedelta(days=n))
@@ -62,7 +63,7 @@ async def one_round(directory: str, n: int, with_desk: bool, classifier: Classif
         await service.claim(number, "slack:UAGENT001")
     claimed = time.perf_counter() - t0
     async with store.read() as tx:
-        queued = await tx.outbox.pending_count()
+        queued = await pending_count(tx)
     await store.close()
     return {"open_ms": opened / CASES * 1000, "claim_ms": claimed / CASES * 1000, "queued": queued}
 
@@ -74,7 +75,7 @@ async def drain(directory: str, classifier: Classifier) -> dict:
     slack = FakeSlack()
     await slack.start()
     slack.add_channel("CDESK0001", "desk", ["UAGENT001"], private=True)
-    store = Store.connect(f"sqlite+aiosqlite:///{directory}/drain.db")
+    store = Store.connect(f"sqlite:///{directory}/drain.db")
     await migrate.upgrade(store)
     policy = load_policy(None)
     clock = FrozenClock(datetime(2026, 11, 17, 6, tzinfo=UTC))

@@ -166,7 +166,7 @@ async def echo_throughput(n_users: int) -> float:
 async def burst(classifier: Classifier, n_users: int, tmp: Path) -> dict[str, Any]:
     tg = FakeTelegram(enforce_limits=True)
     await tg.start()
-    _, stop, task = await start_kesu(tg, classifier, f"sqlite+aiosqlite:///{tmp / 'burst.db'}")
+    _, stop, task = await start_kesu(tg, classifier, f"sqlite:///{tmp / 'burst.db'}")
     users = [tg.user(50_000 + i, f"B{i}") for i in range(n_users)]
     start = time.perf_counter()
     await push_round(tg, users, COMPLAINTS)
@@ -195,7 +195,7 @@ async def main() -> None:
     classifier = Classifier.load("default")
     pg_rate: float | None = None
     with tempfile.TemporaryDirectory() as tmp:
-        sqlite_url = f"sqlite+aiosqlite:///{Path(tmp) / 'throughput.db'}"
+        sqlite_url = f"sqlite:///{Path(tmp) / 'throughput.db'}"
         kesu_rate, latencies = await kesu_throughput(classifier, 500, sqlite_url)
         echo_rate = await echo_throughput(500)
         pg = os.environ.get("KESU_TEST_POSTGRES_URL")

@@ -41,8 +41,8 @@ class Settings(BaseSettings):
     )
 
     database_url: str = Field(
-        "sqlite+aiosqlite:///kesu.db",
-        description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://…",
+        "sqlite:///kesu.db",
+        description="sqlite:///path (embedded) or postgresql+asyncpg://user:pass@host/db",
     )
     case_prefix: str = Field("TS", description="letters before the date in case numbers")
     timezone: str = Field("Asia/Shanghai", description="the desk's time zone (IANA name)")

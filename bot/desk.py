@@ -582,20 +582,23 @@ class Desk:
             return Outcome(
                 False, "你不是客服成员,不能处理案件 (only desk members can act on cases)"
             )
+
+        async def work(tx: Tx) -> Case | None:
+            if update_id and not await tx.inbound.first_time(
+                self.channel, update_id, self.cases.clock.now()
+            ):
+                return None
+            case = await self._case(tx, number)
+            if owner_only and not self._may_handle(case, staff):
+                raise _Refused(
+                    f"{case.number} 由 {{{case.assignee}}} 负责;只有负责人或主管可以这样做 "
+                    "(only the owner or a supervisor can)"
+                )
+            changed: Case = await act(tx, case)
+            return changed
+
         try:
-            async with self.store.write() as tx:
-                if update_id and not await tx.inbound.first_time(
-                    self.channel, update_id, self.cases.clock.now()
-                ):
-                    log.info("%s %s seen before: ignored", self.channel, update_id)
-                    return Outcome(True, duplicate=True)
-                case = await self._case(tx, number)
-                if owner_only and not self._may_handle(case, staff):
-                    raise _Refused(
-                        f"{case.number} 由 {{{case.assignee}}} 负责;只有负责人或主管可以这样做 "
-                        "(only the owner or a supervisor can)"
-                    )
-                changed: Case = await act(tx, case)
+            changed = await self.store.write(work)
         except _Refused as exc:
             return Outcome(False, str(exc))
         except IllegalTransition as exc:
@@ -606,6 +609,9 @@ class Desk:
             )
         except DomainError as exc:
             return Outcome(False, str(exc))
+        if changed is None:
+            log.info("%s %s seen before: ignored", self.channel, update_id)
+            return Outcome(True, duplicate=True)
         self.on_enqueued()
         return Outcome(True, case=changed)
 

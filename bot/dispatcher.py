@@ -3,7 +3,8 @@
 One transaction per message: the update id is recorded (a redelivery stops here), the
 conversation state is read, the flow runs, cases change, the new state is written and every
 reply is queued in the outbox — all of it commits together or not at all, so a crash or
-``kill -9`` at any point either loses nothing or redoes nothing.
+``kill -9`` at any point either loses nothing or redoes nothing. The outbox is woken only
+once that transaction is durable.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bot.flows.base import FlowContext, FlowDeps, Turn
 from bot.flows.texts import LANGUAGE_NAMES, LANGUAGES, convert, pick_language
 from bot.messages import Attachment, Button, IncomingMessage, OutgoingMessage
 from storage.db import Store
+from storage.repositories import Tx
 
 log = logging.getLogger(__name__)
 
@@ -53,43 +55,48 @@ class Dispatcher:
     async def handle(self, msg: IncomingMessage) -> list[OutgoingMessage] | None:
         """Process one message; the replies (already queued) or None for a redelivery."""
         lock = self._locks[hash((msg.channel, msg.chat_id)) % _LOCKS]
-        async with lock, self.store.write() as tx:
-            now = self.clock.now()
-            if not await tx.inbound.first_time(msg.channel, msg.update_id, now):
-                log.info("%s update %s seen before: ignored", msg.channel, msg.update_id)
-                return None
-            customer = await tx.customers.ensure_row(
-                msg.channel, msg.user_id, now, display_name=msg.display_name
-            )
-            conversation = await tx.conversations.get(msg.channel, msg.chat_id, for_update=True)
-            if conversation is not None and now - conversation["updated_at"] > CONVERSATION_TTL:
-                # Abandoned long ago: today's message is not an answer to that old question.
-                log.info("%s chat %s: dialogue idle since %s dropped", msg.channel,
-                         msg.chat_id, conversation["updated_at"])  # fmt: skip
-                conversation = None
-            data: dict[str, Any] = dict(conversation["data"]) if conversation else {}
-            saved_language = customer["language"]  # set only by the customer's own choice
-            lang = saved_language or pick_language(msg.language, self.default_language)
-            ctx = FlowContext(msg, lang, data, tx, self.deps, now, customer_id=customer["id"])
-            flow = conversation["flow"] if conversation else None
-            state = conversation["state"] if conversation else None
-            turn, flow = await self._route(ctx, flow, state)
-            if turn.state is None or flow is None:
-                await tx.conversations.delete(msg.channel, msg.chat_id)
-            else:
-                await tx.conversations.put(
-                    msg.channel, msg.chat_id, flow=flow, state=turn.state, data=ctx.data, now=now
-                )
-            for i, reply in enumerate(turn.replies):
-                await tx.outbox.enqueue(
-                    channel=msg.channel,
-                    recipient=msg.chat_id,
-                    payload=reply.to_payload(),
-                    now=now,
-                    dedupe_key=f"{msg.channel}:{msg.update_id}:{i}",
-                )
-        if turn.replies:
+        async with lock:
+            replies = await self.store.write(lambda tx: self._turn(tx, msg))
+        if replies:  # durable now: the outbox may look
             self.on_enqueued()
+        return replies
+
+    async def _turn(self, tx: Tx, msg: IncomingMessage) -> list[OutgoingMessage] | None:
+        """The message's whole transaction; the store may run it again if a commit fails."""
+        now = self.clock.now()
+        if not await tx.inbound.first_time(msg.channel, msg.update_id, now):
+            log.info("%s update %s seen before: ignored", msg.channel, msg.update_id)
+            return None
+        customer = await tx.customers.ensure_row(
+            msg.channel, msg.user_id, now, display_name=msg.display_name
+        )
+        conversation = await tx.conversations.get(msg.channel, msg.chat_id, for_update=True)
+        if conversation is not None and now - conversation["updated_at"] > CONVERSATION_TTL:
+            # Abandoned long ago: today's message is not an answer to that old question.
+            log.info("%s chat %s: dialogue idle since %s dropped", msg.channel,
+                     msg.chat_id, conversation["updated_at"])  # fmt: skip
+            conversation = None
+        data: dict[str, Any] = dict(conversation["data"]) if conversation else {}
+        saved_language = customer["language"]  # set only by the customer's own choice
+        lang = saved_language or pick_language(msg.language, self.default_language)
+        ctx = FlowContext(msg, lang, data, tx, self.deps, now, customer_id=customer["id"])
+        flow = conversation["flow"] if conversation else None
+        state = conversation["state"] if conversation else None
+        turn, flow = await self._route(ctx, flow, state)
+        if turn.state is None or flow is None:
+            await tx.conversations.delete(msg.channel, msg.chat_id)
+        else:
+            await tx.conversations.put(
+                msg.channel, msg.chat_id, flow=flow, state=turn.state, data=ctx.data, now=now
+            )
+        for i, reply in enumerate(turn.replies):
+            await tx.outbox.enqueue(
+                channel=msg.channel,
+                recipient=msg.chat_id,
+                payload=reply.to_payload(),
+                now=now,
+                dedupe_key=f"{msg.channel}:{msg.update_id}:{i}",
+            )
         return turn.replies
 
     async def _route(

@@ -225,49 +225,63 @@ class OutboxWorker:
             return
         batch, self._results[channel] = self._results[channel], []
         now = self.clock.now()
+
+        async def work(tx: Tx) -> list[str]:
+            return [await self._record(tx, row, result, now) for row, result in batch]
+
         try:
-            async with self.store.write() as tx:
-                for row, result in batch:
-                    await self._record(tx, row, result, now)
-            if any(r["payload"].get("on_sent") or r["payload"].get("on_failed") for r, _ in batch):
-                self.wake()  # a follow-up may be for another platform's loop
+            outcomes = await self.store.write(work)
         except BaseException:
             self._results[channel][:0] = batch  # not recorded: kept, or they would be resent
             raise
+        # Durable now: count, log and wake (a follow-up may be for another platform's loop).
+        for (row, result), outcome in zip(batch, outcomes, strict=True):
+            self._count(row, result, outcome)
+        if any(r["payload"].get("on_sent") or r["payload"].get("on_failed") for r, _ in batch):
+            self.wake()
 
-    async def _record(self, tx: Tx, row: dict[str, Any], result: SendResult, now: datetime) -> None:
+    def _count(self, row: dict[str, Any], result: SendResult, outcome: str) -> None:
+        if outcome == "sent":
+            self.sent += 1
+        elif outcome == "failed":
+            self.failed += 1
+            log.warning("outbox %s to %s failed for good: %s", row["id"], row["recipient"],
+                        result.error or "unknown error")  # fmt: skip
+        else:
+            self.retried += 1
+            delay = self._delay(row, result).total_seconds()
+            log.info("outbox %s to %s: %s; retry in %.1fs", row["id"], row["recipient"],
+                     result.error or "unknown error", delay)  # fmt: skip
+
+    @staticmethod
+    def _delay(row: dict[str, Any], result: SendResult) -> timedelta:
+        if result.retry_after is not None:
+            return timedelta(seconds=result.retry_after)
+        return min(MAX_BACKOFF, timedelta(seconds=2 ** min(row["attempts"], 10)))
+
+    async def _record(self, tx: Tx, row: dict[str, Any], result: SendResult, now: datetime) -> str:
+        """Write one send's outcome (part of a unit of work: nothing but the database)."""
         message = OutgoingMessage.from_payload(row["payload"])
         if result.ok:
             await tx.outbox.mark_sent(row["id"], now, result.platform_id)
-            self.sent += 1
             name = message.ref or message.edit
             if name and result.platform_id:
                 await tx.refs.put(row["channel"], name, result.platform_id, now)
             if message.on_sent:
                 await self._follow_up(tx, row, message.on_sent, "sent", now=now, error="")
-            return
+            return "sent"
         error = result.error or "unknown error"
         if result.permanent or result.blocked:
             await tx.outbox.mark_failed(row["id"], error)
-            self.failed += 1
             if message.on_failed:
                 await self._follow_up(tx, row, message.on_failed, "failed", now=now, error=error)
-            log.warning("outbox %s to %s failed for good: %s", row["id"], row["recipient"], error)
             if result.blocked:
                 customer = await tx.customers.find(row["channel"], row["recipient"])
                 if customer is not None and customer["blocked_at"] is None:
                     await tx.customers.update(customer["id"], now, blocked_at=now)
-            return
-        if result.retry_after is not None:
-            delay = timedelta(seconds=result.retry_after)
-        else:
-            delay = min(MAX_BACKOFF, timedelta(seconds=2 ** min(row["attempts"], 10)))
-        await tx.outbox.mark_retry(row["id"], error, now + delay)
-        self.retried += 1
-        log.info(
-            "outbox %s to %s: %s; retry in %.1fs", row["id"], row["recipient"], error,
-            delay.total_seconds(),
-        )  # fmt: skip
+            return "failed"
+        await tx.outbox.mark_retry(row["id"], error, now + self._delay(row, result))
+        return "retried"
 
     async def _follow_up(
         self,

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
@@ -37,6 +37,8 @@ from storage.db import Store
 from storage.repositories import Tx
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: A second complaint in the same category within this window is a repeat (重复投诉).
 REPEAT_WINDOW = timedelta(days=30)
@@ -144,7 +146,8 @@ class CaseService:
         received_at = complaint.received_at or now
         day = desk_day(received_at, self.tz)
         actor = actor or f"customer:{complaint.channel}:{complaint.channel_user_id}"
-        async with self._write(tx) as t:
+
+        async def work(t: Tx) -> Case:
             customer_id = await t.customers.ensure(
                 complaint.channel,
                 complaint.channel_user_id,
@@ -216,6 +219,9 @@ class CaseService:
             )
             change = Change(case, None, Action.OPEN, actor, None, changes, now, tuple(attachments))
             await self._notify(t, change)
+            return case
+
+        case = await self._write(tx, work)
         log.info("opened case %s (priority %s)", case.number, case.priority.value)
         return case
 
@@ -233,14 +239,11 @@ class CaseService:
                     listener, change.action.value, change.case.number,
                 )  # fmt: skip
 
-    @contextlib.asynccontextmanager
-    async def _write(self, tx: Tx | None) -> AsyncIterator[Tx]:
-        """The caller's transaction if it has one, else a new one."""
+    async def _write(self, tx: Tx | None, work: Callable[[Tx], Awaitable[T]]) -> T:
+        """``work`` in the caller's transaction if it has one, else in a new one."""
         if tx is not None:
-            yield tx
-            return
-        async with self.store.write() as new:
-            yield new
+            return await work(tx)
+        return await self.store.write(work)
 
     async def customer_cases(
         self,
@@ -566,7 +569,8 @@ class CaseService:
     ) -> Case:
         _require(actor, "every change needs the person who made it")
         now = self.clock.now()
-        async with self._write(tx) as t:
+
+        async def work(t: Tx) -> tuple[Case, Case, Status]:
             case = await self._load(t, number, for_update=True)
             new_status = transition(case.status, action, case.number)
             values = compute(case, now)
@@ -592,6 +596,9 @@ class CaseService:
             after = Case.from_row(row)
             change = Change(after, case, action, actor, note, diff, now, tuple(files), echo)
             await self._notify(t, change)
+            return case, after, new_status
+
+        case, after, new_status = await self._write(tx, work)
         log.info(
             "case %s: %s by %s (%s -> %s)",
             case.number,

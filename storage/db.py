@@ -1,87 +1,106 @@
-"""Engine set-up and transactions.
+"""The store: write and read transactions over SQLite (embedded default) or PostgreSQL.
 
-SQLite (the embedded default) gets WAL, a busy timeout, foreign keys and full fsync, and its
-write transactions start with ``BEGIN IMMEDIATE`` so two writers never deadlock on a lock
-upgrade; inside one process writers also queue on an asyncio lock, which is much faster than
-letting SQLite's busy handler poll. PostgreSQL needs none of this: row locks taken by the
-upserts serialise what must be serialised.
+Callers see one API on both backends. A write is a unit of work, ``await store.write(work)``,
+where ``work(tx)`` is an async function that reads and writes through ``tx``'s repositories
+and returns a value; the store runs it in one transaction and returns that value only once
+the transaction is durable. The store may run ``work`` again when a commit fails (SQLite's
+group commit re-runs every unit of a group whose COMMIT failed; PostgreSQL re-runs one that
+lost a serialization conflict), so ``work`` changes nothing outside the database — wake-ups,
+caches and acknowledgements come after the ``await``. A read is ``async with store.read() as
+tx``: it sees only committed data and is never re-run.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
+import contextvars
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar
 
-from sqlalchemy import event
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError
 
-from storage.repositories import Tx
+from storage.repositories import StorageError, Tx
 
-_WRITE = "kesu_write"
+T = TypeVar("T")
+
+#: A unit of work: everything one transaction does, re-runnable until it is durable.
+Work = Callable[[Tx], Awaitable[T]]
+
+# The task running a unit of work, so a nested ``store.write`` inside it fails loudly instead
+# of waiting for itself (SQLite) or committing apart from its caller (PostgreSQL).
+_WRITING: contextvars.ContextVar[asyncio.Task[Any] | None] = contextvars.ContextVar(
+    "kesu_writing", default=None
+)
 
 
-class Store:
-    """Owns the engine; hands out read and write transactions. No module-level state."""
+class Store(ABC):
+    """Owns the connections; hands out write and read transactions. No module-level state."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self.dialect = engine.dialect.name
-        self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+    dialect: str
 
-    @classmethod
-    def connect(cls, url: str, **engine_options: Any) -> Store:
-        """Create the engine for ``url``; nothing is opened until the first transaction."""
-        if url.startswith("sqlite") and ":memory:" in url:
-            # Each pooled connection would get its own empty database: refuse, don't surprise.
-            raise ValueError("in-memory SQLite is not supported; use a file path")
-        if url.startswith("sqlite"):
-            engine_options.setdefault("pool_size", 5)
-            engine_options.setdefault("max_overflow", 5)
-        else:
-            engine_options.setdefault("pool_size", 10)
-            engine_options.setdefault("max_overflow", 10)
-        engine_options.setdefault("pool_timeout", 120)
-        engine = create_async_engine(url, **engine_options)
-        if engine.dialect.name == "sqlite":
-            _configure_sqlite(engine)
-        return cls(engine)
+    @staticmethod
+    def connect(url: str, **options: Any) -> Store:
+        """A store for ``url``; nothing is opened until the first transaction.
 
-    @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[Tx]:
-        """A transaction that may write; committed on success, rolled back on any error."""
-        lock = self._write_lock or contextlib.nullcontext()
-        async with lock, self.engine.connect() as conn:
-            await conn.execution_options(**{_WRITE: True})
-            async with conn.begin():
-                yield Tx(conn)
+        ``sqlite:///path`` (``sqlite+aiosqlite://`` is read the same way, as earlier releases
+        wrote it) or ``postgresql://…`` / ``postgresql+asyncpg://…``. ``options`` go to the
+        backend: for SQLite ``readers``, ``busy_timeout`` and ``max_group``; for PostgreSQL
+        SQLAlchemy's engine options (``pool_size``, ``connect_args`` …).
+        """
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise StorageError(f"not a database URL: {url!r}") from None
+        backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+        if backend == "sqlite":
+            from storage.sqlite import SqliteStore  # noqa: PLC0415 (one backend per process)
 
-    @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[Tx]:
-        """A read-only snapshot; on SQLite (WAL) readers never wait for the writer."""
-        async with self.engine.connect() as conn, conn.begin():
-            yield Tx(conn)
+            if driver not in ("pysqlite", "aiosqlite"):
+                raise StorageError(f"unsupported SQLite driver {driver!r}: use sqlite:///path")
+            if not parsed.database or parsed.database == ":memory:" or "mode=memory" in url:
+                # Readers and the writer need one shared file to see each other's commits.
+                raise StorageError("in-memory SQLite is not supported; use a file path")
+            return SqliteStore(parsed.database, **options)
+        if backend == "postgresql":
+            from storage.postgres import PostgresStore  # noqa: PLC0415 (one backend per process)
 
+            if driver not in ("asyncpg", "psycopg2"):  # psycopg2 is SQLAlchemy's name for bare
+                raise StorageError(
+                    f"unsupported PostgreSQL driver {driver!r}: use postgresql+asyncpg://"
+                )
+            return PostgresStore(parsed.set(drivername="postgresql+asyncpg"), **options)
+        raise StorageError(f"unsupported database {backend!r}: use SQLite or PostgreSQL")
+
+    @abstractmethod
+    async def write(self, work: Work[T]) -> T:
+        """Run ``work`` in a write transaction; its value once the transaction is durable."""
+
+    @abstractmethod
+    def read(self) -> AbstractAsyncContextManager[Tx]:
+        """A read-only transaction over committed data."""
+
+    @abstractmethod
+    async def write_sync(self, fn: Callable[[Connection], T]) -> T:
+        """``fn`` on a synchronous connection inside one write transaction, off the event
+        loop (schema migrations: Alembic is synchronous)."""
+
+    @abstractmethod
     async def close(self) -> None:
-        await self.engine.dispose()
+        """Finish queued writes, then close every connection."""
 
+    @staticmethod
+    def _enter_write() -> contextvars.Token[asyncio.Task[Any] | None]:
+        task = asyncio.current_task()
+        if task is not None and _WRITING.get() is task:
+            raise StorageError(
+                "store.write() called inside a unit of work: pass it the open tx instead "
+                "(a nested write would wait for itself)"
+            )
+        return _WRITING.set(task)
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-        # Take BEGIN out of the driver's hands so we can say IMMEDIATE (SQLAlchemy's recipe).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=FULL")  # a committed case survives a power cut
-        cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        write = conn.get_execution_options().get(_WRITE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+    @staticmethod
+    def _leave_write(token: contextvars.Token[asyncio.Task[Any] | None]) -> None:
+        _WRITING.reset(token)

@@ -31,7 +31,7 @@ def head_revision() -> str:
 
 async def current_revision(store: Store) -> str | None:
     async with store.read() as tx:
-        return await tx.conn.run_sync(
+        return await tx.session.run_sync(
             lambda sync: MigrationContext.configure(sync).get_current_revision()
         )
 
@@ -39,6 +39,5 @@ async def current_revision(store: Store) -> str | None:
 async def upgrade(store: Store, revision: str = "head") -> tuple[str | None, str | None]:
     """Bring the schema to ``revision`` in one transaction; returns (before, after)."""
     before = await current_revision(store)
-    async with store.write() as tx:
-        await tx.conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+    await store.write_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
     return before, await current_revision(store)

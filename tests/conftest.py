@@ -67,7 +67,7 @@ def _asyncpg_dsn(url: str) -> str:
 @pytest.fixture(params=BACKENDS)
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     if request.param == "sqlite":
-        yield Backend("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'kesu.db'}", {})
+        yield Backend("sqlite", f"sqlite:///{tmp_path / 'kesu.db'}", {})
         return
     assert POSTGRES_URL is not None
     schema = f"kesu_test_{uuid.uuid4().hex[:12]}"

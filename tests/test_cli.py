@@ -37,7 +37,7 @@ def keep_root_log_level() -> Iterator[None]:
 
 @pytest.fixture
 def env(no_env_file: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("KESU_DATABASE_URL", f"sqlite+aiosqlite:///{no_env_file / 'cli.db'}")
+    monkeypatch.setenv("KESU_DATABASE_URL", f"sqlite:///{no_env_file / 'cli.db'}")
     return no_env_file
 
 

@@ -4,7 +4,7 @@ queues, who may do what, and one winner when staff act at once."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +15,9 @@ from bot.messages import OutgoingMessage
 from bot.nlp.classifier import Classifier
 from bot.services import CaseService, NewComplaint
 from storage.db import Store
+from tests.queries import pending
 
 STAFF_CHANNEL = "CDESK0001"
-FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)  # everything queued is due by then
 
 
 def staff(user: str, *, supervisor: bool = False, member: bool = True) -> Staff:
@@ -48,7 +48,7 @@ async def open_case(service: CaseService, user: str = "42", **values: Any) -> st
 
 async def queued(store: Store) -> list[tuple[str, str, OutgoingMessage]]:
     async with store.read() as tx:
-        rows = await tx.outbox.due(FAR_FUTURE, limit=500)
+        rows = await pending(tx)
     return [
         (r["channel"], r["recipient"], OutgoingMessage.from_payload(r["payload"])) for r in rows
     ]

@@ -19,6 +19,7 @@ from bot.nlp.classifier import Classifier
 from bot.services import CaseService
 from storage.db import Store
 from tests.conftest import SHANGHAI
+from tests.queries import case_count, pending
 
 _ids = itertools.count(1)
 
@@ -63,7 +64,7 @@ async def test_language_choice_is_remembered(dispatcher: Dispatcher) -> None:
 async def test_replies_are_queued_with_the_state(dispatcher: Dispatcher, store: Store) -> None:
     await say(dispatcher, text="快递三天了还没派送")
     async with store.read() as tx:
-        queued = await tx.outbox.due(dispatcher.clock.now())
+        queued = await pending(tx, dispatcher.clock.now())
         conversation = await tx.conversations.get("telegram", "42")
     assert len(queued) == 1
     assert queued[0]["payload"]["buttons"][0][0]["data"] == "i:done"
@@ -74,11 +75,12 @@ async def test_replies_are_queued_with_the_state(dispatcher: Dispatcher, store: 
 async def test_an_unknown_state_from_an_older_version_starts_over(
     dispatcher: Dispatcher, store: Store
 ) -> None:
-    async with store.write() as tx:
-        await tx.conversations.put(
+    await store.write(
+        lambda tx: tx.conversations.put(
             "telegram", "42", flow="intake", state="retired_step", data={},
             now=dispatcher.clock.now(),
-        )  # fmt: skip
+        )
+    )  # fmt: skip
     assert "请用文字描述" in await say(dispatcher, text="hello")
 
 
@@ -94,7 +96,7 @@ async def test_cancel_at_the_restatement_opens_nothing(
     assert "请核对" in await say(dispatcher, callback="i:out:apology")
     assert "已取消" in await say(dispatcher, text="取消")
     async with store.read() as tx:
-        assert await tx.cases.count() == 0
+        assert await case_count(tx) == 0
         assert await tx.conversations.get("telegram", "42") is None
 
 

@@ -3,9 +3,8 @@ and that nothing is sent twice when recording an outcome fails."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import pytest
 
@@ -15,6 +14,9 @@ from bot.outbox import Limits, OutboxWorker, SendResult
 from storage.db import Store
 from storage.repositories import Tx
 from tests.conftest import SHANGHAI
+from tests.queries import pending_count
+
+T = TypeVar("T")
 
 
 class Counting:
@@ -41,22 +43,21 @@ class LockedOnce:
     def read(self) -> Any:
         return self.store.read()
 
-    @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[Tx]:
+    async def write(self, work: Callable[[Tx], Awaitable[T]]) -> T:
         if self.failures:
             self.failures -= 1
             raise RuntimeError("database is locked")
-        async with self.store.write() as tx:
-            yield tx
+        return await self.store.write(work)
 
 
 async def test_an_outcome_that_could_not_be_recorded_is_recorded_before_anything_is_resent(
     store: Store, clock: FrozenClock
 ) -> None:
-    async with store.write() as tx:
-        await tx.outbox.enqueue(
+    await store.write(
+        lambda tx: tx.outbox.enqueue(
             channel="x", recipient="r", payload={"text": "您好"}, now=clock.now()
         )
+    )
     sender = Counting()
     worker = OutboxWorker(LockedOnce(store), {"x": sender}, clock)  # type: ignore[arg-type]
     with pytest.raises(RuntimeError, match="locked"):
@@ -65,7 +66,7 @@ async def test_an_outcome_that_could_not_be_recorded_is_recorded_before_anything
     await worker.drain_once("x")
     assert sender.sent == ["您好"]
     async with store.read() as tx:
-        assert await tx.outbox.pending_count() == 0
+        assert await pending_count(tx) == 0
 
 
 async def test_named_messages_are_recorded_and_a_follow_up_is_queued_when_delivered(
@@ -73,10 +74,11 @@ async def test_named_messages_are_recorded_and_a_follow_up_is_queued_when_delive
 ) -> None:
     follow = FollowUp("x", "staff", OutgoingMessage("line", edit="sent:1", card={"at": "{at}"}))
     message = OutgoingMessage("hello", ref="card:1", on_sent=follow)
-    async with store.write() as tx:
-        await tx.outbox.enqueue(
+    await store.write(
+        lambda tx: tx.outbox.enqueue(
             channel="x", recipient="r", payload=message.to_payload(), now=clock.now()
         )
+    )
     sender = Counting()
     worker = OutboxWorker(store, {"x": sender}, clock, tz=SHANGHAI)
     await worker.drain_once("x")

@@ -14,6 +14,7 @@ from bot.services import CaseNotFound, CaseService, NewComplaint
 from storage.db import Store
 from storage.repositories import Events
 from tests.conftest import SHANGHAI
+from tests.queries import case_count, pending
 
 
 def complaint(user: str = "42", **overrides: Any) -> NewComplaint:
@@ -271,7 +272,7 @@ async def test_a_failed_opening_leaves_no_half_case_and_no_gap(
         await service.open_case(complaint())
     monkeypatch.setattr(Events, "append", original)
     async with store.read() as tx:
-        assert await tx.cases.count() == 0
+        assert await case_count(tx) == 0
     # The number the failed opening had drawn was never used, so it is handed out now.
     assert (await service.open_case(complaint())).number == "TS20261117001"
 
@@ -297,5 +298,5 @@ async def test_a_failing_listener_never_costs_the_change(
     assert calls == ["open", "claim"]
     assert (await service.get(case.number)).assignee == "slack:U1"
     async with store.read() as tx:
-        rows = await tx.outbox.due(datetime(2100, 1, 1, tzinfo=SHANGHAI))
+        rows = await pending(tx)
     assert [r["recipient"] for r in rows] == ["C2", "C2"]

@@ -107,7 +107,7 @@ async def tg() -> AsyncIterator[FakeTelegram]:
 def bot_settings(tg: FakeTelegram, tmp_path: Path, cache_dir: Path) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'kesu.db'}",
+        database_url=f"sqlite:///{tmp_path / 'kesu.db'}",
         telegram_token=tg.token,
         telegram_base_url=tg.url,
         cache_dir=cache_dir,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.channels.conftest import Bot
 from tests.fakes.telegram import FakeTelegram, FakeUser
+from tests.queries import case_count
 
 
 async def test_a_whole_intake_in_simplified_chinese(bot: Bot, tg: FakeTelegram) -> None:
@@ -136,7 +137,7 @@ async def test_cancel_help_and_status_work_in_the_middle(bot: Bot, tg: FakeTeleg
     await fay.says("/cancel")
     assert "没有进行中的登记" in await fay.hears()
     async with bot.runtime.kesu.store.read() as tx:  # type: ignore[union-attr]
-        assert await tx.cases.count() == 0
+        assert await case_count(tx) == 0
 
 
 async def through_to_summary(user: FakeUser, complaint: str) -> str:

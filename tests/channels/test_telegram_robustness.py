@@ -17,6 +17,7 @@ from bot.config import Settings
 from tests.channels.conftest import Bot
 from tests.channels.test_telegram_intake import file_complaint, through_to_summary
 from tests.fakes.telegram import Failure, FakeTelegram
+from tests.queries import pending_count
 
 
 async def test_kill_in_the_middle_of_a_dialogue_resumes_where_it_was(
@@ -129,7 +130,7 @@ async def test_a_customer_who_blocked_the_bot_is_recorded_not_retried(
     await tg.wait_for(lambda: runtime.worker.failed == 1)
     async with runtime.kesu.store.read() as tx:
         customer = await tx.customers.find("telegram", "3009")
-        pending = await tx.outbox.pending_count()
+        pending = await pending_count(tx)
     assert customer is not None
     assert customer["blocked_at"] is not None
     assert pending == 0
@@ -151,7 +152,7 @@ async def test_a_burst_of_200_customers_within_telegrams_limits(bot: Bot, tg: Fa
     store = bot.runtime.kesu.store  # type: ignore[union-attr]
     for _ in range(50):  # the last "sent" marks may still be committing
         async with store.read() as tx:
-            if await tx.outbox.pending_count() == 0:
+            if await pending_count(tx) == 0:
                 break
         await asyncio.sleep(0.1)
     else:

@@ -19,6 +19,7 @@ from sqlalchemy import func, select, text
 from bot.services import CaseService, NewComplaint
 from storage.schema import case_events, case_sequences, cases
 from tests.conftest import Backend
+from tests.queries import case_count
 
 WORKER = Path(__file__).with_name("burst_worker.py")
 
@@ -27,7 +28,7 @@ async def count_cases(backend: Backend) -> int:
     store = backend.connect()
     try:
         async with store.read() as tx:
-            return await tx.cases.count()
+            return await case_count(tx)
     finally:
         await store.close()
 
@@ -60,7 +61,7 @@ async def test_kill_minus_nine_mid_burst_leaves_no_half_case(
 
     store = service.store
     async with store.read() as tx:
-        conn = tx.conn
+        conn = tx.session
         if backend.name == "sqlite":
             assert (await conn.execute(text("PRAGMA integrity_check"))).scalar_one() == "ok"
         opened = select(case_events.c.case_id).where(case_events.c.action == "open")

@@ -1,0 +1,58 @@
+"""Where each customer is in a dialogue; written after every step so a restart resumes there."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.sql import Executable
+
+from storage.repositories.base import Repo, as_row, insert_for, per_dialect
+from storage.schema import Row, conversations
+
+_KEY = (
+    conversations.c.channel == bindparam("channel"),
+    conversations.c.chat_id == bindparam("chat_id"),
+)
+_GET = select(conversations).where(*_KEY)
+_GET_LOCKED = _GET.with_for_update()
+_DELETE = conversations.delete().where(*_KEY)
+
+
+@per_dialect
+def _put(dialect: str) -> Executable:
+    ins = insert_for(dialect, conversations)
+    return ins.on_conflict_do_update(
+        index_elements=[conversations.c.channel, conversations.c.chat_id],
+        set_={
+            "flow": ins.excluded.flow,
+            "state": ins.excluded.state,
+            "data": ins.excluded.data,
+            "updated_at": ins.excluded.updated_at,
+        },
+    )
+
+
+class Conversations(Repo):
+    async def get(self, channel: str, chat_id: str, *, for_update: bool = False) -> Row | None:
+        """``for_update`` locks the row on PostgreSQL, so two instances serialise one chat."""
+        stmt = _GET_LOCKED if for_update else _GET
+        row = (await self.session.execute(stmt, {"channel": channel, "chat_id": chat_id})).first()
+        return None if row is None else as_row(row)
+
+    async def put(
+        self, channel: str, chat_id: str, *, flow: str, state: str, data: Any, now: datetime
+    ) -> None:
+        params = {
+            "channel": channel,
+            "chat_id": chat_id,
+            "flow": flow,
+            "state": state,
+            "data": data,
+            "updated_at": now,
+        }
+        await self.session.modify(_put(self.session.dialect), params)
+
+    async def delete(self, channel: str, chat_id: str) -> None:
+        await self.session.modify(_DELETE, {"channel": channel, "chat_id": chat_id})

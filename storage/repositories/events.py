@@ -1,0 +1,48 @@
+"""The audit trail (case_events): appended in the transaction of the change, never updated."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select
+
+from storage.repositories.base import Repo, as_row
+from storage.schema import Row, case_events
+
+_APPEND = case_events.insert().returning(case_events.c.id)
+_FOR_CASE = (
+    select(case_events)
+    .where(case_events.c.case_id == bindparam("case_id"))
+    .order_by(case_events.c.id)
+)
+
+
+class Events(Repo):
+    async def append(
+        self,
+        *,
+        case_id: int,
+        at: datetime,
+        actor: str,
+        action: str,
+        from_status: str | None,
+        to_status: str,
+        changes: Mapping[str, Sequence[Any]],
+        note: str | None = None,
+    ) -> int:
+        params = {
+            "case_id": case_id,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "from_status": from_status,
+            "to_status": to_status,
+            "changes": {k: list(v) for k, v in changes.items()},
+            "note": note,
+        }
+        return int((await self.session.execute(_APPEND, params)).scalar_one())
+
+    async def for_case(self, case_id: int) -> list[Row]:
+        return [as_row(r) for r in await self.session.execute(_FOR_CASE, {"case_id": case_id})]

@@ -1,0 +1,503 @@
+"""SQLite, the embedded default: one writer that commits in groups, readers on threads.
+
+Why this shape (measured in ``bench/intake.py``; the figures are in the README's notes): SQLite
+allows one writer at a time, and with ``synchronous=FULL`` every COMMIT waits for an fsync.
+Running each message's transaction on its own pays that fsync per message, plus three or four
+thread hops per statement through an async driver. Here one connection writes for the whole
+process:
+
+* BEGIN IMMEDIATE and COMMIT run on a writer thread: waiting for another process's lock (a
+  ``kesu`` command beside ``kesu run``) or for the disk never stops the event loop.
+* Between them, the units of work waiting in the queue run one after another on the event
+  loop, each inside its own SAVEPOINT, their statements executed directly: they hold the
+  write lock, so no statement waits for a lock, and pages come from SQLite's or the system's
+  cache. A unit that raises is rolled back to its savepoint alone and its caller gets the
+  error at once; it wrote nothing the others could have seen.
+* One COMMIT — one fsync — then makes the whole group durable, and only then does any caller
+  get its result. If the COMMIT (or the transaction under it) fails, every unit of the group
+  runs again in a fresh transaction, a few times, before their callers get the error. A unit
+  changes nothing outside the database (``storage.db``), so running it again is harmless.
+
+Readers have their own connections (``query_only``), used on a small thread pool: in WAL mode
+they see only committed transactions and never wait for the writer, and a long scan never
+holds up the event loop.
+
+Several processes on one file still queue safely: BEGIN IMMEDIATE waits up to
+``busy_timeout`` seconds (on the writer thread) for another process's write to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, Connection, Result
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
+from sqlalchemy.sql import Executable
+
+from storage.db import Store, Work
+from storage.repositories import StorageError, Tx
+from storage.repositories.base import Params
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Most units of work in one group, and the longest a group keeps taking new ones (seconds):
+#: beyond these the callers already waiting gain nothing by waiting for more.
+MAX_GROUP = 64
+MAX_GROUP_SECONDS = 0.05
+#: Transactions tried for one group before its callers get the error.
+COMMIT_ATTEMPTS = 3
+
+
+class StoreBusy(StorageError):
+    """Another process held the database's write lock for longer than busy_timeout."""
+
+
+class _GroupBroken(Exception):
+    """The transaction under the group is gone (SQLite rolled it back after an I/O error,
+    a full disk …): every unit of the group must run again."""
+
+
+@dataclass
+class WriteStats:
+    """What the writer has done since the store opened (benchmarks and tests read it)."""
+
+    groups: int = 0  # COMMITs that succeeded
+    units: int = 0  # units of work made durable by them
+    failed_commits: int = 0  # COMMITs (or their transactions) that failed; the group re-ran
+
+
+@dataclass(eq=False)
+class _Job:
+    """One caller's unit of work (``work``), or a synchronous function run alone (``sync``)."""
+
+    future: asyncio.Future[Any]
+    work: Work[Any] | None = None
+    sync: Callable[[Connection], Any] | None = None
+
+
+class _LoopSession:
+    """The writer connection, used on the event loop while the group holds the write lock."""
+
+    dialect = "sqlite"
+
+    def __init__(self, conn: Connection, dbapi: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._dbapi = dbapi
+        self._depth = 0
+
+    async def execute(self, statement: Executable, params: Params = None) -> Result[Any]:
+        return self._conn.execute(statement, params)
+
+    async def modify(self, statement: Executable, params: Params = None) -> int:
+        return int(self._conn.execute(statement, params).rowcount)
+
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        # Straight to the driver: SQLAlchemy's begin_nested() costs ~60 times more here
+        # (measured), and it need not know: the group's transaction is managed below it.
+        self._depth += 1
+        name = f"kesu_sp{self._depth}"
+        self._dbapi.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self._dbapi.execute(f"ROLLBACK TO {name}")
+            self._dbapi.execute(f"RELEASE {name}")
+            raise
+        else:
+            self._dbapi.execute(f"RELEASE {name}")
+        finally:
+            self._depth -= 1
+
+    async def run_sync(self, fn: Callable[[Connection], T]) -> T:
+        return fn(self._conn)
+
+
+class _ThreadSession:
+    """A reader connection; each statement runs on a reader thread, rows fetched there."""
+
+    dialect = "sqlite"
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self._conn: Connection | None = None
+        self._lock = asyncio.Lock()  # one statement at a time on one connection
+
+    def _connection(self) -> Connection:
+        if self._conn is None:  # checked out on the thread: opening a file is I/O
+            self._conn = self._store.readers.connect()
+        return self._conn
+
+    async def execute(self, statement: Executable, params: Params = None) -> Result[Any]:
+        def run() -> Result[Any]:
+            return self._connection().execute(statement, params).freeze()()
+
+        async with self._lock:
+            return await self._store.on_reader(run)
+
+    async def modify(self, statement: Executable, params: Params = None) -> int:
+        raise StorageError("a read transaction cannot write: use store.write()")
+
+    def savepoint(self) -> contextlib.AbstractAsyncContextManager[None]:
+        raise StorageError("a read transaction has no savepoints: use store.write()")
+
+    async def run_sync(self, fn: Callable[[Connection], T]) -> T:
+        async with self._lock:
+            return await self._store.on_reader(lambda: fn(self._connection()))
+
+    def close(self) -> None:
+        if self._conn is not None:  # back to the pool; ending a read transaction is no I/O
+            self._conn.close()
+            self._conn = None
+
+
+class SqliteStore(Store):
+    def __init__(
+        self,
+        path: str,
+        *,
+        readers: int = 4,
+        busy_timeout: float = 30.0,
+        max_group: int = MAX_GROUP,
+    ) -> None:
+        if readers < 1 or max_group < 1 or busy_timeout < 0:
+            raise StorageError("readers and max_group must be ≥ 1, busy_timeout ≥ 0")
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self.max_group = max_group
+        self.dialect = "sqlite"
+        self._queue: collections.deque[_Job] = collections.deque()
+        self._wake = asyncio.Event()
+        self._writer_task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._conn: Connection | None = None
+        self._dbapi: sqlite3.Connection | None = None
+        self._session: _LoopSession | None = None
+        self.stats = WriteStats()
+        url = URL.create("sqlite", database=path)
+        connect_args = {"check_same_thread": False, "timeout": busy_timeout}
+        self.writer = create_engine(
+            url, poolclass=QueuePool, pool_size=1, max_overflow=0, connect_args=connect_args
+        )
+        self.readers = create_engine(
+            url,
+            poolclass=QueuePool,
+            pool_size=readers,
+            max_overflow=0,
+            connect_args=connect_args,
+        )
+        event.listen(self.writer, "connect", _writer_pragmas)
+        event.listen(self.readers, "connect", _reader_pragmas)
+        event.listen(self.readers, "begin", _begin_deferred)
+        self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="kesu-sqlite-write")
+        self._read_threads = ThreadPoolExecutor(readers, thread_name_prefix="kesu-sqlite-read")
+        # Never more read transactions than connections: a reader thread then never waits
+        # for a connection that only a transaction waiting for that thread would return.
+        self._read_slots = asyncio.Semaphore(readers)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    async def write(self, work: Work[T]) -> T:
+        token = self._enter_write()
+        try:
+            job = _Job(asyncio.get_running_loop().create_future(), work=work)
+            self._submit(job)
+            result: T = await job.future
+            return result
+        finally:
+            self._leave_write(token)
+
+    async def write_sync(self, fn: Callable[[Connection], T]) -> T:
+        job = _Job(asyncio.get_running_loop().create_future(), sync=fn)
+        self._submit(job)
+        result: T = await job.future
+        return result
+
+    def _submit(self, job: _Job) -> None:
+        if self._closing:
+            raise StorageError("the store is closed")
+        self._queue.append(job)
+        if self._writer_task is None or self._writer_task.done():
+            self._writer_task = asyncio.get_running_loop().create_task(
+                self._write_loop(), name="kesu-sqlite-writer"
+            )
+        self._wake.set()
+
+    async def _write_loop(self) -> None:
+        while self._queue or not self._closing:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            job = self._queue.popleft()
+            if job.future.cancelled():
+                continue  # its caller stopped waiting before it started: nothing to do
+            try:
+                if job.sync is not None:
+                    await self._run_alone(job)
+                else:
+                    await self._run_group(job)
+            except Exception as exc:  # a bug here must not strand every later caller
+                log.exception("sqlite writer: unexpected failure")
+                _fail(job, exc)
+
+    async def _run_alone(self, job: _Job) -> None:
+        assert job.sync is not None  # noqa: S101 (the caller checked)
+        sync = job.sync
+
+        def run() -> Any:
+            conn, dbapi = self._writer_connection()
+            _begin_immediate(dbapi)
+            try:
+                value = sync(conn)
+                dbapi.commit()
+            except BaseException:
+                dbapi.rollback()
+                raise
+            return value
+
+        try:
+            value = await self._on_writer(run)
+        except Exception as exc:
+            _fail(job, self._explain(exc))
+        else:
+            _succeed(job, value)
+
+    async def _run_group(self, first: _Job) -> None:
+        jobs = [first]
+        try:
+            await self._attempts(jobs)
+        except BaseException as exc:  # the writer itself is being cancelled (loop shutdown)
+            for job in jobs:
+                _fail(
+                    job, StorageError(f"the store stopped before this write was durable: {exc!r}")
+                )
+            raise
+
+    async def _attempts(self, jobs: list[_Job]) -> None:
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            try:
+                await self._on_writer(self._begin)
+            except Exception as exc:  # the lock stayed taken: everyone waiting waited for it
+                error = self._explain(exc)
+                for job in [*jobs, *self._take_waiting()]:
+                    _fail(job, error)
+                return
+            try:
+                done = await self._run_units(jobs, grow=attempt == 1)
+                await self._on_writer(self._commit)
+            except BaseException as exc:
+                await self._on_writer(self._rollback)
+                if not isinstance(exc, Exception):
+                    raise
+                self.stats.failed_commits += 1
+                jobs[:] = [job for job in jobs if not job.future.done()]
+                if attempt == COMMIT_ATTEMPTS or not jobs:
+                    for job in jobs:
+                        _fail(job, self._explain(exc))
+                    log.error("sqlite: a group of %d transactions failed %d times: %s",
+                              len(jobs), attempt, exc)  # fmt: skip
+                    return
+                log.warning("sqlite: a group of %d transactions failed (%s); running them again",
+                            len(jobs), exc)  # fmt: skip
+                await asyncio.sleep(0.05 * 2**attempt)
+                continue
+            self.stats.groups += 1
+            self.stats.units += len(done)
+            for job, value in done:  # durable now: only now may anyone act on it
+                _succeed(job, value)
+            return
+
+    async def _run_units(self, jobs: list[_Job], *, grow: bool) -> list[tuple[_Job, Any]]:
+        """Run each unit in its own savepoint; with ``grow``, units queued meanwhile join the
+        group (``jobs`` grows) until it is full."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + MAX_GROUP_SECONDS
+        done: list[tuple[_Job, Any]] = []
+        i = 0
+        while True:
+            if i == len(jobs):
+                if not grow or len(jobs) >= self.max_group or loop.time() > deadline:
+                    return done
+                nxt = self._next_waiting()
+                if nxt is None:
+                    return done
+                jobs.append(nxt)
+            job = jobs[i]
+            i += 1
+            if job.future.done():
+                continue  # failed alone in an earlier attempt, or its caller gave up
+            ok, value = await self._run_unit(job)
+            if ok:
+                done.append((job, value))
+            else:
+                _fail(job, value)
+
+    async def _run_unit(self, job: _Job) -> tuple[bool, Any]:
+        assert job.work is not None  # noqa: S101 (only units of work join a group)
+        assert self._session is not None  # noqa: S101 (the group has begun)
+        assert self._dbapi is not None  # noqa: S101
+        dbapi = self._dbapi
+        dbapi.execute("SAVEPOINT kesu_unit")
+        token = self._enter_write()
+        try:
+            value = await job.work(Tx(self._session))
+        except BaseException as exc:
+            task = asyncio.current_task()
+            if not isinstance(exc, Exception) and task is not None and task.cancelling():
+                raise  # the writer is being stopped: the group's rollback handles it
+            try:
+                dbapi.execute("ROLLBACK TO kesu_unit")
+                dbapi.execute("RELEASE kesu_unit")
+            except sqlite3.Error as broken:
+                raise _GroupBroken(str(broken)) from exc
+            if not dbapi.in_transaction:  # SQLite ended the whole transaction itself
+                raise _GroupBroken(str(exc)) from exc
+            return False, exc
+        finally:
+            self._leave_write(token)
+        dbapi.execute("RELEASE kesu_unit")
+        return True, value
+
+    def _next_waiting(self) -> _Job | None:
+        """The next queued unit of work, if it can join a group (a sync job runs alone)."""
+        while self._queue and self._queue[0].work is not None:
+            job = self._queue.popleft()
+            if not job.future.cancelled():
+                return job
+        return None
+
+    def _take_waiting(self) -> list[_Job]:
+        taken: list[_Job] = []
+        while (job := self._next_waiting()) is not None:
+            taken.append(job)
+        return taken
+
+    # On the writer thread: the only calls that may wait for another process or the disk.
+
+    def _writer_connection(self) -> tuple[Connection, sqlite3.Connection]:
+        if self._conn is None:
+            conn = self.writer.connect()
+            # SQLAlchemy's own transaction stays open for the connection's life and does
+            # nothing (pysqlite's BEGIN is ours to issue): each group's BEGIN IMMEDIATE and
+            # COMMIT go to the driver, and Alembic sees a transaction it must not end.
+            conn.begin()
+            dbapi = conn.connection.dbapi_connection
+            assert isinstance(dbapi, sqlite3.Connection)  # noqa: S101
+            self._conn, self._dbapi = conn, dbapi
+            self._session = _LoopSession(conn, dbapi)
+        assert self._dbapi is not None  # noqa: S101
+        return self._conn, self._dbapi
+
+    def _begin(self) -> None:
+        _begin_immediate(self._writer_connection()[1])
+
+    def _commit(self) -> None:
+        assert self._dbapi is not None  # noqa: S101
+        self._dbapi.commit()
+
+    def _rollback(self) -> None:
+        assert self._dbapi is not None  # noqa: S101
+        try:
+            self._dbapi.rollback()
+        except sqlite3.Error:
+            log.exception("sqlite: rollback after a failed group failed too")
+
+    async def _on_writer(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._write_thread, fn)
+
+    def _explain(self, exc: Exception) -> Exception:
+        if _is_locked(exc):
+            return StoreBusy(
+                f"another process held the database {self.path} for more than "
+                f"{self.busy_timeout:g} s; nothing was written"
+            )
+        return exc
+
+    # -- reading -----------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[Tx]:
+        async with self._read_slots:
+            session = _ThreadSession(self)
+            try:
+                yield Tx(session)
+            finally:
+                session.close()
+
+    async def on_reader(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._read_threads, fn)
+
+    # -- closing -----------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+        if self._writer_task is not None:
+            await self._writer_task
+        if self._conn is not None:
+            conn = self._conn
+            self._conn = self._dbapi = self._session = None
+            await self._on_writer(conn.close)
+        self._write_thread.shutdown(wait=True)
+        self._read_threads.shutdown(wait=True)
+        self.writer.dispose()
+        self.readers.dispose()
+
+
+def _succeed(job: _Job, value: Any) -> None:
+    if not job.future.done():
+        job.future.set_result(value)
+
+
+def _fail(job: _Job, exc: BaseException) -> None:
+    if not job.future.done():
+        job.future.set_exception(exc)
+
+
+def _begin_immediate(dbapi: sqlite3.Connection) -> None:
+    # IMMEDIATE takes the write lock now, waiting (busy_timeout) for another process's
+    # write to end; a deferred BEGIN would fail later on the lock upgrade instead.
+    dbapi.execute("BEGIN IMMEDIATE")
+
+
+def _is_locked(exc: BaseException) -> bool:
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig)
+
+
+def _pragmas(dbapi_connection: Any) -> None:
+    # The driver issues no BEGIN of its own: ours are explicit (SQLAlchemy's recipe).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _writer_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    _pragmas(dbapi_connection)
+    # A committed case survives a power cut: the WAL is synced at every COMMIT.
+    dbapi_connection.execute("PRAGMA synchronous=FULL")
+
+
+def _reader_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    _pragmas(dbapi_connection)
+    dbapi_connection.execute("PRAGMA query_only=ON")  # a write through a reader is a bug
+
+
+def _begin_deferred(conn: Connection) -> None:
+    # One snapshot for the whole read transaction (the driver would not BEGIN for a SELECT).
+    conn.exec_driver_sql("BEGIN")
