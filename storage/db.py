@@ -88,6 +88,11 @@ class Store(ABC):
         loop (schema migrations: Alembic is synchronous)."""
 
     @abstractmethod
+    async def read_sync(self, fn: Callable[[Connection], T]) -> T:
+        """``fn`` on a synchronous connection in a read transaction, off the event loop
+        (Alembic's current revision, schema inspection)."""
+
+    @abstractmethod
     async def close(self) -> None:
         """Finish queued writes, then close every connection."""
 

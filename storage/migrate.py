@@ -30,10 +30,9 @@ def head_revision() -> str:
 
 
 async def current_revision(store: Store) -> str | None:
-    async with store.read() as tx:
-        return await tx.session.run_sync(
-            lambda sync: MigrationContext.configure(sync).get_current_revision()
-        )
+    return await store.read_sync(
+        lambda sync: MigrationContext.configure(sync).get_current_revision()
+    )
 
 
 async def upgrade(store: Store, revision: str = "head") -> tuple[str | None, str | None]:

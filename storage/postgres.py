@@ -1,30 +1,36 @@
-"""PostgreSQL, for several instances: SQLAlchemy's async engine over asyncpg.
+"""PostgreSQL, for several instances: asyncpg's pool and prepared statements.
 
 One transaction per unit of work is right here: the server commits concurrent transactions
 together (its own group commit), and row locks (``FOR UPDATE``, the upserts) serialise what
-must be. asyncpg prepares each statement once per connection (SQLAlchemy's dialect keeps the
-prepared statements), and the repositories' statements are built once, so a call costs a
-cache lookup and a round trip. A unit that loses a serialization conflict or a deadlock is
-rolled back by the server and runs again; any other error reaches the caller — a connection
-lost during COMMIT leaves unknown whether it committed, so that is never retried here.
+must be. Statements are compiled once by SQLAlchemy (``storage/compiled.py``) and run with
+asyncpg, which prepares each SQL text once per connection and keeps it. A unit that loses a
+serialization conflict or a deadlock is rolled back by the server and runs again; any other
+error reaches the caller — a connection lost during COMMIT leaves unknown whether it
+committed, so that is never retried here.
+
+SQLAlchemy's own async engine is used only where a synchronous connection is needed
+(Alembic's migrations, schema inspection), and opens its connections just for that.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
-from sqlalchemy.engine import URL, Connection, Result
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+import asyncpg
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 from sqlalchemy.sql import Executable
 
+from storage.compiled import Compiler, split
 from storage.db import Store, Work
 from storage.repositories import StorageError, Tx
-from storage.repositories.base import Params
+from storage.repositories.base import Params, Rows
 
 log = logging.getLogger(__name__)
 
@@ -32,70 +38,144 @@ T = TypeVar("T")
 
 #: Tries of one unit of work that the server rolled back for a conflict.
 ATTEMPTS = 3
-_RETRYABLE = {"40001", "40P01"}  # serialization_failure, deadlock_detected
+_RETRYABLE = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 
 
 class _Session:
     dialect = "postgresql"
 
-    def __init__(self, conn: AsyncConnection, *, writable: bool = True) -> None:
+    def __init__(
+        self,
+        conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy,
+        compiler: Compiler,
+        *,
+        writable: bool = True,
+    ) -> None:
         self._conn = conn
+        self._compiler = compiler
         self._writable = writable
 
-    async def execute(self, statement: Executable, params: Params = None) -> Result[Any]:
-        return await self._conn.execute(statement, params)
+    async def execute(self, statement: Executable, params: Params = None) -> Rows:
+        one, many = split(params)
+        if many is not None:
+            return Rows([], await self._many(statement, many))
+        compiled = self._compiler.get(statement, one)
+        sql, args = compiled.args(one)
+        records = await self._conn.fetch(sql, *args)
+        if not records:
+            return Rows([], 0)
+        return Rows(compiled.rows(list(records[0].keys()), records), len(records))
 
     async def modify(self, statement: Executable, params: Params = None) -> int:
         if not self._writable:
             raise StorageError("a read transaction cannot write: use store.write()")
-        return int((await self._conn.execute(statement, params)).rowcount)
+        one, many = split(params)
+        if many is not None:
+            return await self._many(statement, many)
+        sql, args = self._compiler.get(statement, one).args(one)
+        status: str = await self._conn.execute(sql, *args)  # e.g. "UPDATE 3"
+        count = status.rsplit(" ", 1)[-1]
+        return int(count) if count.isdigit() else -1
+
+    async def _many(self, statement: Executable, params: Any) -> int:
+        if not self._writable:
+            raise StorageError("a read transaction cannot write: use store.write()")
+        sql, rows = self._compiler.many(statement, params)
+        await self._conn.executemany(sql, rows)
+        return -1  # asyncpg does not count the rows of an executemany
 
     @contextlib.asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
-        async with self._conn.begin_nested():
+        async with self._conn.transaction():  # nested: a SAVEPOINT
             yield
-
-    async def run_sync(self, fn: Callable[[Connection], T]) -> T:
-        return await self._conn.run_sync(fn)
 
 
 class PostgresStore(Store):
-    def __init__(self, url: URL, **engine_options: Any) -> None:
-        engine_options.setdefault("pool_size", 10)
-        engine_options.setdefault("max_overflow", 10)
-        engine_options.setdefault("pool_timeout", 120)
-        self.engine = create_async_engine(url, **engine_options)
+    def __init__(
+        self,
+        url: URL,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 10,
+        pool_timeout: float = 120.0,
+        connect_args: dict[str, Any] | None = None,
+    ) -> None:
         self.dialect = "postgresql"
+        self.url = url.set(drivername="postgresql+asyncpg")
+        self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._connect_args = dict(connect_args or {})
+        self._max_size = max(1, pool_size + max_overflow)
+        self._timeout = pool_timeout
+        self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
+        # SQLAlchemy's engine: its dialect compiles every statement; its connections (opened
+        # only then) serve Alembic and inspection.
+        self._engine = create_async_engine(
+            self.url, poolclass=NullPool, connect_args=self._connect_args
+        )
+        self.compiler = Compiler(self._engine.dialect)
+
+    async def _connections(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._opening:
+                if self._pool is None:
+                    self._pool = await asyncpg.create_pool(
+                        self._dsn,
+                        min_size=1,
+                        max_size=self._max_size,
+                        init=_json_codec,
+                        **self._connect_args,
+                    )
+        return self._pool
 
     async def write(self, work: Work[T]) -> T:
         token = self._enter_write()
         try:
-            for attempt in range(1, ATTEMPTS + 1):
-                try:
-                    async with self.engine.connect() as conn, conn.begin():
-                        return await work(Tx(_Session(conn)))
-                except DBAPIError as exc:
-                    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-                    if attempt == ATTEMPTS or code not in _RETRYABLE:
-                        raise
-                    log.info("postgresql: %s on attempt %d; running the transaction again",
-                             code, attempt)  # fmt: skip
-                    await asyncio.sleep(0.01 * 2**attempt)
+            pool = await self._connections()
+            async with pool.acquire(timeout=self._timeout) as conn:
+                for attempt in range(1, ATTEMPTS + 1):
+                    try:
+                        async with conn.transaction():
+                            return await work(Tx(_Session(conn, self.compiler)))
+                    except _RETRYABLE as exc:
+                        if attempt == ATTEMPTS:
+                            raise
+                        log.info("postgresql: %s on attempt %d; running the transaction again",
+                                 exc.sqlstate, attempt)  # fmt: skip
+                        await asyncio.sleep(0.01 * 2**attempt)
             raise AssertionError("unreachable")  # pragma: no cover
         finally:
             self._leave_write(token)
 
-    async def write_sync(self, fn: Callable[[Connection], T]) -> T:
-        async with self.engine.connect() as conn, conn.begin():
-            return await conn.run_sync(fn)
-
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
-        async with self.engine.connect() as conn:
-            # BEGIN READ ONLY: the server refuses a write too, at no extra round trip.
-            await conn.execution_options(postgresql_readonly=True)
-            async with conn.begin():
-                yield Tx(_Session(conn, writable=False))
+        pool = await self._connections()
+        # BEGIN READ ONLY: the server refuses a write too.
+        async with pool.acquire(timeout=self._timeout) as conn, conn.transaction(readonly=True):
+            yield Tx(_Session(conn, self.compiler, writable=False))
+
+    async def write_sync(self, fn: Callable[[Connection], T]) -> T:
+        async with self._engine.connect() as conn, conn.begin():
+            return await conn.run_sync(fn)
+
+    async def read_sync(self, fn: Callable[[Connection], T]) -> T:
+        async with self._engine.connect() as conn, conn.begin():
+            return await conn.run_sync(fn)
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+        await self._engine.dispose()
+
+
+async def _json_codec(conn: asyncpg.Connection) -> None:
+    """JSON columns in and out as SQLAlchemy's asyncpg dialect has them: the statement's
+    processor serialises to text, the codec decodes what the server returns."""
+    await conn.set_type_codec(
+        "json",
+        encoder=str.encode,
+        decoder=lambda data: json.loads(data.decode()),
+        schema="pg_catalog",
+        format="binary",
+    )

@@ -1,6 +1,6 @@
 """SQLite, the embedded default: one writer that commits in groups, readers on threads.
 
-Why this shape (measured in ``bench/intake.py``; the figures are in the README's notes): SQLite
+Why this shape (measured with ``bench/intake.py``): SQLite
 allows one writer at a time, and with ``synchronous=FULL`` every COMMIT waits for an fsync.
 Running each message's transaction on its own pays that fsync per message, plus three or four
 thread hops per statement through an async driver. Here one connection writes for the whole
@@ -9,10 +9,12 @@ process:
 * BEGIN IMMEDIATE and COMMIT run on a writer thread: waiting for another process's lock (a
   ``kesu`` command beside ``kesu run``) or for the disk never stops the event loop.
 * Between them, the units of work waiting in the queue run one after another on the event
-  loop, each inside its own SAVEPOINT, their statements executed directly: they hold the
-  write lock, so no statement waits for a lock, and pages come from SQLite's or the system's
-  cache. A unit that raises is rolled back to its savepoint alone and its caller gets the
-  error at once; it wrote nothing the others could have seen.
+  loop, each inside its own SAVEPOINT, their statements (compiled once,
+  ``storage/compiled.py``) executed on the driver directly: the group holds the write lock,
+  so no statement waits for a lock, and pages come from SQLite's or the system's cache. A
+  unit that raises is rolled back to its savepoint alone and its caller gets the error at
+  once; it wrote nothing the others could have seen. (The savepoints are the driver's own:
+  SQLAlchemy's ``begin_nested`` costs ~60 times more here, measured.)
 * One COMMIT — one fsync — then makes the whole group durable, and only then does any caller
   get its result. If the COMMIT (or the transaction under it) fails, every unit of the group
   runs again in a fresh transaction, a few times, before their callers get the error. A unit
@@ -39,14 +41,15 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import URL, Connection, Result
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 from sqlalchemy.sql import Executable
 
+from storage.compiled import Compiler, split
 from storage.db import Store, Work
 from storage.repositories import StorageError, Tx
-from storage.repositories.base import Params
+from storage.repositories.base import Params, Rows
 
 log = logging.getLogger(__name__)
 
@@ -87,26 +90,41 @@ class _Job:
     sync: Callable[[Connection], Any] | None = None
 
 
+def _run(
+    dbapi: sqlite3.Connection, compiler: Compiler, statement: Executable, params: Params
+) -> Rows:
+    """One statement on the driver: compiled once, values through their type processors."""
+    one, many = split(params)
+    if many is not None:
+        sql, rows = compiler.many(statement, many)
+        return Rows([], dbapi.executemany(sql, rows).rowcount)
+    compiled = compiler.get(statement, one)
+    sql, args = compiled.args(one)
+    cursor = dbapi.execute(sql, args)
+    if cursor.description is None:  # DML without RETURNING
+        return Rows([], cursor.rowcount)
+    keys = [column[0] for column in cursor.description]
+    return Rows(compiled.rows(keys, cursor.fetchall()), cursor.rowcount)
+
+
 class _LoopSession:
     """The writer connection, used on the event loop while the group holds the write lock."""
 
     dialect = "sqlite"
 
-    def __init__(self, conn: Connection, dbapi: sqlite3.Connection) -> None:
-        self._conn = conn
+    def __init__(self, dbapi: sqlite3.Connection, compiler: Compiler) -> None:
         self._dbapi = dbapi
+        self._compiler = compiler
         self._depth = 0
 
-    async def execute(self, statement: Executable, params: Params = None) -> Result[Any]:
-        return self._conn.execute(statement, params)
+    async def execute(self, statement: Executable, params: Params = None) -> Rows:
+        return _run(self._dbapi, self._compiler, statement, params)
 
     async def modify(self, statement: Executable, params: Params = None) -> int:
-        return int(self._conn.execute(statement, params).rowcount)
+        return _run(self._dbapi, self._compiler, statement, params).rowcount
 
     @contextlib.asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
-        # Straight to the driver: SQLAlchemy's begin_nested() costs ~60 times more here
-        # (measured), and it need not know: the group's transaction is managed below it.
         self._depth += 1
         name = f"kesu_sp{self._depth}"
         self._dbapi.execute(f"SAVEPOINT {name}")
@@ -121,9 +139,6 @@ class _LoopSession:
         finally:
             self._depth -= 1
 
-    async def run_sync(self, fn: Callable[[Connection], T]) -> T:
-        return fn(self._conn)
-
 
 class _ThreadSession:
     """A reader connection; each statement runs on a reader thread, rows fetched there."""
@@ -135,14 +150,18 @@ class _ThreadSession:
         self._conn: Connection | None = None
         self._lock = asyncio.Lock()  # one statement at a time on one connection
 
-    def _connection(self) -> Connection:
-        if self._conn is None:  # checked out on the thread: opening a file is I/O
+    def connection(self) -> Connection:
+        """Checked out on the reader thread: opening a file is I/O."""
+        if self._conn is None:
             self._conn = self._store.readers.connect()
+            self._conn.begin()  # our BEGIN (see _begin_deferred): one snapshot throughout
         return self._conn
 
-    async def execute(self, statement: Executable, params: Params = None) -> Result[Any]:
-        def run() -> Result[Any]:
-            return self._connection().execute(statement, params).freeze()()
+    async def execute(self, statement: Executable, params: Params = None) -> Rows:
+        def run() -> Rows:
+            dbapi = self.connection().connection.dbapi_connection
+            assert isinstance(dbapi, sqlite3.Connection)  # noqa: S101
+            return _run(dbapi, self._store.compiler, statement, params)
 
         async with self._lock:
             return await self._store.on_reader(run)
@@ -155,7 +174,7 @@ class _ThreadSession:
 
     async def run_sync(self, fn: Callable[[Connection], T]) -> T:
         async with self._lock:
-            return await self._store.on_reader(lambda: fn(self._connection()))
+            return await self._store.on_reader(lambda: fn(self.connection()))
 
     def close(self) -> None:
         if self._conn is not None:  # back to the pool; ending a read transaction is no I/O
@@ -201,6 +220,7 @@ class SqliteStore(Store):
         event.listen(self.writer, "connect", _writer_pragmas)
         event.listen(self.readers, "connect", _reader_pragmas)
         event.listen(self.readers, "begin", _begin_deferred)
+        self.compiler = Compiler(self.writer.dialect)
         self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="kesu-sqlite-write")
         self._read_threads = ThreadPoolExecutor(readers, thread_name_prefix="kesu-sqlite-read")
         # Never more read transactions than connections: a reader thread then never waits
@@ -397,7 +417,7 @@ class SqliteStore(Store):
             dbapi = conn.connection.dbapi_connection
             assert isinstance(dbapi, sqlite3.Connection)  # noqa: S101
             self._conn, self._dbapi = conn, dbapi
-            self._session = _LoopSession(conn, dbapi)
+            self._session = _LoopSession(dbapi, self.compiler)
         assert self._dbapi is not None  # noqa: S101
         return self._conn, self._dbapi
 
@@ -434,6 +454,14 @@ class SqliteStore(Store):
             session = _ThreadSession(self)
             try:
                 yield Tx(session)
+            finally:
+                session.close()
+
+    async def read_sync(self, fn: Callable[[Connection], T]) -> T:
+        async with self._read_slots:
+            session = _ThreadSession(self)
+            try:
+                return await session.run_sync(fn)
             finally:
                 session.close()
 

@@ -21,7 +21,7 @@ async def pending(tx: Tx, until: datetime = FAR_FUTURE, limit: int = 1000) -> li
         .order_by(outbox.c.id)
         .limit(limit)
     )
-    return [dict(r._mapping) for r in await tx.session.execute(stmt)]
+    return (await tx.session.execute(stmt)).rows
 
 
 async def pending_count(tx: Tx) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
-from storage.repositories.base import Repo, as_row
+from storage.repositories.base import Repo
 from storage.schema import Row, attachments
 
 _ADD = attachments.insert()
@@ -40,4 +40,4 @@ class Attachments(Repo):
             await self.session.modify(_ADD, rows)
 
     async def for_case(self, case_id: int) -> list[Row]:
-        return [as_row(r) for r in await self.session.execute(_FOR_CASE, {"case_id": case_id})]
+        return (await self.session.execute(_FOR_CASE, {"case_id": case_id})).rows

@@ -3,26 +3,25 @@
 Repositories are written once, against :class:`Session`. Beneath it, each backend runs
 statements its own fastest safe way (``storage/sqlite.py``: on the event loop inside a
 group-committed transaction, or on a reader thread; ``storage/postgres.py``: asyncpg's
-prepared statements through SQLAlchemy's async engine). Hot-path statements are built once —
-per dialect when the SQL differs, as module constants otherwise — with ``bindparam`` for
-every value, so a call costs a cache lookup instead of building and hashing a statement tree.
+prepared statements), both from SQL that SQLAlchemy compiled once (``storage/compiled.py``).
+Hot-path statements are built once — per dialect when the SQL differs, as module constants
+otherwise — with ``bindparam`` for every value, so a call costs a cache lookup instead of
+building, hashing and compiling a statement tree.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Result
 from sqlalchemy.sql import Executable
 
 from storage.schema import Row
 
-T = TypeVar("T")
 S = TypeVar("S")
 
 #: One parameter set, or several for an executemany.
@@ -41,6 +40,40 @@ class StaleRow(StorageError):
     """Somebody changed the row since it was read (two staff clicking at once)."""
 
 
+class Rows:
+    """A statement's rows, all fetched, each a dict from column name to value."""
+
+    __slots__ = ("rowcount", "rows")
+
+    def __init__(self, rows: list[Row], rowcount: int = -1) -> None:
+        self.rows = rows
+        self.rowcount = rowcount
+
+    def __iter__(self) -> Iterator[Row]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def first(self) -> Row | None:
+        return self.rows[0] if self.rows else None
+
+    def one(self) -> Row:
+        if len(self.rows) != 1:
+            raise StorageError(f"expected exactly one row, got {len(self.rows)}")
+        return self.rows[0]
+
+    def scalar(self) -> Any:
+        """The first column of the first row, or None when there is no row."""
+        return next(iter(self.rows[0].values())) if self.rows else None
+
+    def scalar_one(self) -> Any:
+        return next(iter(self.one().values()))
+
+    def scalars(self) -> list[Any]:
+        return [next(iter(r.values())) for r in self.rows]
+
+
 class Session(Protocol):
     """One open transaction, as repositories see it."""
 
@@ -49,20 +82,17 @@ class Session(Protocol):
         """``sqlite`` or ``postgresql``: which prebuilt statement to pick."""
         ...
 
-    async def execute(self, statement: Executable, params: Params = None) -> Result[Any]:
-        """Run a query (or DML with RETURNING); its rows are all fetched already."""
+    async def execute(self, statement: Executable, params: Params = None) -> Rows:
+        """Run a query (or DML with RETURNING); its rows, all fetched."""
         ...
 
     async def modify(self, statement: Executable, params: Params = None) -> int:
-        """Run DML without RETURNING; how many rows it changed."""
+        """Run DML without RETURNING (once, or per parameter set for a list of them); how
+        many rows it changed, or -1 where the driver does not say."""
         ...
 
     def savepoint(self) -> AbstractAsyncContextManager[None]:
         """A nested transaction: what is written inside is undone alone if it raises."""
-        ...
-
-    async def run_sync(self, fn: Callable[[Connection], T]) -> T:
-        """``fn`` on the underlying synchronous connection (Alembic, inspection)."""
         ...
 
 
@@ -79,10 +109,6 @@ def insert_for(dialect: str, table: Table) -> sqlite.Insert | postgresql.Insert:
     if dialect == "sqlite":
         return sqlite.insert(table)
     raise StorageError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
-
-
-def as_row(result_row: Any) -> Row:
-    return dict(result_row._mapping)
 
 
 class Repo:

@@ -15,7 +15,6 @@ from storage.repositories.base import (
     Repo,
     StaleRow,
     StorageError,
-    as_row,
     insert_for,
     per_dialect,
 )
@@ -91,20 +90,19 @@ class Cases(Repo):
         return int(result.scalar_one())
 
     async def insert(self, values: Mapping[str, Any]) -> Row:
-        return as_row((await self.session.execute(_INSERT, {**values, "version": 1})).one())
+        return (await self.session.execute(_INSERT, {**values, "version": 1})).one()
 
     async def get(self, case_id: int, *, for_update: bool = False) -> Row:
         stmt = _BY_ID_LOCKED if for_update else _BY_ID
         row = (await self.session.execute(stmt, {"id": case_id})).first()
         if row is None:
             raise NotFound(f"no case with id {case_id}")
-        return as_row(row)
+        return row
 
     async def by_number(self, number: str, *, for_update: bool = False) -> Row | None:
         """``for_update`` locks the row on PostgreSQL; SQLite's single writer already does."""
         stmt = _BY_NUMBER_LOCKED if for_update else _BY_NUMBER
-        row = (await self.session.execute(stmt, {"number": number})).first()
-        return None if row is None else as_row(row)
+        return (await self.session.execute(stmt, {"number": number})).first()
 
     async def update(self, case_id: int, expected_version: int, values: Mapping[str, Any]) -> Row:
         """Write ``values`` if nobody changed the case since ``expected_version`` was read."""
@@ -119,7 +117,7 @@ class Cases(Repo):
             raise StaleRow(
                 f"case {case_id} changed meanwhile (expected version {expected_version})"
             )
-        return as_row(row)
+        return row
 
     async def search(
         self,
@@ -158,4 +156,4 @@ class Cases(Repo):
             params["assignee"] = assignee
         if contact_digits is not None:
             params["contact"] = contact_digits
-        return [as_row(r) for r in await self.session.execute(stmt, params)]
+        return (await self.session.execute(stmt, params)).rows

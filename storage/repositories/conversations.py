@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.sql import Executable
 
-from storage.repositories.base import Repo, as_row, insert_for, per_dialect
+from storage.repositories.base import Repo, insert_for, per_dialect
 from storage.schema import Row, conversations
 
 _KEY = (
@@ -38,8 +38,7 @@ class Conversations(Repo):
     async def get(self, channel: str, chat_id: str, *, for_update: bool = False) -> Row | None:
         """``for_update`` locks the row on PostgreSQL, so two instances serialise one chat."""
         stmt = _GET_LOCKED if for_update else _GET
-        row = (await self.session.execute(stmt, {"channel": channel, "chat_id": chat_id})).first()
-        return None if row is None else as_row(row)
+        return (await self.session.execute(stmt, {"channel": channel, "chat_id": chat_id})).first()
 
     async def put(
         self, channel: str, chat_id: str, *, flow: str, state: str, data: Any, now: datetime

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.sql import Executable
 
-from storage.repositories.base import NotFound, Repo, as_row, insert_for, per_dialect
+from storage.repositories.base import NotFound, Repo, insert_for, per_dialect
 from storage.schema import Row, customers
 
 
@@ -75,18 +75,17 @@ class Customers(Repo):
             "updated_at": now,
         }
         result = await self.session.execute(_upsert(self.session.dialect), params)
-        return as_row(result.one())
+        return result.one()
 
     async def get(self, customer_id: int) -> Row:
         row = (await self.session.execute(_BY_ID, {"id": customer_id})).first()
         if row is None:
             raise NotFound(f"no customer with id {customer_id}")
-        return as_row(row)
+        return row
 
     async def find(self, channel: str, channel_user_id: str) -> Row | None:
         params = {"channel": channel, "user": channel_user_id}
-        row = (await self.session.execute(_BY_IDENTITY, params)).first()
-        return None if row is None else as_row(row)
+        return (await self.session.execute(_BY_IDENTITY, params)).first()
 
     async def update(self, customer_id: int, now: datetime, **values: Any) -> None:
         params = {**values, "updated_at": now, "b_id": customer_id}

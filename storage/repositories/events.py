@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
-from storage.repositories.base import Repo, as_row
+from storage.repositories.base import Repo
 from storage.schema import Row, case_events
 
 _APPEND = case_events.insert().returning(case_events.c.id)
@@ -45,4 +45,4 @@ class Events(Repo):
         return int((await self.session.execute(_APPEND, params)).scalar_one())
 
     async def for_case(self, case_id: int) -> list[Row]:
-        return [as_row(r) for r in await self.session.execute(_FOR_CASE, {"case_id": case_id})]
+        return (await self.session.execute(_FOR_CASE, {"case_id": case_id})).rows

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.sql import Executable
 
-from storage.repositories.base import Repo, as_row, insert_for, per_dialect
+from storage.repositories.base import Repo, insert_for, per_dialect
 from storage.schema import Row, outbox
 
 
@@ -109,7 +109,7 @@ class Outbox(Repo):
             "created_at": now,
         }
         result = await self.session.execute(_enqueue(self.session.dialect), params)
-        value = result.scalar_one_or_none()
+        value = result.scalar()
         return None if value is None else int(value)
 
     async def heads(self, now: datetime, limit: int = 100, channel: str | None = None) -> list[Row]:
@@ -119,14 +119,14 @@ class Outbox(Repo):
         if channel is not None:
             params["channel"] = channel
         rows = await self.session.execute(_heads(channel is not None), params)
-        return [as_row(r) for r in rows]
+        return rows.rows
 
     async def next_due(self, channel: str | None = None) -> datetime | None:
         """When the earliest pending message becomes due, so the worker can sleep until then."""
         params = None if channel is None else {"channel": channel}
         value: datetime | None = (
             await self.session.execute(_next_due(channel is not None), params)
-        ).scalar_one_or_none()
+        ).scalar()
         return value
 
     async def mark_sent(

@@ -55,7 +55,7 @@ class MessageRefs(Repo):
         if not refs:
             return {}
         rows = await self.session.execute(_MANY, {"channel": channel, "refs": list(refs)})
-        return {r.ref: r.platform_message_id for r in rows}
+        return {r["ref"]: r["platform_message_id"] for r in rows}
 
     async def ref_of(self, channel: str, platform_message_id: str, prefix: str) -> str | None:
         """Which named message (of the kind ``prefix``, e.g. "card:") this platform id is."""
@@ -64,5 +64,5 @@ class MessageRefs(Repo):
             "platform_message_id": platform_message_id,
             "pattern": _starts_with(prefix),
         }
-        value = (await self.session.execute(_REF_OF, params)).scalar_one_or_none()
+        value = (await self.session.execute(_REF_OF, params)).scalar()
         return None if value is None else str(value)

@@ -75,7 +75,7 @@ async def test_kill_minus_nine_mid_burst_leaves_no_half_case(
             .where(case_events.c.case_id.not_in(select(cases.c.id)))
         )
         assert orphan_events.scalar_one() == 0
-        numbers = (await conn.execute(select(cases.c.number))).scalars().all()
+        numbers = (await conn.execute(select(cases.c.number))).scalars()
         last = (await conn.execute(select(case_sequences.c.last))).scalar_one()
     seqs = sorted(int(n[10:]) for n in numbers)
     assert len(seqs) >= 150

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from storage import migrate
 from storage.db import Store
@@ -127,7 +127,7 @@ async def test_a_transaction_sqlite_ended_itself_reruns_the_whole_group(
         await tx.inbound.first_time("t", "b", NOW)
         if not broke:
             broke.append(True)
-            await tx.session.run_sync(lambda conn: conn.exec_driver_sql("ROLLBACK"))
+            await tx.session.modify(text("ROLLBACK"))
             raise sqlite3.OperationalError("disk I/O error")
         return "b"
 

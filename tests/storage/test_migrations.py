@@ -24,12 +24,11 @@ async def test_upgrade_from_empty_then_again_is_a_no_op(backend: Backend) -> Non
 
 
 async def test_migrated_schema_matches_the_metadata(store: Store) -> None:
-    async with store.read() as tx:
-        diff = await tx.session.run_sync(
-            lambda sync: compare_metadata(
-                MigrationContext.configure(sync, opts={"compare_type": True}), metadata
-            )
+    diff = await store.read_sync(
+        lambda sync: compare_metadata(
+            MigrationContext.configure(sync, opts={"compare_type": True}), metadata
         )
-        tables = await tx.session.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+    )
+    tables = await store.read_sync(lambda sync: set(inspect(sync).get_table_names()))
     assert diff == []
     assert {t.name for t in metadata.sorted_tables} <= tables
