@@ -42,7 +42,7 @@ from telegram import Update  # noqa: E402
 from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters  # noqa: E402
 from telegram.request import HTTPXRequest  # noqa: E402
 
-from bot.app import Runtime, build_runtime  # noqa: E402
+from bot.app import Runtime, build_runtime, freeze_startup_objects  # noqa: E402
 from bot.channels.telegram import TelegramChannel  # noqa: E402
 from bot.clock import TickingClock  # noqa: E402
 from bot.config import Settings  # noqa: E402
@@ -91,6 +91,7 @@ async def start_kesu(
         classifier=classifier,
         telegram_options={"poll_timeout": 1.0, **telegram_options},
     )
+    freeze_startup_objects()  # as `kesu run` does
     stop = asyncio.Event()
     task = asyncio.create_task(runtime.serve(stop))
     await tg.wait_for(lambda: bool(tg.method_calls("getUpdates")))

@@ -6,6 +6,7 @@ No module-level singletons: whoever needs a kesu builds one here and closes it w
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,6 +85,18 @@ async def build(
 
 class NoChannel(DomainError):
     pass
+
+
+def freeze_startup_objects() -> None:
+    """Take what start-up built out of the garbage collector's sight, for the process's
+    life (``kesu run`` calls this once the runtime is built).
+
+    jieba's dictionary alone is ~137,000 objects; every full collection would walk them.
+    Measured under a 500-message burst (bench/intake.py): full collections paused the event
+    loop 85–94 ms before, 7–18 ms after, and the p99 latency fell with them.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 @dataclass

@@ -81,6 +81,7 @@ def run_cmd() -> None:
 
     async def go() -> None:
         runtime = await app.build_runtime(settings)
+        app.freeze_startup_objects()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
