@@ -11,7 +11,9 @@ per-call execution machinery costs ~35 µs a statement over sqlite3 (the stateme
 ~220 µs a transaction for the async engine's connection and transaction wrappers; intake
 runs ~7 statements a message. Only public SQLAlchemy APIs are used: ``compile``,
 ``construct_params``, ``construct_expanded_state`` (IN lists), ``exported_columns`` and the
-types' ``dialect_impl(...).bind_processor/result_processor``.
+types' ``dialect_impl(...).bind_processor/result_processor``. Result processors are built
+without the driver's type codes, which the schema's types (integers, text, dates, UtcDateTime,
+JSON) do not need; a type that does (Numeric on asyncpg) is refused when compiled, with why.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class Compiled:
     def args(self, params: Mapping[str, Any] | None) -> tuple[str, tuple[Any, ...]]:
         """The SQL text and positional values for one parameter set."""
         if self.expanding:
-            state = self.compiled.construct_expanded_state(params)
+            state = self.compiled.construct_expanded_state(params, escape_names=False)
             names = state.positiontup or ()
             values = state.parameters
             late = state.processors
@@ -57,17 +59,20 @@ class Compiled:
                 return late.get(name) or self.by_name.get(name)
 
             return state.statement, tuple(_apply(processor(n), values[n]) for n in names)
-        values = self.compiled.construct_params(params)
+        values = self.compiled.construct_params(params, escape_names=False)
         return self.sql, tuple(
             _apply(p, values[n]) for n, p in zip(self.names, self.binds, strict=True)
         )
 
     def rows(self, keys: Sequence[str], records: Iterable[Iterable[Any]]) -> list[dict[str, Any]]:
         """Driver rows as dicts, each value through its column type's processor."""
-        results = self.results if len(self.results) == len(keys) else (None,) * len(keys)
-        if not any(results):
+        if not any(self.results):  # plain values (or text(): columns unknown to SQLAlchemy)
             return [dict(zip(keys, record, strict=True)) for record in records]
-        pairs = tuple(zip(keys, results, strict=True))
+        if len(self.results) != len(keys):
+            raise StorageError(
+                f"{len(keys)} columns came back, the statement names {len(self.results)}"
+            )
+        pairs = tuple(zip(keys, self.results, strict=True))
         return [
             {
                 k: (p(v) if p is not None and v is not None else v)

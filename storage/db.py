@@ -12,7 +12,6 @@ tx``: it sees only committed data and is never re-run.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
@@ -29,11 +28,10 @@ T = TypeVar("T")
 #: A unit of work: everything one transaction does, re-runnable until it is durable.
 Work = Callable[[Tx], Awaitable[T]]
 
-# The task running a unit of work, so a nested ``store.write`` inside it fails loudly instead
-# of waiting for itself (SQLite) or committing apart from its caller (PostgreSQL).
-_WRITING: contextvars.ContextVar[asyncio.Task[Any] | None] = contextvars.ContextVar(
-    "kesu_writing", default=None
-)
+# Set while a unit of work runs (and in tasks it starts), so a nested ``store.write`` inside
+# it fails loudly instead of waiting for itself (SQLite) or committing apart from its caller
+# (PostgreSQL).
+_WRITING: contextvars.ContextVar[bool] = contextvars.ContextVar("kesu_writing", default=False)
 
 
 class Store(ABC):
@@ -97,15 +95,17 @@ class Store(ABC):
         """Finish queued writes, then close every connection."""
 
     @staticmethod
-    def _enter_write() -> contextvars.Token[asyncio.Task[Any] | None]:
-        task = asyncio.current_task()
-        if task is not None and _WRITING.get() is task:
+    def _refuse_nested_write() -> None:
+        if _WRITING.get():
             raise StorageError(
                 "store.write() called inside a unit of work: pass it the open tx instead "
                 "(a nested write would wait for itself)"
             )
-        return _WRITING.set(task)
 
     @staticmethod
-    def _leave_write(token: contextvars.Token[asyncio.Task[Any] | None]) -> None:
+    def _enter_write() -> contextvars.Token[bool]:
+        return _WRITING.set(True)
+
+    @staticmethod
+    def _leave_write(token: contextvars.Token[bool]) -> None:
         _WRITING.reset(token)

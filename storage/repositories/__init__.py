@@ -10,7 +10,14 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 
 from storage.repositories.attachments import Attachments
-from storage.repositories.base import NotFound, Session, StaleRow, StorageError
+from storage.repositories.base import (
+    DatabaseError,
+    IntegrityViolation,
+    NotFound,
+    Session,
+    StaleRow,
+    StorageError,
+)
 from storage.repositories.cases import Cases
 from storage.repositories.conversations import Conversations
 from storage.repositories.customers import Customers
@@ -24,8 +31,10 @@ __all__ = [
     "Cases",
     "Conversations",
     "Customers",
+    "DatabaseError",
     "Events",
     "InboundUpdates",
+    "IntegrityViolation",
     "MessageRefs",
     "NotFound",
     "Outbox",

@@ -40,6 +40,15 @@ class StaleRow(StorageError):
     """Somebody changed the row since it was read (two staff clicking at once)."""
 
 
+class DatabaseError(StorageError):
+    """The database refused a statement; the driver's own error is the cause. One type on
+    both backends, so callers never import a driver."""
+
+
+class IntegrityViolation(DatabaseError):
+    """A unique, foreign-key or not-null rule refused a row."""
+
+
 class Rows:
     """A statement's rows, all fetched, each a dict from column name to value."""
 

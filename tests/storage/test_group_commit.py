@@ -21,7 +21,7 @@ from sqlalchemy import select, text
 
 from storage import migrate
 from storage.db import Store
-from storage.repositories import Tx
+from storage.repositories import StorageError, Tx
 from storage.schema import inbound_updates
 from storage.sqlite import SqliteStore, StoreBusy
 
@@ -273,3 +273,165 @@ async def test_a_lock_held_past_busy_timeout_is_a_clear_error_and_then_writes_re
         assert await store.write(record("later")) == "later"
     finally:
         await store.close()
+
+
+async def test_a_transaction_ended_inside_a_listeners_savepoint_never_lets_the_unit_go_on(
+    sqlite_store: SqliteStore,
+) -> None:
+    """A listener's savepoint catches its own errors (services._notify, the desk's card), but
+    a transaction SQLite ended under it must not let the unit carry on: its next statements
+    would commit one by one, outside the group. The whole group runs again instead."""
+    broke: list[bool] = []
+    first_seen: list[bool] = []
+
+    async def unit(tx: Tx) -> bool:
+        await tx.inbound.first_time("t", "a", NOW)
+        try:
+            async with tx.savepoint():
+                if not broke:
+                    broke.append(True)
+                    await tx.session.modify(text("ROLLBACK"))  # as SQLITE_FULL or IOERR do
+                    raise sqlite3.OperationalError("database or disk is full")
+        except Exception:  # noqa: S110 (the listener's own error handling, as in _notify)
+            pass
+        first = await tx.inbound.first_time("t", "msg-1", NOW)  # the dispatcher's dedupe
+        first_seen.append(first)
+        return first
+
+    assert await sqlite_store.write(unit) is True
+    assert first_seen == [True]  # the broken run never reached it; the durable one did
+    assert sqlite_store.stats.failed_commits == 1
+    assert await seen(sqlite_store, "a", "msg-1") == ["a", "msg-1"]
+
+
+async def test_a_units_error_waits_for_its_group_since_it_may_rest_on_what_never_commits(
+    sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """B refuses because it saw what A wrote in the same group; if that group never commits,
+    B must not have been told "already claimed" about a claim that does not exist."""
+
+    def commit() -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(sqlite_store, "_commit", commit)
+
+    async def claim(tx: Tx) -> str:
+        if not await tx.inbound.first_time("t", "claim:case-1", NOW):
+            raise ValueError("already claimed")
+        return "claimed"
+
+    results = await asyncio.gather(
+        sqlite_store.write(claim), sqlite_store.write(claim), return_exceptions=True
+    )
+    assert [type(r) for r in results] == [sqlite3.OperationalError] * 2, results
+
+    monkeypatch.undo()
+    results = await asyncio.gather(
+        sqlite_store.write(claim), sqlite_store.write(claim), return_exceptions=True
+    )
+    assert results[0] == "claimed"
+    assert isinstance(results[1], ValueError)  # now true: the first claim is durable
+
+
+async def test_a_unit_that_keeps_ending_the_transaction_is_set_apart_and_fails_alone(
+    sqlite_store: SqliteStore,
+) -> None:
+    async def breaks_always(tx: Tx) -> str:
+        await tx.inbound.first_time("t", "bad", NOW)
+        await tx.session.modify(text("ROLLBACK"))
+        raise sqlite3.OperationalError("disk I/O error")
+
+    units = [record(f"g{i}") for i in range(6)]
+    units.insert(3, breaks_always)
+    results = await asyncio.gather(*(sqlite_store.write(u) for u in units), return_exceptions=True)
+    assert isinstance(results[3], StorageError)
+    assert "ended" in str(results[3])  # whether it failed set apart or in a group of its own
+    assert [r for i, r in enumerate(results) if i != 3] == [f"g{i}" for i in range(6)]
+    assert await seen(sqlite_store, "bad", "g0", "g5") == ["g0", "g5"]
+
+
+async def test_groups_hold_at_most_max_group_units_and_a_sync_job_runs_alone(
+    tmp_path: Path,
+) -> None:
+    store = Store.connect(f"sqlite:///{tmp_path / 'small.db'}", max_group=4)
+    assert isinstance(store, SqliteStore)
+    await migrate.upgrade(store)
+    try:
+        before = store.stats.groups
+        ran_alone: list[bool] = []
+
+        def alone(conn: object) -> str:
+            ran_alone.append(True)
+            return "migrated"
+
+        results = await asyncio.gather(
+            *(store.write(record(f"m{i}")) for i in range(6)),
+            store.write_sync(alone),
+            *(store.write(record(f"n{i}")) for i in range(4)),
+        )
+        assert results == [*(f"m{i}" for i in range(6)), "migrated", *(f"n{i}" for i in range(4))]
+        assert ran_alone == [True]
+        # 6 units: a group of 4 and one of 2; the sync job alone; then the 4 after it.
+        assert store.stats.groups - before == 3
+        assert store.stats.units >= 10
+    finally:
+        await store.close()
+
+
+async def test_a_writer_cancelled_while_waiting_for_the_lock_leaves_no_lock_behind(
+    sqlite_store: SqliteStore,
+) -> None:
+    proc = await hold_lock(sqlite_store.path, 1.0)
+    waiting = asyncio.create_task(sqlite_store.write(record("cancelled")))
+    await asyncio.sleep(0.2)  # the writer thread is in BEGIN IMMEDIATE, waiting
+    writer = sqlite_store._writer_task
+    assert writer is not None
+    writer.cancel()
+    with pytest.raises(StorageError, match="stopped"):
+        await waiting
+    await proc.wait()
+    # Another process can take the lock at once: nothing was left holding it …
+    other = sqlite3.connect(sqlite_store.path, timeout=2, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("ROLLBACK")
+    other.close()
+    # … and the store writes again.
+    assert await sqlite_store.write(record("after")) == "after"
+    assert await seen(sqlite_store, "cancelled", "after") == ["after"]
+
+
+async def test_a_cancelled_read_is_interrupted_without_blocking_the_event_loop(
+    sqlite_store: SqliteStore,
+) -> None:
+    endless = text(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000) "
+        "SELECT count(*) FROM c"
+    )
+
+    async def scan() -> None:
+        async with sqlite_store.read() as tx:
+            await tx.session.execute(endless)
+
+    reading = asyncio.create_task(scan())
+    await asyncio.sleep(0.3)
+    started = time.monotonic()
+    reading.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+    assert time.monotonic() - started < 1.0  # interrupted, not run to its end
+    async with sqlite_store.read() as tx:  # the connection went back to the pool usable
+        assert await tx.customers.find("telegram", "nobody") is None
+
+
+async def test_close_finishes_queued_writes_and_then_refuses_more(tmp_path: Path) -> None:
+    store = Store.connect(f"sqlite:///{tmp_path / 'closing.db'}")
+    await migrate.upgrade(store)
+    writes = [asyncio.create_task(store.write(record(f"q{i}"))) for i in range(50)]
+    await asyncio.sleep(0)  # queued
+    await store.close()
+    assert [await w for w in writes] == [f"q{i}" for i in range(50)]
+    with pytest.raises(StorageError, match="closed"):
+        await store.write(record("late"))
+    with pytest.raises(StorageError, match="closed"):
+        async with store.read():
+            pass
