@@ -82,7 +82,7 @@ async def test_one_failing_unit_leaves_the_others_of_its_group_committed(
 async def test_a_failed_commit_runs_every_unit_of_the_group_again_and_loses_none(
     sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_commit = sqlite_store._commit
+    real_commit = sqlite_store.group._commit
     failures = [sqlite3.OperationalError("disk I/O error")]
 
     def commit() -> None:
@@ -90,7 +90,7 @@ async def test_a_failed_commit_runs_every_unit_of_the_group_again_and_loses_none
             raise failures.pop()
         real_commit()
 
-    monkeypatch.setattr(sqlite_store, "_commit", commit)
+    monkeypatch.setattr(sqlite_store.group, "_commit", commit)
     calls: list[str] = []
     ids = [f"c{i}" for i in range(8)]
     results = await asyncio.gather(*(sqlite_store.write(record(i, calls)) for i in ids))
@@ -106,7 +106,7 @@ async def test_a_commit_that_keeps_failing_fails_every_caller_and_writes_nothing
     def commit() -> None:
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(sqlite_store, "_commit", commit)
+    monkeypatch.setattr(sqlite_store.group, "_commit", commit)
     results = await asyncio.gather(
         *(sqlite_store.write(record(f"f{i}")) for i in range(4)),
         return_exceptions=True,
@@ -145,7 +145,7 @@ async def test_a_transaction_sqlite_ended_itself_reruns_the_whole_group(
 async def test_callers_resume_only_once_their_group_is_durable(
     sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_commit = sqlite_store._commit
+    real_commit = sqlite_store.group._commit
     committed: list[float] = []
 
     def commit() -> None:
@@ -153,7 +153,7 @@ async def test_callers_resume_only_once_their_group_is_durable(
         real_commit()
         committed.append(time.monotonic())
 
-    monkeypatch.setattr(sqlite_store, "_commit", commit)
+    monkeypatch.setattr(sqlite_store.group, "_commit", commit)
     await sqlite_store.write(record("x"))
     resumed = time.monotonic()
     assert committed
@@ -313,7 +313,7 @@ async def test_a_units_error_waits_for_its_group_since_it_may_rest_on_what_never
     def commit() -> None:
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(sqlite_store, "_commit", commit)
+    monkeypatch.setattr(sqlite_store.group, "_commit", commit)
 
     async def claim(tx: Tx) -> str:
         if not await tx.inbound.first_time("t", "claim:case-1", NOW):
@@ -384,7 +384,7 @@ async def test_a_writer_cancelled_while_waiting_for_the_lock_leaves_no_lock_behi
     proc = await hold_lock(sqlite_store.path, 1.0)
     waiting = asyncio.create_task(sqlite_store.write(record("cancelled")))
     await asyncio.sleep(0.2)  # the writer thread is in BEGIN IMMEDIATE, waiting
-    writer = sqlite_store._writer_task
+    writer = sqlite_store.group.task
     assert writer is not None
     writer.cancel()
     with pytest.raises(StorageError, match="stopped"):
