@@ -91,23 +91,27 @@ class Compiler:
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
-        self._cache: dict[tuple[ClauseElement, tuple[str, ...]], Compiled] = {}
+        self._cache: dict[tuple[ClauseElement, tuple[str, ...], bool], Compiled] = {}
 
     def get(self, statement: Executable, params: Params) -> Compiled:
+        many = isinstance(params, Sequence)
         first = params[0] if isinstance(params, Sequence) and params else params
         keys = tuple(sorted(first)) if isinstance(first, Mapping) else ()
         if not isinstance(statement, ClauseElement):
             raise StorageError(f"not a SQL statement: {statement!r}")
-        key = (statement, keys)
+        key = (statement, keys, many)
         found = self._cache.get(key)
         if found is None:
             if len(self._cache) >= CACHE_SIZE:
                 self._cache.clear()
-            found = self._cache[key] = self._compile(statement, keys)
+            found = self._cache[key] = self._compile(statement, keys, many=many)
         return found
 
-    def _compile(self, statement: ClauseElement, keys: tuple[str, ...]) -> Compiled:
-        compiled = statement.compile(dialect=self.dialect, column_keys=list(keys))
+    def _compile(self, statement: ClauseElement, keys: tuple[str, ...], *, many: bool) -> Compiled:
+        # for_executemany, as SQLAlchemy compiles an executemany: no implicit RETURNING.
+        compiled = statement.compile(
+            dialect=self.dialect, column_keys=list(keys), for_executemany=many
+        )
         assert isinstance(compiled, SQLCompiler)  # noqa: S101 (every statement compiles to SQL)
         dialect = self.dialect
         by_name: dict[str, Processor] = {
@@ -116,9 +120,15 @@ class Compiler:
         }
         names = tuple(compiled.positiontup or ())
         columns = getattr(statement, "exported_columns", ())
-        results = tuple(
-            col.type.dialect_impl(dialect).result_processor(dialect, None) for col in columns
-        )
+        try:
+            results = tuple(
+                col.type.dialect_impl(dialect).result_processor(dialect, None) for col in columns
+            )
+        except Exception as exc:  # a type whose processor needs the driver's type code
+            raise StorageError(
+                f"cannot read the columns of {statement!s:.80} without the driver's type codes "
+                f"({exc}); storage/compiled.py supports the types the schema uses"
+            ) from exc
         return Compiled(
             compiled=compiled,
             sql=compiled.string,
