@@ -120,6 +120,17 @@ def insert_for(dialect: str, table: Table) -> sqlite.Insert | postgresql.Insert:
     raise StorageError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
 
 
+def replace_on_conflict(
+    dialect: str, table: Table, keys: Sequence[str], columns: Sequence[str]
+) -> Executable:
+    """INSERT, or on a clash of ``keys`` set ``columns`` to the values just offered."""
+    ins = insert_for(dialect, table)
+    return ins.on_conflict_do_update(
+        index_elements=[table.c[k] for k in keys],
+        set_={c: ins.excluded[c] for c in columns},
+    )
+
+
 class Repo:
     """A repository: statements over the session of one transaction."""
 

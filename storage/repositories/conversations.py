@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.sql import Executable
 
-from storage.repositories.base import Repo, insert_for, per_dialect
+from storage.repositories.base import Repo, per_dialect, replace_on_conflict
 from storage.schema import Row, conversations
 
 _KEY = (
@@ -22,16 +22,8 @@ _DELETE = conversations.delete().where(*_KEY)
 
 @per_dialect
 def _put(dialect: str) -> Executable:
-    ins = insert_for(dialect, conversations)
-    return ins.on_conflict_do_update(
-        index_elements=[conversations.c.channel, conversations.c.chat_id],
-        set_={
-            "flow": ins.excluded.flow,
-            "state": ins.excluded.state,
-            "data": ins.excluded.data,
-            "updated_at": ins.excluded.updated_at,
-        },
-    )
+    columns = ["flow", "state", "data", "updated_at"]
+    return replace_on_conflict(dialect, conversations, ["channel", "chat_id"], columns)
 
 
 class Conversations(Repo):

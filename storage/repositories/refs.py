@@ -8,19 +8,14 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.sql import Executable
 
-from storage.repositories.base import Repo, insert_for, per_dialect
+from storage.repositories.base import Repo, per_dialect, replace_on_conflict
 from storage.schema import message_refs
 
 
 @per_dialect
 def _put(dialect: str) -> Executable:
-    ins = insert_for(dialect, message_refs)
-    return ins.on_conflict_do_update(
-        index_elements=[message_refs.c.channel, message_refs.c.ref],
-        set_={
-            "platform_message_id": ins.excluded.platform_message_id,
-            "updated_at": ins.excluded.updated_at,
-        },
+    return replace_on_conflict(
+        dialect, message_refs, ["channel", "ref"], ["platform_message_id", "updated_at"]
     )
 
 

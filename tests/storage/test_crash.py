@@ -10,9 +10,11 @@ continues the sequence.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from sqlalchemy import func, select, text
@@ -37,13 +39,11 @@ async def count_cases(backend: Backend) -> int:
         await store.close()
 
 
-async def test_kill_minus_nine_mid_burst_leaves_no_half_case(
-    backend: Backend, service: CaseService, tmp_path: Path
-) -> None:
-    args = [sys.executable, str(WORKER), backend.url]
-    if backend.schema:
-        args.append(backend.schema)
-    log = tmp_path / "worker.log"
+@contextlib.asynccontextmanager
+async def bursting(backend: Backend, log: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A real process opening cases as fast as it can (burst_worker.py), killed with SIGKILL
+    when the block ends."""
+    args = [sys.executable, str(WORKER), backend.url, *([backend.schema] if backend.schema else [])]
     with log.open("wb") as stderr:
         proc = await asyncio.create_subprocess_exec(
             *args, stdout=asyncio.subprocess.PIPE, stderr=stderr
@@ -51,16 +51,22 @@ async def test_kill_minus_nine_mid_burst_leaves_no_half_case(
         try:
             assert proc.stdout is not None
             line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
-            assert line.strip() == b"ready", log.read_text()
-            for _ in range(600):  # at most 60 s to get well into the burst
-                if await count_cases(backend) >= 150:
-                    break
-                await asyncio.sleep(0.1)
-            os.kill(proc.pid, signal.SIGKILL)
+            assert line.strip() == b"ready", log.read_text()  # noqa: ASYNC240 (a failed start)
+            yield proc
         finally:
             if proc.returncode is None:
-                proc.kill()
+                os.kill(proc.pid, signal.SIGKILL)
             await proc.wait()
+
+
+async def test_kill_minus_nine_mid_burst_leaves_no_half_case(
+    backend: Backend, service: CaseService, tmp_path: Path
+) -> None:
+    async with bursting(backend, tmp_path / "worker.log") as proc:
+        for _ in range(600):  # at most 60 s to get well into the burst
+            if await count_cases(backend) >= 150:
+                break
+            await asyncio.sleep(0.1)
     assert proc.returncode == -signal.SIGKILL
 
     store = service.store
@@ -102,46 +108,33 @@ async def test_several_processes_on_one_sqlite_file_queue_and_share_one_sequence
     await migrate.upgrade(store)
     service = CaseService(store, sla, clock, SHANGHAI, prefix="TS")
     env = {**os.environ, "KESU_DATABASE_URL": backend.url}
-    log = tmp_path / "worker.log"
     try:
-        with log.open("wb") as stderr:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, str(WORKER), backend.url, stdout=asyncio.subprocess.PIPE,
-                stderr=stderr,
-            )  # fmt: skip
-            try:
-                assert proc.stdout is not None
-                line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
-                assert line.strip() == b"ready", log.read_text()
-                ours = asyncio.gather(
-                    *(
-                        service.open_case(NewComplaint("telegram", f"here-{i}", "同一文件上的投诉"))
-                        for i in range(30)
-                    )
+        async with bursting(backend, tmp_path / "worker.log") as proc:
+            ours = asyncio.gather(
+                *(
+                    service.open_case(NewComplaint("telegram", f"here-{i}", "同一文件上的投诉"))
+                    for i in range(30)
                 )
-                commands = [
-                    await asyncio.create_subprocess_exec(
-                        sys.executable,
-                        "-m",
-                        "bot",
-                        *args,
-                        env=env,
-                        stdout=asyncio.subprocess.PIPE,
-                        stderr=asyncio.subprocess.PIPE,
-                    )
-                    for args in (("db", "upgrade"), ("case", "list", "--limit", "3"))
-                ]
-                outputs = [await asyncio.wait_for(c.communicate(), 90) for c in commands]
-                opened = await asyncio.wait_for(ours, 90)
-                for _ in range(300):  # the burst is still going: it got its turns too
-                    if await count_cases(backend) >= len(opened) + 100:
-                        break
-                    await asyncio.sleep(0.1)
-                os.kill(proc.pid, signal.SIGKILL)
-            finally:
-                if proc.returncode is None:
-                    proc.kill()
-                await proc.wait()
+            )
+            commands = [
+                await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "bot",
+                    *args,
+                    env=env,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                )
+                for args in (("db", "upgrade"), ("case", "list", "--limit", "3"))
+            ]
+            outputs = [await asyncio.wait_for(c.communicate(), 90) for c in commands]
+            opened = await asyncio.wait_for(ours, 90)
+            for _ in range(300):  # the burst is still going: it got its turns too
+                if await count_cases(backend) >= len(opened) + 100:
+                    break
+                await asyncio.sleep(0.1)
+        assert proc.returncode == -signal.SIGKILL
         for command, (_, err) in zip(commands, outputs, strict=True):
             assert command.returncode == 0, err.decode()
         assert b"schema already at revision" in outputs[0][0]
