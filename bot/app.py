@@ -20,10 +20,12 @@ from bot.dispatcher import Dispatcher
 from bot.domain.cases import DomainError
 from bot.domain.sla import Sla
 from bot.flows.base import FlowDeps
+from bot.inbox import Inbox
 from bot.messages import Attachment
 from bot.nlp.classifier import Classifier
 from bot.outbox import OutboxWorker
 from bot.services import CaseService
+from bot.web import WebServer
 from storage import migrate
 from storage.db import Store
 
@@ -107,19 +109,32 @@ class Runtime:
     kesu: Kesu
     dispatcher: Dispatcher
     worker: OutboxWorker
+    inbox: Inbox
+    web: WebServer
     channels: list[Channel] = field(default_factory=list)
 
     async def serve(self, stop: asyncio.Event) -> None:
-        """Start every channel and the outbox worker; run until ``stop`` is set."""
+        """Start every channel, the inbox and the outbox worker; run until ``stop`` is set.
+        A channel that cannot go on (another process polls the same bot) stops kesu and its
+        reason is raised once everything is shut down."""
         started: list[Channel] = []
-        worker: asyncio.Task[None] | None = None
+        tasks: list[asyncio.Task[None]] = []
+        fatal: list[BaseException] = []
+
+        def fail(exc: BaseException) -> None:
+            fatal.append(exc)
+            stop.set()
+
         try:
+            await self.web.start()  # before the channels: Telegram may deliver at setWebhook
             for channel in self.channels:
+                channel.on_fatal = fail
                 await channel.start()
                 started.append(channel)
             # After the channels' checks: nothing queued by an earlier run goes out to a
             # channel before it has been checked.
-            worker = asyncio.create_task(self.worker.run(stop))
+            tasks.append(asyncio.create_task(self.inbox.run(stop)))
+            tasks.append(asyncio.create_task(self.worker.run(stop)))
             log.info(
                 "kesu running on %s; Ctrl-C or SIGTERM stops",
                 ", ".join(c.channel for c in self.channels),
@@ -127,14 +142,17 @@ class Runtime:
             await stop.wait()
         finally:
             stop.set()
+            await self.web.stop()  # nothing more is accepted; what was is stored
+            for task in tasks:  # the inbox finishes the rows it is on
+                await task
             for channel in reversed(started):
                 try:
                     await channel.stop()
                 except Exception:
                     log.exception("stopping %s failed", channel.channel)
-            if worker is not None:
-                await worker
             await self.kesu.close()
+        if fatal:
+            raise fatal[0]
 
 
 def _slack(
@@ -204,6 +222,7 @@ async def build_runtime(
     classifier: Classifier | None = None,
     telegram_options: dict[str, Any] | None = None,
     slack_options: dict[str, Any] | None = None,
+    inbox_options: dict[str, Any] | None = None,
 ) -> Runtime:
     """Everything ``kesu run`` needs; refuses when no customer channel is configured."""
     if "telegram" not in configured_channels(settings):
@@ -218,6 +237,8 @@ async def build_runtime(
         dispatcher = Dispatcher(
             kesu.store, deps, kesu.clock, default_language=settings.default_language
         )
+        inbox = Inbox(kesu.store, kesu.clock, **(inbox_options or {}))
+        web_server = WebServer()
         channels: list[Channel] = []
         if settings.telegram_token is not None:
             from bot.channels.telegram import TelegramChannel  # noqa: PLC0415 (SDK on demand)
@@ -227,6 +248,8 @@ async def build_runtime(
                 TelegramChannel(
                     settings.telegram_token.get_secret_value(),
                     dispatcher,
+                    inbox,
+                    web_server=web_server,
                     base_url=settings.telegram_base_url,
                     webhook_url=settings.telegram_webhook_url,
                     webhook_secret=secret.get_secret_value() if secret else None,
@@ -248,4 +271,4 @@ async def build_runtime(
     except BaseException:
         await kesu.close()
         raise
-    return Runtime(kesu, dispatcher, worker, channels)
+    return Runtime(kesu, dispatcher, worker, inbox, web_server, channels)

@@ -18,7 +18,7 @@ from typing import Any
 
 from bot.clock import Clock
 from bot.domain.cases import Case, DomainError
-from bot.flows import intake
+from bot.flows import intake, texts
 from bot.flows.base import FlowContext, FlowDeps, Turn
 from bot.flows.texts import LANGUAGE_NAMES, LANGUAGES, convert, pick_language
 from bot.messages import Attachment, Button, IncomingMessage, OutgoingMessage
@@ -53,20 +53,57 @@ class Dispatcher:
         self._locks = [asyncio.Lock() for _ in range(_LOCKS)]
 
     async def handle(self, msg: IncomingMessage) -> list[OutgoingMessage] | None:
-        """Process one message; the replies (already queued) or None for a redelivery."""
+        """Process one message in a transaction of its own, recognising a redelivery by its
+        update id; the replies (already queued) or None for a redelivery. The channels go
+        through the inbox (which calls :meth:`turn`); this is for callers without one."""
         lock = self._locks[hash((msg.channel, msg.chat_id)) % _LOCKS]
+
+        async def work(tx: Tx) -> list[OutgoingMessage] | None:
+            if not await tx.inbound.first_time(msg.channel, msg.update_id, self.clock.now()):
+                log.info("%s update %s seen before: ignored", msg.channel, msg.update_id)
+                return None
+            return await self.turn(tx, msg)
+
         async with lock:
-            replies = await self.store.write(lambda tx: self._turn(tx, msg))
+            replies = await self.store.write(work)
         if replies:  # durable now: the outbox may look
             self.on_enqueued()
         return replies
 
-    async def _turn(self, tx: Tx, msg: IncomingMessage) -> list[OutgoingMessage] | None:
+    async def unprocessable(
+        self, tx: Tx, channel: str, chat_id: str, user_id: str, update_id: str
+    ) -> bool:
+        """A message of this customer's could not be processed (its inbox row is parked):
+        they are told once, in their language, and their open case gets a note, which the
+        staff see in the case's thread. True when a message to them was queued."""
+        now = self.clock.now()
+        customer = await tx.customers.find(channel, user_id)
+        lang = (customer or {}).get("language") or self.default_language
+        if customer is not None:
+            cases = await self.deps.cases.customer_cases(
+                channel, user_id, open_only=True, customer_id=int(customer["id"]), tx=tx
+            )
+            if cases:
+                note = (
+                    f"客户的一条消息未能自动处理,已搁置(收件箱 {channel} update {update_id});"
+                    "请在服务器上运行 kesu inbox list --failed 查看 "
+                    f"(a message from the customer could not be processed: {channel} update "
+                    f"{update_id} is parked; see kesu inbox list --failed)"
+                )
+                await self.deps.cases.add_note(cases[0].number, "kesu", note, tx=tx)
+        text = OutgoingMessage(texts.text(lang, "unprocessable"))
+        queued = await tx.outbox.enqueue(
+            channel=channel,
+            recipient=chat_id,
+            payload=text.to_payload(),
+            now=now,
+            dedupe_key=f"{channel}:{update_id}:parked",
+        )
+        return queued is not None
+
+    async def turn(self, tx: Tx, msg: IncomingMessage) -> list[OutgoingMessage] | None:
         """The message's whole transaction; the store may run it again if a commit fails."""
         now = self.clock.now()
-        if not await tx.inbound.first_time(msg.channel, msg.update_id, now):
-            log.info("%s update %s seen before: ignored", msg.channel, msg.update_id)
-            return None
         customer = await tx.customers.ensure_row(
             msg.channel, msg.user_id, now, display_name=msg.display_name
         )

@@ -30,7 +30,7 @@ from sqlalchemy.sql import Executable
 from storage.compiled import Compiler, split
 from storage.db import Store, Work
 from storage.repositories import StorageError, Tx
-from storage.repositories.base import DatabaseError, IntegrityViolation, Params, Rows
+from storage.repositories.base import Conflict, DatabaseError, IntegrityViolation, Params, Rows
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +38,6 @@ T = TypeVar("T")
 
 #: Tries of one unit of work that the server rolled back for a conflict.
 ATTEMPTS = 3
-
-
-class Conflict(DatabaseError):
-    """The server rolled the transaction back (a serialization conflict, a deadlock):
-    running the unit of work again may succeed."""
 
 
 @contextlib.contextmanager

@@ -194,13 +194,53 @@ attachments = Table(
     Index(None, "case_id"),
 )
 
-# Inbound updates already handled (Telegram update_id, Slack event_id): redelivery is harmless.
+# Ids of staff actions already applied (a Slack form's view id): pressed twice, applied once.
+# Pruned with the inbox's retention.
 inbound_updates = Table(
     "inbound_updates",
     metadata,
     Column("channel", String(32), primary_key=True),
     Column("update_id", String(128), primary_key=True),
     Column("received_at", UtcDateTime, nullable=False),
+    Index(None, "received_at"),
+)
+
+# The inbox: every inbound update, committed before the platform is told it arrived, then
+# processed per chat in the platform's order. A processed row keeps only what recognising a
+# redelivery needs; its payload (names, phones, complaints) is cleared.
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("channel", String(32), nullable=False),
+    Column("update_id", String(128), nullable=False),
+    Column("chat", String(128), nullable=False),  # the ordering scope: one customer's chat
+    # The message's own id: an update id the platform reuses for another message (Telegram
+    # after a week without updates) is a new update, not a redelivery.
+    Column("fingerprint", String(128), nullable=False),
+    Column("seq", BigInteger, nullable=False),  # the platform's order within the chat
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("status", String(16), nullable=False),  # pending, done, parked, dropped
+    Column("payload", JSON),
+    Column("attempts", Integer, nullable=False),
+    Column("due_at", UtcDateTime, nullable=False),  # a failed row waits until then
+    Column("error", Text),
+    Column("processed_at", UtcDateTime),
+    UniqueConstraint("channel", "update_id", "chat", "fingerprint"),
+    Index(None, "channel", "chat", "status", "seq"),  # a chat's oldest unprocessed row
+    Index(None, "status", "due_at"),  # the chats with work due
+    Index(None, "received_at"),  # pruning
+)
+
+# Which worker processes a chat's inbox rows now, until when: one at a time per chat, on any
+# number of instances; an expired lease (a killed process) is taken over.
+inbox_leases = Table(
+    "inbox_leases",
+    metadata,
+    Column("channel", String(32), primary_key=True),
+    Column("chat", String(128), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("until", UtcDateTime, nullable=False),
 )
 
 # Names for sent messages ("card:42" → the Slack ts of case 42's card), so a later message can

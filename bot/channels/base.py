@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from bot.domain.cases import DomainError
@@ -13,6 +14,10 @@ class ChannelError(DomainError):
 
 
 class Channel(Sender, Protocol):
+    #: Called when the channel cannot go on (another process polls the same bot): kesu stops
+    #: and reports it. Set by the runtime before :meth:`start`.
+    on_fatal: Callable[[BaseException], None]
+
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...

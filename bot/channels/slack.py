@@ -176,6 +176,7 @@ class SlackChannel:
         self._later: asyncio.Task[None] | None = None
         self.http_url: str | None = None
         self.bot_name = "kesu"
+        self.on_fatal: Callable[[BaseException], None] = lambda exc: None  # nothing is fatal
         self.ready = False  # the staff channel passed the checks (private, reachable, ours)
 
     # -- lifecycle ---------------------------------------------------------------------------

@@ -1,15 +1,25 @@
 """Telegram through python-telegram-bot: the only module that imports ``telegram``.
 
-It translates and nothing else: an Update becomes an IncomingMessage for the dispatcher, an
-outbox payload becomes a sendMessage call. Long polling by default; webhook mode checks
-Telegram's secret-token header (PTB's webhook server answers 403 without it).
+It translates and nothing else. Inbound, an update is stored in kesu's inbox before Telegram
+hears it arrived: the polling loop (kesu's own, on PTB's ``Bot``) moves getUpdates' offset past
+a batch only once the batch is committed, and the webhook (kesu's own aiohttp route) answers
+200 only once the update is committed, an error status otherwise so Telegram delivers it
+again. PTB's Updater confirms a batch before it is handled and its webhook server answers on
+receipt: both would lose what a ``kill -9`` caught in memory. Processing comes from the inbox
+(:class:`TelegramProcessor`): an update becomes an IncomingMessage for the dispatcher.
+Outbound, an outbox payload becomes a sendMessage call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
+import json
 import logging
 import os
+import warnings
+from collections.abc import Callable
+from typing import Any
 
 # PTB 22 is moving time periods from int to timedelta and warns on every int access unless
 # told to use timedelta already (RetryAfter.retry_after is read on every 429).
@@ -17,7 +27,9 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 from datetime import timedelta
 
+from aiohttp import web
 from telegram import (
+    Bot,
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -30,27 +42,37 @@ from telegram import (
 from telegram.constants import MessageLimit
 from telegram.error import (
     BadRequest,
+    Conflict,
     Forbidden,
     InvalidToken,
     NetworkError,
     RetryAfter,
     TelegramError,
 )
-from telegram.ext import ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import HTTPXRequest
 
 from bot.channels.base import ChannelError
 from bot.dispatcher import Dispatcher
+from bot.inbox import After, Inbound, Inbox
 from bot.messages import Attachment, IncomingMessage, OutgoingMessage
 from bot.outbox import Limits, SendResult
+from bot.web import WebServer
+from storage.repositories import Tx
+from storage.schema import Row
 
 log = logging.getLogger(__name__)
 # httpx logs every request URL at INFO, and Bot API URLs contain the token.
 logging.getLogger("httpx").setLevel(logging.WARNING)
-
-HANDLE_ATTEMPTS = 3  # a dispatch that fails (database busy, pool timeout) is tried again
+# The polling loop asks for the raw updates on purpose: they are stored as Telegram sent them
+# and parsed once, when processed (Bot.get_updates parses them, and logs a payload it cannot
+# parse, names and phone numbers included, at CRITICAL).
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'")
 
 CHANNEL = "telegram"
+WEBHOOK_PATH = "/telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
+ALLOWED_UPDATES = ["message", "callback_query"]
+POLL_BACKOFF_MAX = 60.0  # seconds between getUpdates tries while Telegram or the store fails
 ReplyMarkup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
 COMMANDS = {
@@ -81,7 +103,9 @@ class TelegramChannel:
         self,
         token: str,
         dispatcher: Dispatcher,
+        inbox: Inbox,
         *,
+        web_server: WebServer | None = None,
         base_url: str = "https://api.telegram.org",
         concurrency: int = 32,
         poll_timeout: float = 30.0,
@@ -92,12 +116,14 @@ class TelegramChannel:
         limits: Limits | None = None,
     ) -> None:
         self.dispatcher = dispatcher
+        self.inbox = inbox
         self.limits = limits or TelegramChannel.limits
         self.poll_timeout = poll_timeout
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self.webhook_listen = webhook_listen
         self.webhook_port = webhook_port
+        self.on_fatal: Callable[[BaseException], None] = _raise
         base = self.base_url = base_url.rstrip("/")
         # The pool must hold every request in flight, or sends wait for a connection and
         # time out (PTB's default pool is 1).
@@ -108,28 +134,30 @@ class TelegramChannel:
             write_timeout=20.0,
             pool_timeout=30.0,
         )
-        updates_request = HTTPXRequest(connection_pool_size=2, read_timeout=poll_timeout + 10)
-        self._requests = (request, updates_request)
-        self.app = (
-            ApplicationBuilder()
-            .token(token)
-            .base_url(f"{base}/bot")
-            .base_file_url(f"{base}/file/bot")
-            .request(request)
-            .get_updates_request(updates_request)
-            .concurrent_updates(concurrency)
-            .build()
+        updates_request = HTTPXRequest(connection_pool_size=2, read_timeout=10.0)
+        self.bot = Bot(
+            token,
+            base_url=f"{base}/bot",
+            base_file_url=f"{base}/file/bot",
+            request=request,
+            get_updates_request=updates_request,
         )
-        self.app.add_handler(TypeHandler(Update, self._on_update))
+        self._poller: asyncio.Task[None] | None = None
+        inbox.handlers[CHANNEL] = TelegramProcessor(self)
+        if webhook_url:
+            if web_server is None:
+                raise ChannelError("Telegram's webhook mode needs kesu's web server")
+            if not webhook_secret:
+                raise ChannelError("webhook mode needs KESU_TELEGRAM_WEBHOOK_SECRET")
+            web_server.post(webhook_listen, webhook_port, WEBHOOK_PATH, self._on_webhook)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         try:
-            await self.app.initialize()  # getMe: a wrong token fails here, loudly
+            await self.bot.initialize()  # getMe: a wrong token fails here, loudly
         except TelegramError as exc:
-            for request in self._requests:  # PTB leaves its HTTP clients open when getMe fails
-                await request.shutdown()
+            await self.bot.shutdown()  # PTB leaves its HTTP clients open when getMe fails
             if isinstance(exc, InvalidToken):
                 raise ChannelError(
                     f"Telegram refused the bot token (KESU_TELEGRAM_TOKEN): {exc.message}; "
@@ -141,86 +169,137 @@ class TelegramChannel:
                 ) from exc
             raise
         await self._register_commands()
-        await self.app.start()
-        updater = self.app.updater
-        assert updater is not None  # noqa: S101 (built with the default updater)
-        allowed = [Update.MESSAGE, Update.CALLBACK_QUERY]
         if self.webhook_url:
-            await updater.start_webhook(
-                listen=self.webhook_listen,
-                port=self.webhook_port,
-                url_path="telegram",
-                webhook_url=self.webhook_url,
+            await self.bot.set_webhook(
+                url=self.webhook_url,
                 secret_token=self.webhook_secret,
-                allowed_updates=allowed,
+                allowed_updates=ALLOWED_UPDATES,
             )
-            log.info("telegram: webhook on %s:%s", self.webhook_listen, self.webhook_port)
+            log.info("telegram: webhook %s (served on %s:%s)", self.webhook_url,
+                     self.webhook_listen, self.webhook_port)  # fmt: skip
         else:
-            await updater.start_polling(
-                timeout=timedelta(seconds=self.poll_timeout),
-                allowed_updates=allowed,
-                drop_pending_updates=False,
-            )
+            await self.bot.delete_webhook(drop_pending_updates=False)
+            self._poller = asyncio.create_task(self._poll())
             log.info("telegram: long polling")
 
     async def stop(self) -> None:
-        if self.app.updater is not None and self.app.updater.running:
-            await self.app.updater.stop()
-        if self.app.running:
-            await self.app.stop()
-        await self.app.shutdown()
+        if self._poller is not None:
+            self._poller.cancel()
+            try:
+                await self._poller
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # noqa: S110 (ended badly: logged where it happened)
+                pass
+            self._poller = None
+        await self.bot.shutdown()
 
     async def _register_commands(self) -> None:
         """The command menu, in Chinese by default and in English for English clients."""
         try:
             zh = [BotCommand(c, d) for c, d in COMMANDS["zh"]]
             en = [BotCommand(c, d) for c, d in COMMANDS["en"]]
-            await self.app.bot.set_my_commands(zh)
-            await self.app.bot.set_my_commands(en, language_code="en")
+            await self.bot.set_my_commands(zh)
+            await self.bot.set_my_commands(en, language_code="en")
         except TelegramError as exc:  # a menu is a convenience: never a reason not to start
             log.warning("telegram: could not register the command menu: %s", exc)
 
     # -- inbound -----------------------------------------------------------------------------
 
-    async def _on_update(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if not isinstance(update, Update):
-            return
-        msg = translate(update)
-        try:
-            if msg is not None:
-                await self._dispatch(msg, update)
-        finally:
-            if update.callback_query is not None:  # after the dispatch: keeps per-chat order
-                try:
-                    await update.callback_query.answer()  # stop the client's spinner
-                except TelegramError as exc:
-                    log.info("telegram: answerCallbackQuery failed: %s", exc)
-
-    async def _dispatch(self, msg: IncomingMessage, update: Update) -> None:
-        """Telegram considers the update delivered already: a failure here must not drop it
-        silently. Retry; if it still fails, log the whole update so an operator can replay."""
-        for attempt in range(1, HANDLE_ATTEMPTS + 1):
+    async def _poll(self) -> None:
+        """getUpdates in a loop; the offset moves past a batch only once it is committed. It
+        starts without an offset at every start (the inbox recognises what it stored before)."""
+        offset: int | None = None
+        failures = 0
+        while True:
+            params: dict[str, Any] = {
+                "timeout": int(self.poll_timeout),
+                "limit": 100,
+                "allowed_updates": ALLOWED_UPDATES,
+            }
+            if offset is not None:
+                params["offset"] = offset
             try:
-                await self.dispatcher.handle(msg)
-                return
-            except Exception:
-                if attempt == HANDLE_ATTEMPTS:
-                    log.exception(
-                        "telegram: update %s could not be handled; raw update: %s",
-                        update.update_id,
-                        update.to_json(),
+                raw: Any = await self.bot.do_api_request(
+                    "getUpdates", api_kwargs=params, read_timeout=self.poll_timeout + 10
+                )
+            except Conflict as exc:
+                self.on_fatal(
+                    ChannelError(
+                        "another process is polling this Telegram bot (getUpdates answered "
+                        f"409 Conflict: {exc.message}); run one poller per bot token, or use "
+                        "webhook mode for several instances"
                     )
-                    return
-                log.warning("telegram: update %s failed (attempt %d), retrying",
-                            update.update_id, attempt, exc_info=True)  # fmt: skip
-                await asyncio.sleep(0.5 * 2**attempt)
+                )
+                return
+            except InvalidToken as exc:
+                self.on_fatal(ChannelError(f"Telegram refused the bot token: {exc.message}"))
+                return
+            except RetryAfter as exc:
+                await asyncio.sleep(_seconds(exc.retry_after))
+                continue
+            except Exception as exc:  # network, 5xx, a bug: Telegram keeps the updates
+                failures += 1
+                wait = min(POLL_BACKOFF_MAX, 0.5 * 2**failures)
+                log.warning("telegram: getUpdates failed (%s: %s); again in %.1f s",
+                            type(exc).__name__, exc, wait)  # fmt: skip
+                await asyncio.sleep(wait)
+                continue
+            if not isinstance(raw, list):
+                raw = []
+            batch = [u for u in raw if isinstance(u, dict) and isinstance(u.get("update_id"), int)]
+            if not batch:
+                failures = 0
+                continue
+            ids = [u["update_id"] for u in batch]
+            try:
+                await self.inbox.receive([inbound(u) for u in batch])
+            except Exception as exc:
+                failures += 1
+                wait = min(POLL_BACKOFF_MAX, 0.5 * 2**failures)
+                log.error(
+                    "telegram: updates %s–%s could not be stored (%s: %s); not confirmed to "
+                    "Telegram, which keeps them (24 h); fetching them again in %.1f s",
+                    min(ids), max(ids), type(exc).__name__, exc, wait,
+                )  # fmt: skip
+                log.debug("store failure", exc_info=True)
+                await asyncio.sleep(wait)
+                continue
+            failures = 0
+            offset = max(ids) + 1
+
+    async def _on_webhook(self, request: web.Request) -> web.Response:
+        """200 once the update is committed; 403 without the secret; 503 when it could not be
+        stored, so Telegram delivers it again."""
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), (self.webhook_secret or "").encode()):
+            log.warning("telegram: webhook call without the right secret from %s: refused",
+                        request.remote)  # fmt: skip
+            return web.Response(status=403, text="forbidden")
+        try:
+            data = json.loads(await request.read())
+        except (ValueError, UnicodeDecodeError):
+            data = None
+        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            log.warning("telegram: webhook body is not an update: refused with 400")
+            return web.Response(status=400, text="not an update")
+        try:
+            await self.inbox.receive([inbound(data)])
+        except Exception as exc:
+            log.error(
+                "telegram: update %s could not be stored (%s: %s); answered 503 so Telegram "
+                "delivers it again", data["update_id"], type(exc).__name__, exc,
+            )  # fmt: skip
+            log.debug("store failure", exc_info=True)
+            return web.Response(status=503, text="not stored, deliver again")
+        return web.Response(text="ok")
 
     # -- outbound ----------------------------------------------------------------------------
 
     async def download(self, item: Attachment) -> bytes:
         """A customer's file by its id (getFile, then the file URL), for the staff thread.
         The Bot API serves files up to 20 MB; bigger ones raise and stay on the case."""
-        file = await self.app.bot.get_file(item.file_id)
+        file = await self.bot.get_file(item.file_id)
         return bytes(await file.download_as_bytearray())
 
     async def send(self, recipient: str, message: OutgoingMessage) -> SendResult:
@@ -229,14 +308,13 @@ class TelegramChannel:
             sent: Message | None = None
             for i, chunk in enumerate(chunks):
                 last = i == len(chunks) - 1
-                sent = await self.app.bot.send_message(
+                sent = await self.bot.send_message(
                     chat_id=int(recipient),
                     text=chunk,
                     reply_markup=markup(message) if last else None,
                 )
         except RetryAfter as exc:
-            wait = exc.retry_after
-            seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+            seconds = _seconds(exc.retry_after)
             return SendResult(ok=False, retry_after=seconds, error=f"429 retry after {seconds:g}s")
         except Forbidden as exc:
             return SendResult(ok=False, blocked=True, error=f"403 {exc.message}")
@@ -247,6 +325,83 @@ class TelegramChannel:
         except TelegramError as exc:
             return SendResult(ok=False, error=f"telegram: {exc.message}")
         return SendResult.sent(str(sent.message_id) if sent else None)
+
+
+class TelegramProcessor:
+    """An inbox row of Telegram's, processed inside the row's transaction."""
+
+    def __init__(self, channel: TelegramChannel) -> None:
+        self.channel = channel
+
+    async def process(self, tx: Tx, row: Row) -> After | None:
+        update = Update.de_json(row["payload"], self.channel.bot)
+        msg = translate(update)
+        replies = await self.channel.dispatcher.turn(tx, msg) if msg is not None else None
+        query = update.callback_query
+        if not replies and query is None:
+            return None
+        dispatcher = self.channel.dispatcher
+
+        async def after() -> None:
+            if replies:
+                dispatcher.on_enqueued()
+            if query is not None:  # stop the client's spinner, once the answer is queued
+                try:
+                    await query.answer()
+                except TelegramError as exc:
+                    log.info("telegram: answerCallbackQuery failed: %s", exc)
+
+        return after
+
+    async def parked(self, tx: Tx, row: Row, reason: str) -> After | None:
+        payload = row["payload"] if isinstance(row["payload"], dict) else {}
+        user = _sender(payload) or row["chat"]
+        dispatcher = self.channel.dispatcher
+        told = await dispatcher.unprocessable(tx, CHANNEL, row["chat"], user, row["update_id"])
+
+        async def after() -> None:
+            if told:
+                dispatcher.on_enqueued()
+
+        return after
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc
+
+
+def _seconds(wait: timedelta | float) -> float:
+    return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+
+
+def inbound(data: dict[str, Any]) -> Inbound:
+    """A raw update as the inbox stores it. Never raises: an update kesu cannot make sense of
+    is stored all the same, fails when processed, and is parked for an operator to see."""
+    update_id = int(data["update_id"])
+    chat, fingerprint = "?", "?"
+    try:
+        query = data.get("callback_query")
+        if isinstance(query, dict):
+            message = query.get("message") or {}
+            chat = str((message.get("chat") or {}).get("id") or query["from"]["id"])
+            fingerprint = f"callback:{query.get('id')}"
+        else:
+            for value in data.values():
+                if isinstance(value, dict) and isinstance(value.get("chat"), dict):
+                    chat = str(value["chat"]["id"])
+                    fingerprint = f"message:{value.get('message_id')}"
+                    break
+    except (KeyError, TypeError, AttributeError):
+        pass
+    return Inbound(CHANNEL, str(update_id), chat, fingerprint, update_id, data)
+
+
+def _sender(payload: dict[str, Any]) -> str | None:
+    for value in payload.values():
+        if isinstance(value, dict) and isinstance(value.get("from"), dict):
+            sender = value["from"].get("id")
+            return None if sender is None else str(sender)
+    return None
 
 
 def translate(update: Update) -> IncomingMessage | None:

@@ -113,6 +113,7 @@ ZH: dict[str, str] = {
     "language_pick": "请选择语言 / 請選擇語言 / Choose a language",
     "language_set": "已切换为简体中文。",
     "unsupported": "暂时无法处理这类消息,请发送文字、照片或文件。",
+    "unprocessable": "抱歉,您刚才发送的消息我们未能处理,已通知工作人员跟进。您可以继续发送消息。",
     "resume": "我们继续刚才的登记:",
 }
 
@@ -233,6 +234,10 @@ EN: dict[str, str] = {
     "language_pick": "请选择语言 / 請選擇語言 / Choose a language",
     "language_set": "Switched to English.",
     "unsupported": "We cannot handle this kind of message yet; please send text, photos or files.",
+    "unprocessable": (
+        "Sorry, we could not process the message you just sent; our staff have been told and "
+        "will follow up. You can keep writing."
+    ),
     "resume": "Let us continue where we were:",
 }
 

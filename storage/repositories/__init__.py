@@ -23,6 +23,7 @@ from storage.repositories.conversations import Conversations
 from storage.repositories.customers import Customers
 from storage.repositories.events import Events
 from storage.repositories.inbound import InboundUpdates
+from storage.repositories.inbox import Inbox
 from storage.repositories.outbox import Outbox
 from storage.repositories.refs import MessageRefs
 
@@ -34,6 +35,7 @@ __all__ = [
     "DatabaseError",
     "Events",
     "InboundUpdates",
+    "Inbox",
     "IntegrityViolation",
     "MessageRefs",
     "NotFound",
@@ -55,6 +57,7 @@ class Tx:
         "customers",
         "events",
         "inbound",
+        "inbox",
         "outbox",
         "refs",
         "session",
@@ -68,6 +71,7 @@ class Tx:
         self.conversations = Conversations(session)
         self.outbox = Outbox(session)
         self.inbound = InboundUpdates(session)
+        self.inbox = Inbox(session)
         self.attachments = Attachments(session)
         self.refs = MessageRefs(session)
 

@@ -49,6 +49,12 @@ class IntegrityViolation(DatabaseError):
     """A unique, foreign-key or not-null rule refused a row."""
 
 
+class Conflict(DatabaseError):
+    """The server rolled the transaction back (a serialization conflict, a deadlock):
+    running the unit of work again may succeed. The store does; code that catches errors
+    inside a unit of work lets this one through."""
+
+
 class Rows:
     """A statement's rows, all fetched, each a dict from column name to value."""
 

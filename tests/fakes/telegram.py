@@ -5,6 +5,10 @@ offset as Telegram does), records everything the bot sends, and can answer 429 w
 retry_after, fail with 5xx or 403, or answer slowly — on demand, per method. Parameters arrive
 the way PTB sends them: form-encoded, with JSON-encoded values for structures.
 
+Like Telegram it refuses to serve two pollers (the older waiting getUpdates ends with 409) and,
+once ``setWebhook`` is called, POSTs the queued updates to the webhook instead — up to
+``max_connections`` at once, so in no guaranteed order, retrying every failure until a 2xx.
+
 Scenario tests use :class:`FakeUser`: ``await alice.says("…")``, ``await alice.taps("是")``,
 ``await alice.hears()``.
 """
@@ -12,6 +16,7 @@ Scenario tests use :class:`FakeUser`: ``await alice.says("…")``, ``await alice
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -19,10 +24,21 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientConnectorError, ClientSession, ClientTimeout, web
 
 BOT_ID = 7000000001
 TOKEN = f"{BOT_ID}:AAkesuTestTokenForTheEmulatorOnly123"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# Telegram's own words for the three ways a getUpdates request meets a conflict.
+CONFLICT_WEBHOOK = (
+    "Conflict: can't use getUpdates method while webhook is active; "
+    "use deleteWebhook to delete the webhook first"
+)
+CONFLICT_POLLER = (
+    "Conflict: terminated by other getUpdates request; "
+    "make sure that only one bot instance is running"
+)
+CONFLICT_SET_WEBHOOK = "Conflict: terminated by setWebhook request"
 
 
 @dataclass
@@ -70,6 +86,14 @@ class FakeTelegram:
     confirmed_offset: int = 0
     webhook_url: str | None = None
     files: dict[str, bytes] = field(default_factory=dict)  # file_id → content for getFile
+    # The webhook, as the last setWebhook left it (deleteWebhook clears url and secret).
+    secret_token: str | None = None
+    max_connections: int = 40
+    allowed_updates: list[str] | None = None
+    webhook_retry_delay: float = 0.2  # how long a failed update waits before its next POST
+    webhook_timeout: float = 10.0  # a POST not answered by then has failed, and is retried
+    # Every POST to the webhook: (update_id, HTTP status or the exception's class name).
+    webhook_deliveries: list[tuple[int, int | str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(100_000)
@@ -78,6 +102,12 @@ class FakeTelegram:
         self._runner: web.AppRunner | None = None
         self._recent: deque[float] = deque()
         self._last_to_chat: dict[int, float] = {}
+        self._poll: _Poll | None = None  # the getUpdates request now waiting, if any
+        self._delivery: asyncio.Task[None] | None = None
+        self._attempts: set[asyncio.Task[None]] = set()
+        self._posting: set[int] = set()  # update_ids being POSTed: they hold a connection
+        self._cooling: set[int] = set()  # update_ids that failed and wait for their retry
+        self._webhook_error: tuple[int, str] | None = None  # (unix time, why) of the last failure
 
     # -- server ------------------------------------------------------------------------------
 
@@ -92,9 +122,14 @@ class FakeTelegram:
         sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
         port = sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
+        self._delivery = asyncio.create_task(self._deliver_forever(), name="fake-tg-webhook")
         return self.url
 
     async def stop(self) -> None:
+        if self._delivery is not None:
+            self._delivery.cancel()
+            await asyncio.wait({self._delivery})
+            self._delivery = None
         async with self._changed:
             self._changed.notify_all()
         if self._runner is not None:
@@ -151,29 +186,160 @@ class FakeTelegram:
             "supports_inline_queries": False,
         }
 
-    async def _api_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:  # noqa: N802
+    async def _api_getUpdates(self, params: dict[str, Any]) -> Any:  # noqa: N802
+        """Long polling; a newer request ends a still-waiting older one with 409, as Telegram."""
+        if self.webhook_url:
+            return _error(409, CONFLICT_WEBHOOK)
         offset = int(params.get("offset") or 0)
         limit = int(params.get("limit") or 100)
         timeout = float(params.get("timeout") or 0)
+        if "allowed_updates" in params:  # Telegram keeps one setting for polls and webhook
+            self.allowed_updates = params["allowed_updates"]
         if offset:
             self.confirmed_offset = max(self.confirmed_offset, offset)
             self.updates = [u for u in self.updates if u["update_id"] >= offset]
         deadline = time.monotonic() + timeout
         async with self._changed:
-            while not self.updates and time.monotonic() < deadline:
-                try:
-                    await asyncio.wait_for(self._changed.wait(), deadline - time.monotonic())
-                except TimeoutError:
-                    break
+            self._end_poll(CONFLICT_POLLER)
+            poll = self._poll = _Poll()
+            try:
+                while not self.updates and poll.ended_by is None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    try:
+                        await asyncio.wait_for(self._changed.wait(), left)
+                    except TimeoutError:
+                        break
+            finally:
+                if self._poll is poll:  # answered: asking again now is no conflict
+                    self._poll = None
+        if poll.ended_by is not None:
+            return _error(409, poll.ended_by)
         return self.updates[:limit]
 
+    def _end_poll(self, why: str) -> None:
+        """Make the waiting getUpdates answer 409 now (call with ``_changed`` held)."""
+        if self._poll is not None:
+            self._poll.ended_by = why
+            self._poll = None
+            self._changed.notify_all()
+
     async def _api_deleteWebhook(self, params: dict[str, Any]) -> bool:  # noqa: N802
+        """Back to getUpdates: queued updates stay for it unless drop_pending_updates."""
         self.webhook_url = None
+        self.secret_token = None
+        if _flag(params.get("drop_pending_updates")):
+            self.updates.clear()
         return True
 
     async def _api_setWebhook(self, params: dict[str, Any]) -> bool:  # noqa: N802
-        self.webhook_url = params.get("url")
+        """From now on updates are POSTed to ``url`` (an empty url removes the webhook)."""
+        self.webhook_url = str(params.get("url") or "") or None
+        secret = params.get("secret_token")
+        self.secret_token = str(secret) if secret else None
+        self.max_connections = max(1, int(params.get("max_connections") or 40))
+        if "allowed_updates" in params:  # absent: Telegram keeps the previous setting
+            self.allowed_updates = params["allowed_updates"]
+        if _flag(params.get("drop_pending_updates")):
+            self.updates.clear()
+        async with self._changed:
+            if self.webhook_url:
+                self._end_poll(CONFLICT_SET_WEBHOOK)
+            self._changed.notify_all()  # the delivery task starts at once
         return True
+
+    async def _api_getWebhookInfo(self, params: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        info: dict[str, Any] = {
+            "url": self.webhook_url or "",
+            "has_custom_certificate": False,
+            "pending_update_count": len(self.updates),
+        }
+        if self.webhook_url:
+            info["max_connections"] = self.max_connections
+            if self.allowed_updates is not None:
+                info["allowed_updates"] = self.allowed_updates
+            if self._webhook_error is not None:
+                info["last_error_date"], info["last_error_message"] = self._webhook_error
+        return info
+
+    # -- webhook delivery --------------------------------------------------------------------
+
+    async def _deliver_forever(self) -> None:
+        """Telegram's side of a webhook: POST whatever is queued, never dropping an update.
+
+        Runs from start() to stop(). It also looks every 0.1 s, so a test that sets
+        ``webhook_url`` or appends to ``updates`` directly is served too.
+        """
+        async with ClientSession() as session:
+            try:
+                async with self._changed:
+                    while True:
+                        for update in self._due():
+                            uid = int(update["update_id"])
+                            self._posting.add(uid)
+                            task = asyncio.create_task(
+                                self._attempt(session, str(self.webhook_url), update)
+                            )
+                            self._attempts.add(task)
+                            task.add_done_callback(self._attempts.discard)
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._changed.wait(), 0.1)
+            finally:
+                attempts = set(self._attempts)
+                for task in attempts:
+                    task.cancel()
+                if attempts:
+                    await asyncio.wait(attempts)
+
+    def _due(self) -> list[dict[str, Any]]:
+        """Queued updates to POST now: none being POSTed or cooling, within max_connections."""
+        if not self.webhook_url:
+            return []
+        room = max(1, self.max_connections) - len(self._posting)
+        if room <= 0:
+            return []
+        busy = self._posting | self._cooling
+        return [u for u in self.updates if u["update_id"] not in busy][:room]
+
+    async def _attempt(self, session: ClientSession, url: str, update: dict[str, Any]) -> None:
+        """One POST of one update; a failure cools down, then the update is due again."""
+        uid = int(update["update_id"])
+        try:
+            outcome = await self._post(session, url, update)
+        finally:
+            self._posting.discard(uid)
+        self.webhook_deliveries.append((uid, outcome))
+        delivered = isinstance(outcome, int) and 200 <= outcome < 300
+        if delivered:
+            self.updates[:] = [u for u in self.updates if u["update_id"] != uid]
+        else:
+            self._cooling.add(uid)
+        async with self._changed:
+            self._changed.notify_all()
+        if delivered:
+            return
+        try:
+            await asyncio.sleep(self.webhook_retry_delay)
+        finally:
+            self._cooling.discard(uid)
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _post(self, session: ClientSession, url: str, update: dict[str, Any]) -> int | str:
+        """The HTTP status, or the name of the exception that stood for an answer."""
+        headers = {SECRET_HEADER: self.secret_token} if self.secret_token else {}
+        timeout = ClientTimeout(total=self.webhook_timeout)
+        try:
+            async with session.post(url, json=update, headers=headers, timeout=timeout) as r:
+                await r.read()
+        except Exception as exc:  # a bad URL too: Telegram just keeps trying
+            self._webhook_error = (int(time.time()), _why_failed(exc))
+            return type(exc).__name__
+        if not 200 <= r.status < 300:
+            message = f"Wrong response from the webhook: {r.status} {r.reason}"
+            self._webhook_error = (int(time.time()), message)
+        return r.status
 
     async def _api_setMyCommands(self, params: dict[str, Any]) -> bool:  # noqa: N802
         return True
@@ -362,6 +528,26 @@ class FakeUser:
         await asyncio.sleep(wait)
         extra = self.tg.to(self.id)[self.read :]
         assert not extra, [s.text for s in extra]
+
+
+@dataclass
+class _Poll:
+    """A getUpdates request that is waiting; a newer request or setWebhook sets ``ended_by``."""
+
+    ended_by: str | None = None
+
+
+def _flag(value: Any) -> bool:
+    """A boolean parameter, sent as JSON ``true`` in a form or as a real bool in JSON."""
+    return value is True or str(value).lower() in {"true", "1"}
+
+
+def _why_failed(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "Read timeout expired"
+    if isinstance(exc, ClientConnectorError):
+        return "Connection refused"
+    return f"{type(exc).__name__}: {exc}"
 
 
 async def _params(request: web.Request) -> dict[str, Any]:

@@ -1,0 +1,301 @@
+"""The durable inbox: every inbound update is committed before the platform is told it
+arrived, then processed from the store.
+
+Receivers (Telegram's polling loop and webhook, Slack's events) only store: one transaction
+per fetched batch, and the platform hears "received" once it is durable, so a ``kill -9``
+loses nothing the platform considers delivered. Processing is apart: a chat's rows run in the
+platform's order, one at a time, by whichever worker holds the chat's lease in the store — on
+one instance or several. Each row is processed in one transaction together with marking it
+done, so it happens once. A row that fails is retried with back-off; after its attempts it is
+parked with the reason, the customer is told, and the chat's later rows flow again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+
+from bot.clock import Clock
+from storage.db import Store
+from storage.repositories import Tx
+from storage.repositories.base import Conflict
+from storage.schema import Row
+
+log = logging.getLogger(__name__)
+
+#: What runs once a row's transaction is durable (answer a button, wake the outbox).
+After = Callable[[], Awaitable[None]]
+
+ATTEMPTS = 5  # tries of one row before it is parked
+BACKOFF = 2.0  # seconds before the second try; doubled each time (2, 4, 8, 16: 30 s in all)
+LEASE = 10.0  # seconds a worker holds a chat between its steps; a dead worker's chat waits that
+SWEEP = 1.0  # seconds between looks for work this process was not woken for
+CONCURRENCY = 64  # chats processed at once by one process
+RETENTION = timedelta(days=6)  # under Telegram's week: update ids may be reused after it
+PRUNE_EVERY = 3600.0  # seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """An update as a receiver stores it: the raw payload and where it belongs."""
+
+    channel: str
+    update_id: str
+    chat: str  # the ordering scope (a customer's chat)
+    fingerprint: str  # the message's own id within the update
+    seq: int  # the platform's order within the chat
+    payload: dict[str, Any]
+
+
+class Handler(Protocol):
+    """A channel's processing of its stored updates, inside the row's transaction."""
+
+    async def process(self, tx: Tx, row: Row) -> After | None:
+        """Do what the update asks; raise to have it retried. Changes nothing outside the
+        database (the transaction may run again); the returned callable runs once it is
+        durable."""
+        ...
+
+    async def parked(self, tx: Tx, row: Row, reason: str) -> After | None:
+        """The row is given up on: tell the customer and the staff, in this transaction."""
+        ...
+
+
+@dataclass(slots=True)
+class _Step:
+    more: bool = False  # the chat may have another row due
+    after: After | None = None
+    row: Row | None = None
+    failure: BaseException | None = None
+    parked: bool = False
+    retry_in: float = 0.0
+    telling_failed: BaseException | None = None
+
+
+def worker_id() -> str:
+    """Names this process in leases: the host, the pid, and a random part for pid reuse."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Inbox:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        handlers: Mapping[str, Handler] | None = None,
+        *,
+        attempts: int = ATTEMPTS,
+        backoff: float = BACKOFF,
+        lease: float = LEASE,
+        sweep: float = SWEEP,
+        concurrency: int = CONCURRENCY,
+        retention: timedelta = RETENTION,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.handlers: dict[str, Handler] = dict(handlers or {})
+        self.attempts = attempts
+        self.backoff = backoff
+        self.lease = timedelta(seconds=lease)
+        self.sweep = sweep
+        self.concurrency = concurrency
+        self.retention = retention
+        self.owner = worker_id()
+        self._active: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._again: set[tuple[str, str]] = set()
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    async def receive(self, updates: Sequence[Inbound]) -> list[int | None]:
+        """Store a batch in one transaction; the platform may be told once this returns.
+        Each update's row id, or None for a redelivery of one stored before."""
+        if not updates:
+            return []
+        now = self.clock.now()
+
+        async def work(tx: Tx) -> list[int | None]:
+            return [
+                await tx.inbox.add(
+                    channel=u.channel,
+                    update_id=u.update_id,
+                    chat=u.chat,
+                    fingerprint=u.fingerprint,
+                    seq=u.seq,
+                    payload=u.payload,
+                    now=now,
+                )
+                for u in updates
+            ]
+
+        ids = await self.store.write(work)
+        for update, row_id in zip(updates, ids, strict=True):
+            if row_id is None:
+                log.info("%s update %s seen before: ignored", update.channel, update.update_id)
+            else:
+                self._kick((update.channel, update.chat))
+        return ids
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    def _kick(self, key: tuple[str, str]) -> None:
+        """Process this chat now, if this process may take one more."""
+        if key in self._active:
+            self._again.add(key)  # its worker looks once more before letting go
+        elif not self._stopping and len(self._active) < self.concurrency:
+            self._active[key] = asyncio.create_task(self._drain(key))
+        else:
+            self._wakeup.set()
+
+    # -- processing --------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Sweep for work until ``stop``: rows stored by another instance, retries that came
+        due, chats whose worker died. Woken early when a chat's worker finishes."""
+        next_prune = 0.0
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            while not stop.is_set():
+                self._wakeup.clear()
+                if time.monotonic() >= next_prune:
+                    await self._prune()
+                    next_prune = time.monotonic() + PRUNE_EVERY
+                await self._sweep()
+                waiter = asyncio.create_task(self._wakeup.wait())
+                await asyncio.wait(
+                    {waiter, stopper}, timeout=self.sweep, return_when=asyncio.FIRST_COMPLETED
+                )
+                waiter.cancel()
+        finally:
+            stopper.cancel()
+            self._stopping = True
+            if self._active:  # each finishes the row it is on, then stops
+                await asyncio.wait(list(self._active.values()), timeout=30)
+
+    async def _sweep(self) -> None:
+        room = self.concurrency - len(self._active)
+        if room <= 0:
+            return
+        try:
+            async with self.store.read() as tx:
+                chats = await tx.inbox.due_chats(self.clock.now(), self.owner, room + 16)
+        except Exception:
+            log.exception("inbox: could not look for work; trying again in %.0f s", self.sweep)
+            return
+        for key in chats:
+            if key not in self._active:
+                self._kick(key)
+
+    async def _prune(self) -> None:
+        before = self.clock.now() - self.retention
+        try:
+            removed = await self.store.write(lambda tx: tx.inbox.prune(before))
+        except Exception:
+            log.exception("inbox: pruning failed; trying again in an hour")
+            return
+        if removed:
+            log.info("inbox: forgot %d processed updates received before %s", removed, before)
+
+    async def _drain(self, key: tuple[str, str]) -> None:
+        """Process one chat's due rows in order, then let it go."""
+        channel, chat = key
+        try:
+            while not self._stopping:
+                self._again.discard(key)
+                step = await self.store.write(lambda tx: self._step(tx, channel, chat))
+                self._report(channel, chat, step)
+                if step.after is not None:
+                    try:
+                        await step.after()
+                    except Exception:
+                        log.exception("inbox: %s chat %s: after-commit work failed", channel, chat)
+                if not step.more and key not in self._again:
+                    return
+        except Exception:
+            log.exception(
+                "inbox: %s chat %s could not be processed now; the sweep tries again",
+                channel,
+                chat,
+            )
+        finally:
+            self._active.pop(key, None)
+            self._wakeup.set()
+
+    async def _step(self, tx: Tx, channel: str, chat: str) -> _Step:
+        """One row's whole transaction: the lease, the row, its effects, its outcome."""
+        now = self.clock.now()
+        if not await tx.inbox.claim(channel, chat, self.owner, now, now + self.lease):
+            return _Step()  # another worker has this chat; it looks for more before leaving
+        row = await tx.inbox.head(channel, chat)
+        if row is None or row["due_at"] > now:
+            await tx.inbox.release(channel, chat, self.owner)
+            return _Step()
+        handler = self.handlers.get(channel)
+        step = _Step(more=True, row=row)
+        try:
+            if handler is None:
+                raise LookupError(f"no running channel {channel!r} can process it")
+            async with tx.savepoint():
+                step.after = await handler.process(tx, row)
+        except Conflict:
+            raise  # the store runs the whole transaction again
+        except Exception as exc:
+            step.failure = exc
+            attempts = int(row["attempts"]) + 1
+            reason = f"{type(exc).__name__}: {exc}"[:1000]
+            if attempts < self.attempts:
+                step.retry_in = self.backoff * 2 ** (attempts - 1)
+                due = now + timedelta(seconds=step.retry_in)
+                await tx.inbox.failed(row["id"], attempts, reason, due)
+                await tx.inbox.release(channel, chat, self.owner)
+                step.more = False
+                return step
+            step.parked = True
+            await tx.inbox.park(row["id"], attempts, reason, now)
+            if handler is not None:
+                try:
+                    async with tx.savepoint():
+                        step.after = await handler.parked(tx, row, reason)
+                except Conflict:
+                    raise
+                except Exception as exc:  # the row stays parked; nobody was told
+                    step.telling_failed = exc
+        else:
+            await tx.inbox.done(row["id"], now)
+        following = await tx.inbox.head(channel, chat)
+        if following is None or following["due_at"] > now:
+            await tx.inbox.release(channel, chat, self.owner)
+            step.more = False
+        return step
+
+    @staticmethod
+    def _report(channel: str, chat: str, step: _Step) -> None:
+        """Logged once the outcome is durable (the transaction may have run twice)."""
+        if step.failure is None or step.row is None:
+            return
+        update_id, row_id = step.row["update_id"], step.row["id"]
+        if step.parked:
+            log.error(
+                "inbox: %s update %s (row %s, chat %s) parked after %d attempts: %s; "
+                "`kesu inbox retry %s` runs it again, `kesu inbox drop %s --reason …` drops it",
+                channel, update_id, row_id, chat, int(step.row["attempts"]) + 1,
+                step.failure, row_id, row_id, exc_info=step.failure,
+            )  # fmt: skip
+            if step.telling_failed is not None:
+                log.error("inbox: telling the customer and staff about row %s failed", row_id,
+                          exc_info=step.telling_failed)  # fmt: skip
+        else:
+            log.warning(
+                "inbox: %s update %s (row %s) failed, retried in %.0f s: %s",
+                channel, update_id, row_id, step.retry_in, step.failure,
+            )  # fmt: skip
