@@ -1,0 +1,115 @@
+"""``kesu inbox``: the operator's view of inbound updates not yet processed, and what to do
+with one that was parked (retry it once the cause is fixed, or drop it with a reason)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+
+from bot import app
+from bot.clock import SystemClock
+from bot.config import Settings
+from storage.repositories import Tx
+from storage.repositories.inbox import PARKED, PENDING
+from storage.schema import Row
+
+T = TypeVar("T")
+
+
+def _with_store(
+    settings: Settings, work: Callable[[app.Kesu], Awaitable[T]]
+) -> Callable[[], Awaitable[T]]:
+    async def go() -> T:
+        kesu = await app.build(settings)
+        try:
+            return await work(kesu)
+        finally:
+            await kesu.close()
+
+    return go
+
+
+@click.group()
+def inbox() -> None:
+    """Inbound updates waiting to be processed, and parked ones (failed every attempt)."""
+
+
+@inbox.command("list")
+@click.option("--failed", is_flag=True, help="Only parked updates (failed every attempt).")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def inbox_list(failed: bool, limit: int, as_json: bool) -> None:
+    """Updates not processed yet (waiting or retrying) and parked ones, oldest first. Payloads
+    are not shown: they carry customers' names, phones and words."""
+    from bot.cli import _local, _run, _settings  # noqa: PLC0415 (cli imports this module)
+
+    settings = _settings()
+    statuses = [PARKED] if failed else [PENDING, PARKED]
+
+    async def read(kesu: app.Kesu) -> tuple[list[Row], dict[str, int]]:
+        async with kesu.store.read() as tx:
+            return await tx.inbox.listing(statuses, limit), await tx.inbox.counts()
+
+    rows, counts = _run(_with_store(settings, read))
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(_row_dict(row), ensure_ascii=False, default=str))
+        return
+    summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in (PENDING, PARKED))
+    click.echo(f"inbox: {summary}")
+    for row in rows:
+        error = (row["error"] or "").splitlines()[0][:100] if row["error"] else ""
+        click.echo(
+            f"{row['id']:>8}  {row['status']:<7}  {row['channel']:<8}  update {row['update_id']}"
+            f"  chat {row['chat']}  tries {row['attempts']}"
+            f"  received {_local(row['received_at'], settings.tz)}  {error}".rstrip()
+        )
+
+
+@inbox.command("retry")
+@click.argument("row_id", metavar="ID", type=int)
+def inbox_retry(row_id: int) -> None:
+    """Process a parked (or waiting) update again, now: a running kesu takes it within a
+    second, before the chat's later updates."""
+    from bot.cli import _run, _settings  # noqa: PLC0415 (cli imports this module)
+
+    settings = _settings()
+    clock = SystemClock()
+
+    async def work(kesu: app.Kesu) -> bool:
+        return await kesu.store.write(lambda tx: tx.inbox.retry(row_id, clock.now()))
+
+    if not _run(_with_store(settings, work)):
+        raise click.ClickException(f"no parked or waiting update with id {row_id}")
+    click.echo(f"update {row_id} will be processed again")
+
+
+@inbox.command("drop")
+@click.argument("row_id", metavar="ID", type=int)
+@click.option("--reason", required=True, help="Why it is dropped (kept with the row).")
+def inbox_drop(row_id: int, reason: str) -> None:
+    """Give up on a parked (or waiting) update for good: its payload is erased, the reason
+    kept, and it is never processed."""
+    from bot.cli import _run, _settings  # noqa: PLC0415 (cli imports this module)
+
+    if not reason.strip():
+        raise click.ClickException("--reason must say why")
+    settings = _settings()
+    clock = SystemClock()
+
+    async def work(kesu: app.Kesu) -> bool:
+        async def drop(tx: Tx) -> bool:
+            return await tx.inbox.drop(row_id, f"dropped: {reason.strip()}", clock.now())
+
+        return await kesu.store.write(drop)
+
+    if not _run(_with_store(settings, work)):
+        raise click.ClickException(f"no parked or waiting update with id {row_id}")
+    click.echo(f"update {row_id} dropped")
+
+
+def _row_dict(row: Row) -> dict[str, Any]:
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}

@@ -1,0 +1,105 @@
+"""``kesu inbox`` as an operator uses it: see what is waiting or parked, retry a parked update
+once its cause is fixed, drop one with a reason; one-line errors for a wrong id."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot import app
+from bot.config import Settings
+from storage.repositories import Tx
+from tests.test_cli import env, keep_root_log_level, kesu  # noqa: F401 (fixtures)
+
+
+def seed() -> tuple[int, int]:
+    """One parked update (its payload kept) and one waiting."""
+
+    async def go() -> tuple[int, int]:
+        k = await app.build(Settings(), upgrade=True)
+        now = datetime(2026, 11, 17, 6, 30, tzinfo=UTC)
+
+        async def work(tx: Tx) -> tuple[int, int]:
+            ids = []
+            for n in (1, 2):
+                row_id = await tx.inbox.add(
+                    channel="telegram", update_id=str(n), chat="42", fingerprint=f"message:{n}",
+                    seq=n, payload={"secret": "13800138000"}, now=now,
+                )  # fmt: skip
+                assert row_id is not None
+                ids.append(row_id)
+            await tx.inbox.park(ids[0], 5, "KeyError: 'chat'\ntraceback …", now)
+            return ids[0], ids[1]
+
+        try:
+            return await k.store.write(work)
+        finally:
+            await k.close()
+
+    return asyncio.run(go())
+
+
+def row(row_id: int) -> dict[str, object]:
+    async def go() -> dict[str, object]:
+        k = await app.build(Settings())
+        try:
+            async with k.store.read() as tx:
+                found = await tx.inbox.get(row_id)
+                assert found is not None
+                return dict(found)
+        finally:
+            await k.close()
+
+    return asyncio.run(go())
+
+
+def test_list_shows_waiting_and_parked_without_payloads(env: Path) -> None:  # noqa: F811
+    parked, waiting = seed()
+    result = kesu("inbox", "list")
+    assert result.exit_code == 0, result.output
+    assert "1 pending, 1 parked" in result.output
+    assert f"{parked}  parked" in result.output
+    assert "KeyError: 'chat'" in result.output
+    assert f"{waiting}  pending" in result.output
+    assert "13800138000" not in result.output  # the payload is never shown
+    failed = kesu("inbox", "list", "--failed", "--json")
+    lines = [json.loads(line) for line in failed.output.splitlines()]
+    assert [line["id"] for line in lines] == [parked]
+    assert "payload" not in lines[0]
+
+
+def test_retry_puts_a_parked_update_back_first_in_line(env: Path) -> None:  # noqa: F811
+    parked, _ = seed()
+    result = kesu("inbox", "retry", str(parked))
+    assert result.exit_code == 0, result.output
+    again = row(parked)
+    assert (again["status"], again["attempts"]) == ("pending", 0)
+    assert again["payload"] == {"secret": "13800138000"}
+
+
+def test_drop_erases_the_payload_and_keeps_the_reason(env: Path) -> None:  # noqa: F811
+    parked, _ = seed()
+    result = kesu("inbox", "drop", str(parked), "--reason", "客户已电话说明")
+    assert result.exit_code == 0, result.output
+    dropped = row(parked)
+    assert dropped["status"] == "dropped"
+    assert dropped["payload"] is None
+    assert dropped["error"] == "dropped: 客户已电话说明"
+    assert kesu("inbox", "retry", str(parked)).exit_code == 1  # gone for good
+
+
+@pytest.mark.parametrize("command", [["retry", "999"], ["drop", "999", "--reason", "x"]])
+def test_an_unknown_id_is_one_line(env: Path, command: list[str]) -> None:  # noqa: F811
+    seed()
+    result = kesu("inbox", *command)
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: no parked or waiting update with id 999"
+
+
+def test_drop_needs_a_reason(env: Path) -> None:  # noqa: F811
+    assert kesu("inbox", "drop", "1").exit_code == 2
+    assert "must say why" in kesu("inbox", "drop", "1", "--reason", "  ").output
