@@ -160,6 +160,8 @@ def _slack(
     kesu: Kesu,
     classifier: Classifier,
     customer_channels: list[Channel],
+    *,
+    inbox: Inbox,
     options: dict[str, Any],
 ) -> Channel:
     """The staff desk on Slack; customers' files are fetched from their own channel."""
@@ -204,6 +206,7 @@ def _slack(
         supervisor_group=settings.slack_supervisor_group,
         reply_prefix=settings.slack_reply_prefix,
         fetch_file=fetch,
+        inbox=inbox,
         **options,
     )
 
@@ -259,7 +262,16 @@ async def build_runtime(
                 )
             )
         if settings.slack_bot_token is not None:
-            channels.append(_slack(settings, kesu, classifier, channels, slack_options or {}))
+            channels.append(
+                _slack(
+                    settings,
+                    kesu,
+                    classifier,
+                    channels,
+                    inbox=inbox,
+                    options=slack_options or {},
+                )
+            )
         worker = OutboxWorker(
             kesu.store, {c.channel: c for c in channels}, kesu.clock, tz=settings.tz
         )

@@ -416,7 +416,7 @@ class Desk:
 
     # -- what staff do ----------------------------------------------------------------------
 
-    async def claim(self, number: str, staff: Staff) -> Outcome:
+    async def claim(self, number: str, staff: Staff, update_id: str | None = None) -> Outcome:
         async def act(tx: Tx, case: Case) -> Case:
             if case.assignee == staff.actor:
                 raise _Refused(f"{case.number} 已经由你负责 (you already have it)")
@@ -424,11 +424,14 @@ class Desk:
                 raise _Refused(f"{case.number} 已由 {{{case.assignee}}} 认领 (already claimed)")
             return await self.cases.claim(number, staff.actor, tx=tx)
 
-        return await self._act(number, staff, act, owner_only=False)
+        return await self._act(number, staff, act, owner_only=False, update_id=update_id)
 
-    async def release(self, number: str, staff: Staff) -> Outcome:
+    async def release(self, number: str, staff: Staff, update_id: str | None = None) -> Outcome:
         return await self._act(
-            number, staff, lambda tx, case: self.cases.release(number, staff.actor, tx=tx)
+            number,
+            staff,
+            lambda tx, case: self.cases.release(number, staff.actor, tx=tx),
+            update_id=update_id,
         )
 
     async def assign(

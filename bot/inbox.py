@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from bot.clock import Clock
 from storage.db import Store
@@ -69,6 +69,18 @@ class Handler(Protocol):
         ...
 
 
+@runtime_checkable
+class ApartHandler(Protocol):
+    """A channel whose processing runs its own transactions (the Slack desk's actions): the
+    row is taken in one transaction, processed, and marked done in another. A process killed
+    in between processes the row again, so the processing must recognise it (the desk records
+    the update id with the change it makes)."""
+
+    async def process_apart(self, row: Row) -> After | None: ...
+
+    async def parked(self, tx: Tx, row: Row, reason: str) -> After | None: ...
+
+
 @dataclass(slots=True)
 class _Step:
     more: bool = False  # the chat may have another row due
@@ -90,7 +102,7 @@ class Inbox:
         self,
         store: Store,
         clock: Clock,
-        handlers: Mapping[str, Handler] | None = None,
+        handlers: Mapping[str, Handler | ApartHandler] | None = None,
         *,
         attempts: int = ATTEMPTS,
         backoff: float = BACKOFF,
@@ -101,7 +113,7 @@ class Inbox:
     ) -> None:
         self.store = store
         self.clock = clock
-        self.handlers: dict[str, Handler] = dict(handlers or {})
+        self.handlers: dict[str, Handler | ApartHandler] = dict(handlers or {})
         self.attempts = attempts
         self.backoff = backoff
         self.lease = timedelta(seconds=lease)
@@ -212,7 +224,7 @@ class Inbox:
         try:
             while not self._stopping:
                 self._again.discard(key)
-                step = await self.store.write(lambda tx: self._step(tx, channel, chat))
+                step = await self._next(channel, chat)
                 self._report(channel, chat, step)
                 if step.after is not None:
                     try:
@@ -231,28 +243,80 @@ class Inbox:
             self._active.pop(key, None)
             self._wakeup.set()
 
-    async def _step(self, tx: Tx, channel: str, chat: str) -> _Step:
-        """One row's whole transaction: the lease, the row, its effects, its outcome."""
-        now = self.clock.now()
-        if not await tx.inbox.claim(channel, chat, self.owner, now, now + self.lease):
-            return _Step()  # another worker has this chat; it looks for more before leaving
-        row = await tx.inbox.head(channel, chat)
-        if row is None or row["due_at"] > now:
-            await tx.inbox.release(channel, chat, self.owner)
-            return _Step()
+    async def _next(self, channel: str, chat: str) -> _Step:
+        """The chat's next row: in one transaction with its effects, or — for a handler
+        that runs its own transactions — taken in one and recorded in another."""
         handler = self.handlers.get(channel)
-        step = _Step(more=True, row=row)
+        if not isinstance(handler, ApartHandler):
+            return await self.store.write(lambda tx: self._step(tx, channel, chat, handler))
+        row = await self.store.write(lambda tx: self._take(tx, channel, chat))
+        if row is None:
+            return _Step()
+        after: After | None = None
+        failure: Exception | None = None
+        try:
+            after = await handler.process_apart(row)
+        except Exception as exc:
+            failure = exc
+
+        async def finish(tx: Tx) -> _Step:
+            return await self._finish(
+                tx, channel, chat, row, handler=handler, after=after, failure=failure
+            )
+
+        return await self.store.write(finish)
+
+    async def _step(self, tx: Tx, channel: str, chat: str, handler: Handler | None) -> _Step:
+        """One row's whole transaction: the lease, the row, its effects, its outcome."""
+        row = await self._take(tx, channel, chat)
+        if row is None:
+            return _Step()
+        after: After | None = None
+        failure: Exception | None = None
         try:
             if handler is None:
                 raise LookupError(f"no running channel {channel!r} can process it")
             async with tx.savepoint():
-                step.after = await handler.process(tx, row)
+                after = await handler.process(tx, row)
         except Conflict:
             raise  # the store runs the whole transaction again
         except Exception as exc:
-            step.failure = exc
+            failure = exc
+        return await self._finish(
+            tx, channel, chat, row, handler=handler, after=after, failure=failure
+        )
+
+    async def _take(self, tx: Tx, channel: str, chat: str) -> Row | None:
+        """The chat's lease and its oldest row, if that row is due."""
+        now = self.clock.now()
+        if not await tx.inbox.claim(channel, chat, self.owner, now, now + self.lease):
+            return None  # another worker has this chat; it looks for more before leaving
+        row = await tx.inbox.head(channel, chat)
+        if row is None or row["due_at"] > now:
+            await tx.inbox.release(channel, chat, self.owner)
+            return None
+        return row
+
+    async def _finish(
+        self,
+        tx: Tx,
+        channel: str,
+        chat: str,
+        row: Row,
+        *,
+        handler: Handler | ApartHandler | None,
+        after: After | None,
+        failure: Exception | None,
+    ) -> _Step:
+        """Record the row's outcome: done, retried later, or parked; then keep the chat or
+        let it go."""
+        now = self.clock.now()
+        step = _Step(more=True, row=row, after=after, failure=failure)
+        if failure is None:
+            await tx.inbox.done(row["id"], now)
+        else:
             attempts = int(row["attempts"]) + 1
-            reason = f"{type(exc).__name__}: {exc}"[:1000]
+            reason = f"{type(failure).__name__}: {failure}"[:1000]
             if attempts < self.attempts:
                 step.retry_in = self.backoff * 2 ** (attempts - 1)
                 due = now + timedelta(seconds=step.retry_in)
@@ -270,8 +334,6 @@ class Inbox:
                     raise
                 except Exception as exc:  # the row stays parked; nobody was told
                     step.telling_failed = exc
-        else:
-            await tx.inbox.done(row["id"], now)
         following = await tx.inbox.head(channel, chat)
         if following is None or following["due_at"] > now:
             await tx.inbox.release(channel, chat, self.owner)

@@ -1,4 +1,4 @@
-"""The Slack staff channel: the only module that imports slack_bolt and slack_sdk.
+"""The Slack staff channel: with slack_inbox.py, the only modules importing slack_bolt/slack_sdk.
 
 Translation and nothing else. Outbound, the outbox hands it case cards, thread lines and
 receipts, drawn here in Block Kit (``slack_blocks``) and sent with a Web API client that never
@@ -39,9 +39,11 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels import slack_blocks as kit
+from bot.channels import slack_inbox
 from bot.channels.base import ChannelError
 from bot.clock import Clock
 from bot.desk import REPLY_LIMIT, Desk, Outcome, Staff
+from bot.inbox import Inbox
 from bot.messages import Attachment, OutgoingMessage
 from bot.outbox import Limits, SendResult
 
@@ -121,6 +123,7 @@ class SlackChannel:
         membership_ttl: float = 60.0,
         limits: Limits | None = None,
         reconnect_interval: float = RECONNECT_INTERVAL,
+        inbox: Inbox | None = None,
     ) -> None:
         if mode not in {"socket", "http"}:
             raise ChannelError(f"KESU_SLACK_MODE must be socket or http, not {mode!r}")
@@ -166,6 +169,9 @@ class SlackChannel:
             request_verification_enabled=mode == "http",
             logger=logging.getLogger("kesu.slack_bolt"),
         )
+        if inbox is not None:  # after bolt's own checks: a forged request is never stored
+            self.app.middleware(slack_inbox.middleware(self, inbox))
+            inbox.handlers[self.channel] = slack_inbox.SlackProcessor(self)
         self._register()
         self._members: frozenset[str] = frozenset()
         self._group: frozenset[str] = frozenset()
@@ -555,7 +561,8 @@ class SlackChannel:
     async def _on_claim(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         staff = await self.staff(body["user"]["id"])
-        await self._tell(staff.user_id, await self.desk.claim(action["value"], staff))
+        seen = body.get(slack_inbox.INBOX_ID)
+        await self._tell(staff.user_id, await self.desk.claim(action["value"], staff, seen))
 
     async def _on_reply_button(
         self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]
@@ -628,7 +635,8 @@ class SlackChannel:
             )
             return
         if kind == "release":
-            await self._tell(staff.user_id, await self.desk.release(number, staff))
+            seen = body.get(slack_inbox.INBOX_ID)
+            await self._tell(staff.user_id, await self.desk.release(number, staff, seen))
             return
         details = await self.desk.details(number)
         if details is None:

@@ -41,6 +41,8 @@ class Bot:
 
     slack: FakeSlack | None = None
     slack_options: dict[str, Any] | None = None
+    # A failing update is retried after 0.05, 0.1, 0.2, 0.4 s, then parked (not 2 … 16 s).
+    inbox_options: dict[str, Any] | None = None
 
     async def start(self, **telegram_options: Any) -> Runtime:
         # Telegram allows one message a second per chat; transcripts would crawl at that pace,
@@ -52,6 +54,7 @@ class Bot:
             classifier=self.classifier,
             telegram_options=options,
             slack_options={"limits": Limits(50.0, 0.01), **(self.slack_options or {})},
+            inbox_options={"backoff": 0.05, "sweep": 0.1, **(self.inbox_options or {})},
         )
         self.stop_event = asyncio.Event()
         polls = len(self.tg.method_calls("getUpdates"))

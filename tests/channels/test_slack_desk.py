@@ -679,9 +679,14 @@ async def test_an_internal_error_is_reported_to_the_person_and_logged(
 
     desk.desk_channel.desk.claim = broken  # type: ignore[method-assign]
     await slack.click(AGENT, "kesu_claim", number, message=card)
+    # A claim goes through the inbox: retried with back-off, then parked, then the person is
+    # told (once) and the log names the update and the reason.
     await slack.wait_for(lambda: slack.ephemerals(AGENT), what="the person is told")
-    assert "出错了" in slack.ephemerals(AGENT)[-1].text
+    assert "未能完成" in slack.ephemerals(AGENT)[-1].text
+    await asyncio.sleep(0.3)
+    assert len(slack.ephemerals(AGENT)) == 1
     assert "database is locked" in caplog.text
+    assert "parked after 5 attempts" in caplog.text
 
 
 async def test_a_file_staff_share_in_the_thread_is_on_record_and_stays_internal(

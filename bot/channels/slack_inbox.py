@@ -1,0 +1,138 @@
+"""The Slack desk's inbound requests that change the record go through kesu's inbox: a thread
+message (a note, or a reply to the customer), a claim, a release. One bolt middleware stores
+the request's payload and id, and only then answers Slack; a request that cannot be stored is
+not acknowledged (HTTP 503; no Socket Mode ack), so Slack sends it again. They are processed
+from the inbox, each person's in Slack's order.
+
+Not stored, because their answer must carry something within Slack's 3 seconds: a form
+submitted (``view_submission``: a refusal is shown under the field, in the answer itself),
+``/kesu`` (its answer is the list), and the buttons and shortcut that open a form or the
+details (``views.open`` needs the request's ``trigger_id``, valid 3 s). Nothing is lost there:
+they change nothing but what the person sees, except a form, and a form that kesu did not
+answer stays open in Slack with what was typed, saying it failed; pressed again it is applied
+once (its view id is recorded with the change).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.response import BoltResponse
+
+from bot.channels import slack_blocks as kit
+from bot.desk import Outcome
+from bot.inbox import After, Inbound, Inbox
+from storage.repositories import Tx
+from storage.schema import Row
+
+if TYPE_CHECKING:
+    from bot.channels.slack import SlackChannel
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "slack"
+#: Set on a payload processed from the inbox: the desk records this id with the change, so a
+#: row processed again after a crash changes nothing twice.
+INBOX_ID = "kesu_inbox_update"
+FAILED = "你的操作未能完成,已记录,请稍后再试 (your action could not be completed; it was logged)"
+
+
+def inbound(body: dict[str, Any], staff_channel: str) -> Inbound | None:
+    """The request as an inbox row, or None when it is not one the inbox takes."""
+    try:
+        if body.get("type") == "event_callback":
+            event = body.get("event") or {}
+            if (
+                event.get("type") != "message"
+                or event.get("channel") != staff_channel
+                or not event.get("thread_ts")
+                or event.get("bot_id")
+                or not event.get("user")
+            ):
+                return None
+            ts = str(event["ts"])
+            update_id = str(body.get("event_id") or f"msg:{staff_channel}:{ts}")
+            return Inbound(CHANNEL, update_id, str(event["user"]), f"ts:{ts}", _micros(ts), body)
+        if body.get("type") == "block_actions":
+            action = (body.get("actions") or [{}])[0]
+            if not _stored_action(action):
+                return None
+            ts = str(action["action_ts"])
+            user = str(body["user"]["id"])
+            update_id = f"action:{user}:{ts}"
+            return Inbound(CHANNEL, update_id, user, f"action:{ts}", _micros(ts), body)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        log.warning("slack: a request of an unexpected shape is handled without the inbox")
+    return None
+
+
+def _stored_action(action: dict[str, Any]) -> bool:
+    if action.get("action_id") == kit.CLAIM:
+        return True
+    if action.get("action_id") == kit.MORE:
+        value = str((action.get("selected_option") or {}).get("value") or "")
+        return value.startswith("release|")
+    return False
+
+
+def _micros(ts: str) -> int:
+    """Slack's timestamps ("1700000000.000100") as an integer order."""
+    seconds, _, fraction = ts.partition(".")
+    return int(seconds) * 1_000_000 + int((fraction + "000000")[:6])
+
+
+def middleware(channel: SlackChannel, inbox: Inbox) -> Callable[..., Awaitable[Any]]:
+    """Store, then acknowledge; bolt's own checks (the request's signature) run before."""
+
+    async def store_then_ack(
+        body: dict[str, Any], next: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
+        item = inbound(body, channel.staff_channel)
+        if item is None:
+            await next()
+            return None
+        try:
+            await inbox.receive([item])
+        except Exception as exc:
+            log.error(
+                "slack: %s could not be stored (%s: %s); not acknowledged, so Slack sends it "
+                "again", item.update_id, type(exc).__name__, exc,
+            )  # fmt: skip
+            log.debug("store failure", exc_info=True)
+            return BoltResponse(status=503, body="")
+        return BoltResponse(status=200, body="")
+
+    return store_then_ack
+
+
+class SlackProcessor:
+    """A stored desk request, processed by the channel's own handlers; the desk records the
+    row's id with the change in its own transaction (so this is an apart handler)."""
+
+    def __init__(self, channel: SlackChannel) -> None:
+        self.channel = channel
+
+    async def process_apart(self, row: Row) -> After | None:
+        body = {**row["payload"], INBOX_ID: row["update_id"]}
+        if body.get("type") == "event_callback":
+            await self.channel._on_message(body=body, event=body["event"])
+            return None
+        action = body["actions"][0]
+        ack = AsyncAck()  # type: ignore[no-untyped-call] # Slack was answered on storing
+        if action.get("action_id") == kit.CLAIM:
+            await self.channel._on_claim(ack=ack, body=body, action=action)
+        else:
+            await self.channel._on_more(ack=ack, body=body, action=action)
+        return None
+
+    async def parked(self, tx: Tx, row: Row, reason: str) -> After | None:
+        user = row["chat"]
+        channel = self.channel
+
+        async def tell() -> None:
+            await channel._tell(user, Outcome(False, FAILED))
+
+        return tell
