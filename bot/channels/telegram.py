@@ -72,7 +72,8 @@ CHANNEL = "telegram"
 WEBHOOK_PATH = "/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 ALLOWED_UPDATES = ["message", "callback_query"]
-POLL_BACKOFF_MAX = 60.0  # seconds between getUpdates tries while Telegram or the store fails
+POLL_BACKOFF_MAX = 60.0  # seconds between getUpdates tries while Telegram fails
+STORE_RETRY_MAX = 5.0  # seconds between tries to store a batch: back soon after an outage
 ReplyMarkup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
 COMMANDS = {
@@ -256,7 +257,7 @@ class TelegramChannel:
                 await self.inbox.receive([inbound(u) for u in batch])
             except Exception as exc:
                 failures += 1
-                wait = min(POLL_BACKOFF_MAX, 0.5 * 2**failures)
+                wait = min(STORE_RETRY_MAX, 0.5 * 2**failures)
                 log.error(
                     "telegram: updates %s–%s could not be stored (%s: %s); not confirmed to "
                     "Telegram, which keeps them (24 h); fetching them again in %.1f s",
