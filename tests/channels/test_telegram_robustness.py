@@ -223,3 +223,35 @@ async def test_a_refused_token_stops_the_start_with_a_clear_message(
     runtime = await build_runtime(settings, clock=bot.clock, classifier=bot.classifier)
     with pytest.raises(ChannelError, match="Telegram refused the bot token"):
         await runtime.serve(asyncio.Event())
+
+
+async def test_a_poison_update_parks_the_customer_is_told_and_the_chat_flows(
+    bot: Bot, tg: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An update kesu cannot read (here a date that is not a number) fails every attempt: it
+    is parked, logged with its id and the command to retry it, the customer is told once, a
+    note goes on their open case — and their next message is processed as usual."""
+    alice = tg.user(3012, "Alice")
+    number = await file_complaint(alice, "快递三天了还没派送,电话也打不通")
+    poison = {
+        "message": {
+            "message_id": 4242, "date": "yesterday",
+            "chat": {"id": 3012, "type": "private"}, "from": alice.json, "text": "还有一件事",
+        },
+    }  # fmt: skip
+    update_id = await tg.push(poison)
+    told = await alice.hears(within=10)
+    assert "未能处理" in told
+    assert f"telegram update {update_id}" in caplog.text
+    assert "parked after 5 attempts" in caplog.text
+    assert "13800138000" not in caplog.text  # no payload in the logs
+    await alice.hears_nothing_more(0.5)  # told once
+    history = await bot.runtime.kesu.cases.history(number)  # type: ignore[union-attr]
+    notes = [e.note or "" for e in history if e.action == "note"]
+    assert any(f"update {update_id}" in n and "kesu inbox list --failed" in n for n in notes)
+    await alice.says("电话也打不通,请尽快处理")
+    assert number in await alice.hears()  # the chat flows again: added to the case
+    async with bot.runtime.kesu.store.read() as tx:  # type: ignore[union-attr]
+        (parked,) = await tx.inbox.listing(["parked"])
+    assert parked["update_id"] == str(update_id)
+    assert parked["attempts"] == 5
