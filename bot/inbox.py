@@ -38,7 +38,7 @@ ATTEMPTS = 5  # tries of one row before it is parked
 BACKOFF = 2.0  # seconds before the second try; doubled each time (2, 4, 8, 16: 30 s in all)
 LEASE = 10.0  # seconds a worker holds a chat between its steps; a dead worker's chat waits that
 SWEEP = 1.0  # seconds between looks for work this process was not woken for
-CONCURRENCY = 64  # chats processed at once by one process
+CONCURRENCY = 256  # chats processed at once by one process (more wait in its backlog)
 RETENTION = timedelta(days=6)  # under Telegram's week: update ids may be reused after it
 PRUNE_EVERY = 3600.0  # seconds
 
@@ -67,6 +67,15 @@ class Handler(Protocol):
     async def parked(self, tx: Tx, row: Row, reason: str) -> After | None:
         """The row is given up on: tell the customer and the staff, in this transaction."""
         ...
+
+
+class _Failed(Exception):
+    """A row's processing raised: its transaction is rolled back, the failure recorded apart."""
+
+    def __init__(self, row_id: int, cause: Exception) -> None:
+        super().__init__(f"inbox row {row_id}: {cause}")
+        self.row_id = row_id
+        self.cause = cause
 
 
 @runtime_checkable
@@ -123,6 +132,9 @@ class Inbox:
         self.owner = worker_id()
         self._active: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._again: set[tuple[str, str]] = set()
+        # Chats received while every worker was busy, oldest first: started as workers finish,
+        # without a query (the sweep finds what this process did not receive itself).
+        self._backlog: dict[tuple[str, str], None] = {}
         self._wakeup = asyncio.Event()
         self._stopping = False
 
@@ -135,19 +147,20 @@ class Inbox:
             return []
         now = self.clock.now()
 
+        items = [
+            {
+                "channel": u.channel,
+                "update_id": u.update_id,
+                "chat": u.chat,
+                "fingerprint": u.fingerprint,
+                "seq": u.seq,
+                "payload": u.payload,
+            }
+            for u in updates
+        ]
+
         async def work(tx: Tx) -> list[int | None]:
-            return [
-                await tx.inbox.add(
-                    channel=u.channel,
-                    update_id=u.update_id,
-                    chat=u.chat,
-                    fingerprint=u.fingerprint,
-                    seq=u.seq,
-                    payload=u.payload,
-                    now=now,
-                )
-                for u in updates
-            ]
+            return await tx.inbox.add_many(items, now)
 
         ids = await self.store.write(work)
         for update, row_id in zip(updates, ids, strict=True):
@@ -161,13 +174,15 @@ class Inbox:
         self._wakeup.set()
 
     def _kick(self, key: tuple[str, str]) -> None:
-        """Process this chat now, if this process may take one more."""
+        """Process this chat now, or as soon as this process may take one more."""
         if key in self._active:
             self._again.add(key)  # its worker looks once more before letting go
-        elif not self._stopping and len(self._active) < self.concurrency:
+        elif self._stopping:
+            return  # stored: the next start (or another instance) processes it
+        elif len(self._active) < self.concurrency:
             self._active[key] = asyncio.create_task(self._drain(key))
         else:
-            self._wakeup.set()
+            self._backlog[key] = None  # started when a chat's worker finishes
 
     # -- processing --------------------------------------------------------------------------
 
@@ -241,14 +256,21 @@ class Inbox:
             )
         finally:
             self._active.pop(key, None)
-            self._wakeup.set()
+            while self._backlog and len(self._active) < self.concurrency:
+                waiting = next(iter(self._backlog))
+                del self._backlog[waiting]
+                self._kick(waiting)
 
     async def _next(self, channel: str, chat: str) -> _Step:
         """The chat's next row: in one transaction with its effects, or — for a handler
         that runs its own transactions — taken in one and recorded in another."""
         handler = self.handlers.get(channel)
         if not isinstance(handler, ApartHandler):
-            return await self.store.write(lambda tx: self._step(tx, channel, chat, handler))
+            try:
+                return await self.store.write(lambda tx: self._step(tx, channel, chat, handler))
+            except _Failed as failed:  # its transaction is rolled back: record why, apart
+                known = failed
+            return await self.store.write(lambda tx: self._record(tx, channel, chat, known))
         row = await self.store.write(lambda tx: self._take(tx, channel, chat))
         if row is None:
             return _Step()
@@ -266,36 +288,45 @@ class Inbox:
 
         return await self.store.write(finish)
 
+    async def _record(self, tx: Tx, channel: str, chat: str, failed: _Failed) -> _Step:
+        row = await self._take(tx, channel, chat)
+        if row is None or row["id"] != failed.row_id:
+            return _Step(more=row is not None)  # taken care of meanwhile
+        handler = self.handlers.get(channel)
+        return await self._finish(
+            tx, channel, chat, row, handler=handler, after=None, failure=failed.cause, in_take=True
+        )
+
     async def _step(self, tx: Tx, channel: str, chat: str, handler: Handler | None) -> _Step:
-        """One row's whole transaction: the lease, the row, its effects, its outcome."""
+        """One row's whole transaction: the lease, the row, its effects, its outcome. A
+        failure rolls the whole transaction back (no savepoint: on PostgreSQL that is two
+        round trips per update saved) and is recorded in a transaction of its own."""
         row = await self._take(tx, channel, chat)
         if row is None:
             return _Step()
-        after: After | None = None
-        failure: Exception | None = None
         try:
             if handler is None:
                 raise LookupError(f"no running channel {channel!r} can process it")
-            async with tx.savepoint():
-                after = await handler.process(tx, row)
+            after = await handler.process(tx, row)
         except Conflict:
             raise  # the store runs the whole transaction again
         except Exception as exc:
-            failure = exc
+            raise _Failed(int(row["id"]), exc) from exc
         return await self._finish(
-            tx, channel, chat, row, handler=handler, after=after, failure=failure
+            tx, channel, chat, row, handler=handler, after=after, failure=None, in_take=True
         )
 
     async def _take(self, tx: Tx, channel: str, chat: str) -> Row | None:
-        """The chat's lease and its oldest row, if that row is due."""
+        """The chat's lease and its oldest row, if that row is due (with ``_following``: the
+        row after it, if any, read in the same round trip)."""
         now = self.clock.now()
-        if not await tx.inbox.claim(channel, chat, self.owner, now, now + self.lease):
-            return None  # another worker has this chat; it looks for more before leaving
-        row = await tx.inbox.head(channel, chat)
-        if row is None or row["due_at"] > now:
+        # No rows: another worker has this chat (it looks for more before leaving), or
+        # nothing is pending here (let go of the chat, if it was ours).
+        rows = await tx.inbox.claim_heads(channel, chat, self.owner, now, now + self.lease)
+        if not rows or rows[0]["due_at"] > now:
             await tx.inbox.release(channel, chat, self.owner)
             return None
-        return row
+        return {**rows[0], "_following": rows[1] if len(rows) > 1 else None}
 
     async def _finish(
         self,
@@ -307,11 +338,16 @@ class Inbox:
         handler: Handler | ApartHandler | None,
         after: After | None,
         failure: Exception | None,
+        in_take: bool = False,
     ) -> _Step:
         """Record the row's outcome: done, retried later, or parked; then keep the chat or
         let it go."""
         now = self.clock.now()
         step = _Step(more=True, row=row, after=after, failure=failure)
+        if failure is None and in_take and row["_following"] is None:
+            await tx.inbox.done_release(row["id"], now, channel, chat, self.owner)
+            step.more = False  # the common case: one message, one round trip to finish
+            return step
         if failure is None:
             await tx.inbox.done(row["id"], now)
         else:
@@ -334,7 +370,10 @@ class Inbox:
                     raise
                 except Exception as exc:  # the row stays parked; nobody was told
                     step.telling_failed = exc
-        following = await tx.inbox.head(channel, chat)
+        # Read in this transaction's take when it is the one that took the row: anything
+        # stored since waits on this chat's lease row (PostgreSQL) or behind this transaction
+        # (SQLite), and its receiver claims the chat once this commits.
+        following = row["_following"] if in_take else await tx.inbox.head(channel, chat)
         if following is None or following["due_at"] > now:
             await tx.inbox.release(channel, chat, self.owner)
             step.more = False

@@ -105,6 +105,14 @@ class _Session:
             yield
 
 
+async def _session_untouched(conn: asyncpg.Connection) -> None:
+    """What a connection needs before it goes back to the pool: nothing beyond what asyncpg
+    still does (an open transaction is rolled back). kesu never changes a session's state —
+    no LISTEN, SET, session advisory lock or cursor outside a transaction — so asyncpg's
+    default reset query (``RESET ALL; UNLISTEN *; …``) would be one more round trip for every
+    transaction: measured, 1.2 of ~13 statements per inbound message."""
+
+
 class PostgresStore(Store):
     def __init__(
         self,
@@ -160,7 +168,11 @@ class PostgresStore(Store):
             async with self._opening:
                 if self._pool is None:
                     self._pool = await asyncpg.create_pool(
-                        min_size=1, max_size=self._max_size, init=_json_codec, **self._options
+                        min_size=1,
+                        max_size=self._max_size,
+                        init=_json_codec,
+                        reset=_session_untouched,
+                        **self._options,
                     )
         return self._pool
 

@@ -4,11 +4,11 @@ chat in the platform's order by whichever worker holds the chat's lease."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, delete, exists, func, or_, select, update
+from sqlalchemy import Select, and_, bindparam, delete, exists, func, null, or_, select, update
 from sqlalchemy.sql import Executable
 
 from storage.repositories.base import Repo, insert_for, per_dialect
@@ -27,10 +27,26 @@ def _add(dialect: str) -> Executable:
 
 
 @per_dialect
+def _add_plain(dialect: str) -> Executable:
+    key = [inbox.c.channel, inbox.c.update_id, inbox.c.chat, inbox.c.fingerprint]
+    return insert_for(dialect, inbox).on_conflict_do_nothing(index_elements=key)
+
+
+_STORED = select(
+    inbox.c.id, inbox.c.channel, inbox.c.update_id, inbox.c.chat, inbox.c.fingerprint
+).where(inbox.c.update_id.in_(bindparam("b_ids", expanding=True)))
+
+
+@per_dialect
 def _claim(dialect: str) -> Executable:
     """Take the chat's lease if it is free, expired or already ours; no row back otherwise.
     On PostgreSQL the upsert locks the lease row, so two claimers of one chat queue here."""
-    ins = insert_for(dialect, inbox_leases)
+    ins = insert_for(dialect, inbox_leases).values(
+        channel=bindparam("channel"),
+        chat=bindparam("chat"),
+        owner=bindparam("owner"),
+        until=bindparam("until", type_=inbox_leases.c.until.type),
+    )
     return ins.on_conflict_do_update(
         index_elements=[inbox_leases.c.channel, inbox_leases.c.chat],
         set_={"owner": ins.excluded.owner, "until": ins.excluded.until},
@@ -39,6 +55,13 @@ def _claim(dialect: str) -> Executable:
             inbox_leases.c.until < bindparam("now", type_=inbox_leases.c.until.type),
         ),
     ).returning(inbox_leases.c.owner)
+
+
+@functools.cache
+def _done_release() -> Executable:
+    """PostgreSQL: mark the row done and let the chat go, in one round trip."""
+    done = _DONE.cte("done")
+    return _RELEASE.add_cte(done)
 
 
 _RELEASE = delete(inbox_leases).where(
@@ -54,7 +77,7 @@ _HEAD = (
         inbox.c.status == PENDING,
     )
     .order_by(inbox.c.seq, inbox.c.id)
-    .limit(1)
+    .limit(bindparam("b_limit"))
 )
 
 
@@ -91,7 +114,7 @@ _BY_ID = inbox.c.id == bindparam("b_id")
 _DONE = (
     update(inbox)
     .where(_BY_ID)
-    .values(status=DONE, payload=None, processed_at=bindparam("processed_at"), error=None)
+    .values(status=DONE, payload=null(), processed_at=bindparam("processed_at"), error=None)
 )
 _FAILED = (
     update(inbox)
@@ -118,7 +141,7 @@ _DROP = (
     .where(_BY_ID, inbox.c.status.in_([PARKED, PENDING]))
     .values(
         status=DROPPED,
-        payload=None,
+        payload=null(),
         error=bindparam("error"),
         processed_at=bindparam("processed_at"),
     )
@@ -158,6 +181,73 @@ class Inbox(Repo):
         value = (await self.session.execute(_add(self.session.dialect), params)).scalar()
         return None if value is None else int(value)
 
+    async def add_many(self, items: Sequence[Mapping[str, Any]], now: datetime) -> list[int | None]:
+        """Store a batch; each item's row id, or None for a redelivery (of an update stored
+        before, or a second copy within the batch). Items carry ``channel``, ``update_id``,
+        ``chat``, ``fingerprint``, ``seq`` and ``payload``.
+
+        One update is one statement; a bigger batch (a getUpdates answer of up to 100) is three
+        round trips whatever its size: what was there, an executemany, what is there now."""
+        if len(items) == 1:
+            return [await self.add(**items[0], now=now)]
+        if not items:
+            return []
+        rows = [
+            {**item, "received_at": now, "status": PENDING, "attempts": 0, "due_at": now}
+            for item in items
+        ]
+        keys = [(r["channel"], str(r["update_id"]), r["chat"], r["fingerprint"]) for r in rows]
+        lookup = {"b_ids": sorted({k[1] for k in keys})}
+
+        def key(row: Row) -> tuple[str, str, str, str]:
+            return (row["channel"], row["update_id"], row["chat"], row["fingerprint"])
+
+        before = {key(r) for r in await self.session.execute(_STORED, lookup)}
+        await self.session.modify(_add_plain(self.session.dialect), rows)
+        stored = {key(r): int(r["id"]) for r in await self.session.execute(_STORED, lookup)}
+        ids: list[int | None] = []
+        for k in keys:
+            ids.append(None if k in before else stored.get(k))
+            before.add(k)  # a second copy in one batch is a redelivery
+        return ids
+
+    async def claim_heads(
+        self,
+        channel: str,
+        chat: str,
+        owner: str,
+        now: datetime,
+        until: datetime,
+        *,
+        limit: int = 2,
+    ) -> list[Row]:
+        """Claim the chat and read its oldest rows; no rows when another worker holds it.
+
+        Two statements on purpose, PostgreSQL included: a claim that waited for another
+        worker's lease must read the rows afresh. In one statement (a data-modifying WITH) the
+        read would use the snapshot taken before the wait, and see as pending a row the other
+        worker has just processed."""
+        if not await self.claim(channel, chat, owner, now, until):
+            return []
+        return await self.heads(channel, chat, limit)
+
+    async def done_release(
+        self, row_id: int, now: datetime, channel: str, chat: str, owner: str
+    ) -> None:
+        """:meth:`done`, then :meth:`release`: one round trip on PostgreSQL."""
+        if self.session.dialect != "postgresql":
+            await self.done(row_id, now)
+            await self.release(channel, chat, owner)
+            return
+        params = {
+            "b_id": row_id,
+            "processed_at": now,
+            "b_channel": channel,
+            "b_chat": chat,
+            "b_owner": owner,
+        }
+        await self.session.modify(_done_release(), params)
+
     async def claim(
         self, channel: str, chat: str, owner: str, now: datetime, until: datetime
     ) -> bool:
@@ -172,8 +262,13 @@ class Inbox(Repo):
 
     async def head(self, channel: str, chat: str) -> Row | None:
         """The chat's oldest unprocessed row (pending, due or not): nothing later runs first."""
-        rows = await self.session.execute(_HEAD, {"b_channel": channel, "b_chat": chat})
-        return rows.first()
+        return next(iter(await self.heads(channel, chat, 1)), None)
+
+    async def heads(self, channel: str, chat: str, limit: int = 2) -> list[Row]:
+        """The chat's oldest unprocessed rows, oldest first: the one to run and whether
+        another follows, in one round trip."""
+        params = {"b_channel": channel, "b_chat": chat, "b_limit": limit}
+        return (await self.session.execute(_HEAD, params)).rows
 
     async def due_chats(self, now: datetime, me: str, limit: int = 100) -> list[tuple[str, str]]:
         rows = await self.session.execute(_due_chats(), {"now": now, "me": me, "limit": limit})
