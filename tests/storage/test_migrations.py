@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import insert, inspect
+from sqlalchemy.engine import Connection
 
 from storage import migrate
 from storage.db import Store
-from storage.schema import metadata
+from storage.repositories import Tx
+from storage.schema import cases, customers, inbound_updates, metadata
 from tests.conftest import Backend
 
 
@@ -32,3 +36,105 @@ async def test_migrated_schema_matches_the_metadata(store: Store) -> None:
     tables = await store.read_sync(lambda sync: set(inspect(sync).get_table_names()))
     assert diff == []
     assert {t.name for t in metadata.sorted_tables} <= tables
+
+
+async def test_upgrade_of_a_populated_database_of_the_previous_release_keeps_its_rows(
+    backend: Backend,
+) -> None:
+    now = datetime(2026, 11, 17, 6, 30, tzinfo=UTC)
+    store = backend.connect()
+    try:
+        assert await migrate.upgrade(store, "0003") == (None, "0003")
+        tables = await store.read_sync(lambda sync: set(inspect(sync).get_table_names()))
+        assert "inbox" not in tables
+        assert "inbox_leases" not in tables
+
+        def populate(sync: Connection) -> tuple[int, int]:
+            customer_id = sync.execute(
+                insert(customers)
+                .values(
+                    channel="telegram",
+                    channel_user_id="42",
+                    display_name="张三",
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(customers.c.id)
+            ).scalar_one()
+            case_id = sync.execute(
+                insert(cases)
+                .values(
+                    number="TS20261117001",
+                    customer_id=customer_id,
+                    channel="telegram",
+                    status="new",
+                    priority="C",
+                    severity="general",
+                    risk="none",
+                    category="other",
+                    subject="服务态度",
+                    content="加油站员工态度恶劣",
+                    escalation_level=0,
+                    reopen_count=0,
+                    outcome=None,
+                    language="zh-hans",
+                    received_at=now,
+                    first_response_due=now + timedelta(days=1),
+                    resolution_due=now + timedelta(days=3),
+                    version=1,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(cases.c.id)
+            ).scalar_one()
+            sync.execute(
+                insert(inbound_updates).values(channel="slack", update_id="V123", received_at=now)
+            )
+            return int(customer_id), int(case_id)
+
+        customer_id, case_id = await store.write_sync(populate)
+        head = migrate.head_revision()
+        assert await migrate.upgrade(store, "head") == ("0003", head)
+
+        async with store.read() as tx:
+            customer = await tx.customers.get(customer_id)
+            case = await tx.cases.get(case_id)
+        assert (customer["channel_user_id"], customer["display_name"]) == ("42", "张三")
+        assert customer["created_at"] == now
+        assert (case["number"], case["customer_id"], case["content"]) == (
+            "TS20261117001",
+            customer_id,
+            "加油站员工态度恶劣",
+        )
+        assert (case["language"], case["version"], case["received_at"]) == ("zh-hans", 1, now)
+        tables = await store.read_sync(lambda sync: set(inspect(sync).get_table_names()))
+        assert {"inbox", "inbox_leases", "inbound_updates"} <= tables
+
+        async def use_the_new_tables(tx: Tx) -> tuple[bool, int | None, bool]:
+            seen_before = not await tx.inbound.first_time("slack", "V123", now)
+            row_id = await tx.inbox.add(
+                channel="telegram",
+                update_id="1",
+                chat="42",
+                fingerprint="m1",
+                seq=1,
+                payload={"text": "你好"},
+                now=now,
+            )
+            claimed = await tx.inbox.claim("telegram", "42", "me", now, now + timedelta(seconds=10))
+            return seen_before, row_id, claimed
+
+        seen_before, row_id, claimed = await store.write(use_the_new_tables)
+        assert seen_before  # the staff action recorded before the upgrade is still known
+        assert isinstance(row_id, int)
+        assert claimed
+        async with store.read() as tx:
+            row = await tx.inbox.head("telegram", "42")
+            assert await tx.inbox.counts() == {"pending": 1}
+        assert row is not None
+        assert (row["id"], row["payload"]) == (row_id, {"text": "你好"})
+        # The new index for pruning staff-action ids came with it: pruning works.
+        assert await store.write(lambda tx: tx.inbox.prune(now + timedelta(days=1))) == 0
+        assert await store.write(lambda tx: tx.inbound.first_time("slack", "V123", now))
+    finally:
+        await store.close()
