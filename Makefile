@@ -33,6 +33,7 @@ bench: install
 	$(BIN)/python bench/classify.py
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/desk.py
+	$(BIN)/python bench/inbox_kill.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build dist *.egg-info

@@ -9,6 +9,7 @@ import asyncio
 import gc
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from pydantic import SecretStr
@@ -240,7 +241,15 @@ async def build_runtime(
         dispatcher = Dispatcher(
             kesu.store, deps, kesu.clock, default_language=settings.default_language
         )
-        inbox = Inbox(kesu.store, kesu.clock, **(inbox_options or {}))
+        inbox = Inbox(
+            kesu.store,
+            kesu.clock,
+            **{
+                "attempts": settings.inbox_attempts,
+                "retention": timedelta(days=settings.inbox_retention_days),
+                **(inbox_options or {}),
+            },
+        )
         web_server = WebServer()
         channels: list[Channel] = []
         if settings.telegram_token is not None:

@@ -99,6 +99,16 @@ class Settings(BaseSettings):
     )
     slack_http_listen: str = "0.0.0.0"  # noqa: S104 (HTTP mode listens publicly)
     slack_http_port: int = Field(3000, ge=1, le=65535)
+    inbox_attempts: int = Field(
+        5, ge=1, le=20, description="tries of an inbound update before it is parked"
+    )
+    inbox_retention_days: float = Field(
+        6.0,
+        gt=0,
+        lt=7,
+        description="days processed updates are remembered to recognise redeliveries; under "
+        "Telegram's week, after which it may reuse an update id",
+    )
 
     @field_validator("case_prefix")
     @classmethod

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+
 from bot.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,3 +36,10 @@ def test_env_example_values_are_valid_settings() -> None:
     settings = Settings(_env_file=None, **{k: v for k, v in values.items() if v is not None})
     assert settings.case_prefix == "TS"
     assert settings.timezone == "Asia/Shanghai"
+
+
+def test_the_inbox_retention_stays_under_telegrams_week() -> None:
+    assert Settings(_env_file=None).inbox_retention_days == 6  # type: ignore[call-arg]
+    for bad in (7, 0, -1):
+        with pytest.raises(ValidationError):
+            Settings(_env_file=None, inbox_retention_days=bad)  # type: ignore[call-arg]
