@@ -163,6 +163,7 @@ def _slack(
     customer_channels: list[Channel],
     *,
     inbox: Inbox,
+    web_server: WebServer,
     options: dict[str, Any],
 ) -> Channel:
     """The staff desk on Slack; customers' files are fetched from their own channel."""
@@ -208,6 +209,7 @@ def _slack(
         reply_prefix=settings.slack_reply_prefix,
         fetch_file=fetch,
         inbox=inbox,
+        web_server=web_server,
         **options,
     )
 
@@ -278,6 +280,7 @@ async def build_runtime(
                     classifier,
                     channels,
                     inbox=inbox,
+                    web_server=web_server,
                     options=slack_options or {},
                 )
             )

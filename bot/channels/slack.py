@@ -28,6 +28,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
@@ -46,10 +47,12 @@ from bot.desk import REPLY_LIMIT, Desk, Outcome, Staff
 from bot.inbox import Inbox
 from bot.messages import Attachment, OutgoingMessage
 from bot.outbox import Limits, SendResult
+from bot.web import WebServer
 
 log = logging.getLogger(__name__)
 
 SLACK_API = "https://slack.com/api/"
+EVENTS_PATH = "/slack/events"
 #: Errors that say "try again later", not "this message can never be sent".
 RETRYABLE = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
@@ -124,6 +127,7 @@ class SlackChannel:
         limits: Limits | None = None,
         reconnect_interval: float = RECONNECT_INTERVAL,
         inbox: Inbox | None = None,
+        web_server: WebServer | None = None,
     ) -> None:
         if mode not in {"socket", "http"}:
             raise ChannelError(f"KESU_SLACK_MODE must be socket or http, not {mode!r}")
@@ -131,6 +135,8 @@ class SlackChannel:
             raise ChannelError("HTTP mode needs KESU_SLACK_SIGNING_SECRET")
         if mode == "socket" and not app_token:
             raise ChannelError("Socket Mode needs KESU_SLACK_APP_TOKEN (xapp-…)")
+        if mode == "http" and web_server is None:
+            raise ChannelError("Slack's HTTP mode needs kesu's web server")
         self.desk = desk
         self.limits = limits or SlackChannel.limits
         self.staff_channel = staff_channel
@@ -178,9 +184,10 @@ class SlackChannel:
         self._members_at = float("-inf")
         self._membership_lock = asyncio.Lock()
         self._socket: AsyncSocketModeHandler | None = None
-        self._runner: web.AppRunner | None = None
+        self._web = web_server
+        if mode == "http" and web_server is not None:  # served from kesu's start, checks or not
+            web_server.post(http_listen, http_port, EVENTS_PATH, self._on_http)
         self._later: asyncio.Task[None] | None = None
-        self.http_url: str | None = None
         self.bot_name = "kesu"
         self.on_fatal: Callable[[BaseException], None] = lambda exc: None  # nothing is fatal
         self.ready = False  # the staff channel passed the checks (private, reachable, ours)
@@ -196,8 +203,6 @@ class SlackChannel:
             await self._check()
             await self._listen()
         except _Unreachable as exc:
-            if self.mode == "http" and self._runner is None:
-                await self._listen()  # Slack calls us; bolt checks the token on first use
             log.error(
                 "Slack is unreachable (%s): customers are served, cards wait in the outbox; "
                 "retrying every %.0f s",
@@ -241,22 +246,25 @@ class SlackChannel:
         self.bot_name = str(auth.get("user") or "kesu")
         self.ready = True
 
+    @property
+    def http_url(self) -> str | None:
+        """Where Slack's calls are served (HTTP mode, once kesu's web server listens)."""
+        if self.mode != "http" or self._web is None:
+            return None
+        try:
+            return self._web.url(self.http_listen, self.http_port, EVENTS_PATH)
+        except KeyError:
+            return None
+
+    async def _on_http(self, request: web.Request) -> web.Response:
+        """Slack's HTTP calls, to bolt (which checks each request's signature first)."""
+        return await to_aiohttp_response(
+            await self.app.async_dispatch(await to_bolt_request(request))
+        )
+
     async def _listen(self) -> None:
         if self.mode == "socket":
             await self._connect_socket()
-        elif self._runner is None:
-            runner = web.AppRunner(self.app.web_app(path="/slack/events"))
-            await runner.setup()
-            try:
-                await web.TCPSite(runner, self.http_listen, self.http_port).start()
-            except OSError as exc:
-                await runner.cleanup()
-                raise ChannelError(
-                    f"cannot listen on {self.http_listen}:{self.http_port} for Slack: {exc}"
-                ) from None
-            self._runner = runner
-            port = runner.addresses[0][1]
-            self.http_url = f"http://{self.http_listen}:{port}/slack/events"
         log.info("slack: staff channel %s, %s mode, as %s", self.staff_channel, self.mode,
                  self.bot_name)  # fmt: skip
 
@@ -310,9 +318,6 @@ class SlackChannel:
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
             self._socket = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     # -- who is acting -------------------------------------------------------------------------
 

@@ -63,7 +63,8 @@ class Bot:
             await self.tg.wait_for(lambda: len(self.tg.method_calls("getUpdates")) > polls)
         if self.slack is not None:
             desk = self.desk_channel
-            await self.slack.wait_for(lambda: desk.http_url is not None)
+            # Served from kesu's start; checked (and so acting) once the channel is ready.
+            await self.slack.wait_for(lambda: desk.http_url is not None and desk.ready)
             self.slack.app_events_url = desk.http_url
         return self.runtime
 
