@@ -187,8 +187,10 @@ class Inbox:
     # -- processing --------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Sweep for work until ``stop``: rows stored by another instance, retries that came
-        due, chats whose worker died. Woken early when a chat's worker finishes."""
+        """Sweep for work every ``sweep`` seconds until ``stop``: rows stored by another
+        instance, retries that came due, chats whose worker died, chats a busy moment left
+        for later. Chats this process receives start at once, without waiting for a sweep;
+        :meth:`wake` sweeps at once."""
         next_prune = 0.0
         stopper = asyncio.create_task(stop.wait())
         try:
@@ -216,8 +218,9 @@ class Inbox:
         try:
             async with self.store.read() as tx:
                 chats = await tx.inbox.due_chats(self.clock.now(), self.owner, room + 16)
-        except Exception:
-            log.exception("inbox: could not look for work; trying again in %.0f s", self.sweep)
+        except Exception as exc:  # the store is down: once a second, one line, no trace
+            log.warning("inbox: could not look for work (%s: %s); again in %.0f s",
+                        type(exc).__name__, exc, self.sweep)  # fmt: skip
             return
         for key in chats:
             if key not in self._active:
