@@ -147,17 +147,7 @@ class Inbox:
             return []
         now = self.clock.now()
 
-        items = [
-            {
-                "channel": u.channel,
-                "update_id": u.update_id,
-                "chat": u.chat,
-                "fingerprint": u.fingerprint,
-                "seq": u.seq,
-                "payload": u.payload,
-            }
-            for u in updates
-        ]
+        items = [{name: getattr(u, name) for name in Inbound.__slots__} for u in updates]
 
         async def work(tx: Tx) -> list[int | None]:
             return await tx.inbox.add_many(items, now)
