@@ -13,6 +13,8 @@ import logging
 import os
 from collections.abc import Callable
 
+import regex
+
 # PTB 22 is moving time periods from int to timedelta and warns on every int access unless
 # told to use timedelta already (RetryAfter.retry_after is read on every 429).
 os.environ.setdefault("PTB_TIMEDELTA", "true")
@@ -249,14 +251,49 @@ def markup(message: OutgoingMessage) -> ReplyMarkup | None:
 
 
 def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
-    """Telegram takes at most 4096 characters a message: cut at line ends where possible."""
+    """Telegram takes at most 4096 characters a message, counted in UTF-16 code units (an
+    emoji outside the BMP counts two): cut at a line end where one falls in the second half
+    of a chunk, otherwise between two grapheme clusters, never inside an emoji's ZWJ
+    sequence, a flag or a character and its combining marks."""
     if not text:
         return ["…"]  # Telegram refuses empty messages
     chunks: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        cut = cut if cut > limit // 2 else limit
-        chunks.append(text[:cut])
-        text = text[cut:].lstrip("\n")
-    chunks.append(text)
+    current: list[str] = []
+    size = 0
+    for cluster in _GRAPHEME.findall(text):
+        width = _utf16(cluster)
+        while size + width > limit and current:
+            newline = max((i for i, c in enumerate(current) if c == "\n"), default=-1)
+            if newline > 0 and sum(map(_utf16, current[:newline])) > limit // 2:
+                chunks.append("".join(current[:newline]))
+                current = current[newline + 1 :]  # the line break itself is the cut
+            else:
+                chunks.append("".join(current))
+                current = []
+            size = sum(map(_utf16, current))
+        if width > limit:  # one cluster longer than a message (absurd, but possible): by code point
+            chunks.extend(_by_code_point(cluster, limit))
+            continue
+        current.append(cluster)
+        size += width
+    if current or not chunks:
+        chunks.append("".join(current))
     return chunks
+
+
+_GRAPHEME = regex.compile(r"\X", regex.DOTALL)
+
+
+def _utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _by_code_point(text: str, limit: int) -> list[str]:
+    pieces: list[str] = []
+    current = ""
+    for char in text:
+        if _utf16(current + char) > limit:
+            pieces.append(current)
+            current = ""
+        current += char
+    return [*pieces, current] if current else pieces

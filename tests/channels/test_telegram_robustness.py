@@ -14,6 +14,7 @@ from bot.app import build_runtime
 from bot.channels.base import ChannelError
 from bot.channels.telegram import TelegramChannel
 from bot.config import Settings
+from bot.messages import OutgoingMessage
 from tests.channels.conftest import Bot
 from tests.channels.test_telegram_intake import file_complaint, through_to_summary
 from tests.fakes.telegram import Failure, FakeTelegram
@@ -255,3 +256,13 @@ async def test_a_poison_update_parks_the_customer_is_told_and_the_chat_flows(
         (parked,) = await tx.inbox.listing(["parked"])
     assert parked["update_id"] == str(update_id)
     assert parked["attempts"] == 5
+
+
+async def test_a_long_text_of_emoji_reaches_the_customer_whole(bot: Bot, tg: FakeTelegram) -> None:
+    """3,000 emoji are 6,000 UTF-16 code units, which is how Telegram counts its 4,096: two
+    messages, neither refused as too long, together the whole text."""
+    channel = next(c for c in bot.runtime.channels if isinstance(c, TelegramChannel))  # type: ignore[union-attr]
+    result = await channel.send("3013", OutgoingMessage("😡" * 3000))
+    assert result.ok
+    assert [len(s.text) for s in tg.to(3013)] == [2048, 952]
+    assert "".join(s.text for s in tg.to(3013)) == "😡" * 3000

@@ -352,7 +352,7 @@ class FakeTelegram:
         text = str(params.get("text", ""))
         if not text:
             return _error(400, "Bad Request: message text is empty")
-        if len(text) > 4096:
+        if len(text.encode("utf-16-le")) // 2 > 4096:  # Telegram counts UTF-16 code units
             return _error(400, "Bad Request: message is too long")
         now = time.monotonic()
         if self._breaks_limits(chat_id, now):
