@@ -24,7 +24,8 @@ from bot.flows.base import FlowDeps
 from bot.inbox import Inbox
 from bot.messages import Attachment
 from bot.nlp.classifier import Classifier
-from bot.outbox import OutboxWorker
+from bot.outbox import OutboxWorker, Policy
+from bot.outgoing import TextLimits
 from bot.services import CaseService
 from bot.web import WebServer
 from storage import migrate
@@ -165,6 +166,7 @@ def _slack(
     inbox: Inbox,
     web_server: WebServer,
     options: dict[str, Any],
+    text_limits: TextLimits | None = None,
 ) -> Channel:
     """The staff desk on Slack; customers' files are fetched from their own channel."""
     from bot.channels.slack import SlackChannel  # noqa: PLC0415 (SDK on demand)
@@ -178,6 +180,7 @@ def _slack(
         channel="slack",
         staff_channel=settings.slack_staff_channel,
         default_language=settings.default_language,
+        text_limits=text_limits,
     )
     downloads = {c.channel: c for c in customer_channels if hasattr(c, "download")}
 
@@ -240,8 +243,14 @@ async def build_runtime(
     try:
         classifier = classifier or Classifier.load(settings.taxonomy, settings.cache_dir)
         deps = FlowDeps(kesu.cases, classifier, kesu.sla, settings.tz)
+        # Filled from the channels once they exist (below); nothing is queued before.
+        text_limits = TextLimits()
         dispatcher = Dispatcher(
-            kesu.store, deps, kesu.clock, default_language=settings.default_language
+            kesu.store,
+            deps,
+            kesu.clock,
+            default_language=settings.default_language,
+            text_limits=text_limits,
         )
         inbox = Inbox(
             kesu.store,
@@ -282,10 +291,22 @@ async def build_runtime(
                     inbox=inbox,
                     web_server=web_server,
                     options=slack_options or {},
+                    text_limits=text_limits,
                 )
             )
+        text_limits.learn(channels)
+        policy = Policy(
+            attempts=settings.outbox_attempts,
+            max_age=timedelta(hours=settings.outbox_max_age_hours),
+            config_max_age=timedelta(hours=settings.outbox_config_max_age_hours),
+        )
         worker = OutboxWorker(
-            kesu.store, {c.channel: c for c in channels}, kesu.clock, tz=settings.tz
+            kesu.store,
+            {c.channel: c for c in channels},
+            kesu.clock,
+            tz=settings.tz,
+            policy=policy,
+            text_limits=text_limits,
         )
         dispatcher.on_enqueued = worker.wake
         for channel in channels:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
-from bot import app, cli_inbox, cli_nlp
+from bot import app, cli_nlp, cli_queues
 from bot.clock import SystemClock
 from bot.config import Settings, calendar_warnings, load_policy, settings_from_env
 from bot.domain.cases import STATUS_ZH, Case, DomainError, Priority, Status
@@ -309,7 +309,8 @@ def _case_dict(c: Case) -> dict[str, Any]:
 
 cli.add_command(cli_nlp.classify_cmd)
 cli.add_command(cli_nlp.taxonomy)
-cli.add_command(cli_inbox.inbox)
+cli.add_command(cli_queues.inbox)
+cli.add_command(cli_queues.outbox)
 
 
 def main() -> None:

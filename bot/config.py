@@ -102,6 +102,23 @@ class Settings(BaseSettings):
     inbox_attempts: int = Field(
         5, ge=1, le=20, description="tries of an inbound update before it is parked"
     )
+    outbox_attempts: int = Field(
+        5,
+        ge=1,
+        le=50,
+        description="failed sends that were the message's own (not flood control, an outage "
+        "or a configuration error) before it becomes a dead letter",
+    )
+    outbox_max_age_hours: float = Field(
+        24.0, gt=0, le=24 * 30, description="hours a message may wait before it is a dead letter"
+    )
+    outbox_config_max_age_hours: float = Field(
+        72.0,
+        gt=0,
+        le=24 * 30,
+        description="hours a message waits for an operator to fix a configuration error "
+        "(Slack: the bot not in the channel, a revoked token) before it is a dead letter",
+    )
     inbox_retention_days: float = Field(
         6.0,
         gt=0,

@@ -40,6 +40,7 @@ from bot.domain.numbers import parse_case_number
 from bot.flows.texts import convert, pick_language, text
 from bot.messages import FollowUp, OutgoingMessage
 from bot.nlp.classifier import Classifier
+from bot.outgoing import TextLimits, enqueue
 from bot.services import OUTCOMES, CaseEvent, CaseNotFound, CaseService, Change
 from storage.db import Store
 from storage.repositories import StaleRow, Tx
@@ -179,6 +180,7 @@ class Desk:
         staff_channel: str,
         default_language: str = "zh-hans",
         on_enqueued: Callable[[], None] | None = None,
+        text_limits: TextLimits | None = None,
     ) -> None:
         self.cases = cases
         self.store: Store = cases.store
@@ -187,6 +189,8 @@ class Desk:
         self.staff_channel = staff_channel  # where cards go, e.g. a Slack channel id
         self.default_language = default_language
         self.on_enqueued = on_enqueued or (lambda: None)
+        # Each channel's longest text: a longer message is queued as several.
+        self.text_limits = text_limits or TextLimits()
         cases.listeners.append(self.on_change)
 
     # -- what staff see: queued in the transaction of each change --------------------------
@@ -217,10 +221,12 @@ class Desk:
                 await self._staff(tx, f"{key}:line", line)
             if customer_message is not None:
                 channel, recipient, message = customer_message
-                await tx.outbox.enqueue(
+                await enqueue(
+                    tx,
+                    self.text_limits,
                     channel=channel,
                     recipient=recipient,
-                    payload=message.to_payload(),
+                    message=message,
                     now=change.at,
                     # One message per change, whichever staff desks listen (not per desk).
                     dedupe_key=f"case:{case.id}:v{case.version}:customer",
@@ -236,10 +242,12 @@ class Desk:
         await self._staff(tx, f"{key}:card", OutgoingMessage(**_edit_of(message)))
 
     async def _staff(self, tx: Tx, dedupe_key: str, message: OutgoingMessage) -> None:
-        await tx.outbox.enqueue(
+        await enqueue(
+            tx,
+            self.text_limits,
             channel=self.channel,
             recipient=self.staff_channel,
-            payload=message.to_payload(),
+            message=message,
             now=self.cases.clock.now(),
             dedupe_key=dedupe_key,
         )

@@ -22,6 +22,7 @@ from bot.flows import intake, texts
 from bot.flows.base import FlowContext, FlowDeps, Turn
 from bot.flows.texts import LANGUAGE_NAMES, LANGUAGES, convert, pick_language
 from bot.messages import Attachment, Button, IncomingMessage, OutgoingMessage
+from bot.outgoing import TextLimits, enqueue
 from storage.db import Store
 from storage.repositories import Tx
 
@@ -44,12 +45,15 @@ class Dispatcher:
         *,
         default_language: str = "zh-hans",
         on_enqueued: Callable[[], None] | None = None,
+        text_limits: TextLimits | None = None,
     ) -> None:
         self.store = store
         self.deps = deps
         self.clock = clock
         self.default_language = default_language
         self.on_enqueued = on_enqueued or (lambda: None)  # the outbox worker's wake-up
+        # Each channel's longest text: a longer reply is queued as several messages.
+        self.text_limits = text_limits or TextLimits()
         self._locks = [asyncio.Lock() for _ in range(_LOCKS)]
 
     async def handle(self, msg: IncomingMessage) -> list[OutgoingMessage] | None:
@@ -92,10 +96,12 @@ class Dispatcher:
                 )
                 await self.deps.cases.add_note(cases[0].number, "kesu", note, tx=tx)
         text = OutgoingMessage(texts.text(lang, "unprocessable"))
-        queued = await tx.outbox.enqueue(
+        queued = await enqueue(
+            tx,
+            self.text_limits,
             channel=channel,
             recipient=chat_id,
-            payload=text.to_payload(),
+            message=text,
             now=now,
             dedupe_key=f"{channel}:{update_id}:parked",
         )
@@ -127,10 +133,12 @@ class Dispatcher:
                 msg.channel, msg.chat_id, flow=flow, state=turn.state, data=ctx.data, now=now
             )
         for i, reply in enumerate(turn.replies):
-            await tx.outbox.enqueue(
+            await enqueue(
+                tx,
+                self.text_limits,
                 channel=msg.channel,
                 recipient=msg.chat_id,
-                payload=reply.to_payload(),
+                message=reply,
                 now=now,
                 dedupe_key=f"{msg.channel}:{msg.update_id}:{i}",
             )

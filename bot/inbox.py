@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from bot.clock import Clock
+from bot.owners import worker_id
 from storage.db import Store
 from storage.repositories import Tx
 from storage.repositories.base import Conflict
@@ -99,11 +97,6 @@ class _Step:
     parked: bool = False
     retry_in: float = 0.0
     telling_failed: BaseException | None = None
-
-
-def worker_id() -> str:
-    """Names this process in leases: the host, the pid, and a random part for pid reuse."""
-    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class Inbox:

@@ -131,9 +131,11 @@ class OutgoingMessage:
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> OutgoingMessage:
+        """Raises on a payload of another shape (every version writes ``text``): the outbox
+        must not send such a row as an empty message."""
         on_sent, on_failed = payload.get("on_sent"), payload.get("on_failed")
         return cls(
-            text=str(payload.get("text", "")),
+            text=str(payload["text"]),
             buttons=tuple(
                 tuple(Button(str(b["label"]), str(b["data"])) for b in row)
                 for row in payload.get("buttons") or ()

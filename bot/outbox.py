@@ -1,34 +1,44 @@
-"""The outbox dispatcher: sends queued messages within each platform's limits, never losing one.
+"""The outbox dispatcher: sends queued messages within each platform's limits, each once, never
+losing one — on one instance or on several sharing a PostgreSQL database.
 
-Rows are written by the transaction that caused them (DESIGN.md principle 4); this worker
-sends each chat's oldest pending message, honouring a global rate and a per-chat interval,
-and records the outcome: sent, retry later (429 with the platform's retry-after, 5xx and
-network errors with exponential back-off), or failed for good (the customer blocked the bot,
-the chat does not exist) — recorded, not retried forever.
+Rows are written by the transaction that caused them (DESIGN.md principle 4). A pass claims
+recipients, not rows (``storage/repositories/outbox.py``): the lease on a recipient lets one
+worker send its oldest pending message, and when the outcome is recorded the lease turns into
+the recipient's pace (Telegram: a second between two messages to one chat). The platform's
+overall rate (Telegram about 30 a second per bot) is shared the same way, through the store:
+a pass reserves its send slots in the transaction that claims, so two instances together keep
+the rate one would. A 429's retry-after pushes those slots back for every instance.
 
-Named messages (a case's card in the Slack staff channel) are resolved here: before sending,
-``edit``/``thread`` names become the platform's ids; after sending, ``ref`` is recorded, and a
-message's follow-up (the thread's "delivered at 14:03") is queued with the outcome.
+Outcomes: sent; retried later (the platform's retry-after, or exponential back-off); failed for
+good (the customer blocked the bot, the chat does not exist); or a dead letter — after
+``attempts`` failures that were the message's own, or when older than ``max_age`` (a
+configuration error an operator must fix waits ``config_max_age``). A failed message runs its
+``on_failed`` follow-up (the staff thread shows ❌ and why), is logged once at ERROR, and the
+recipient's later messages flow again; ``kesu outbox retry`` sends it again.
 
-A message sent but not yet marked sent when the process dies is sent again on restart: at
-most RECORD_BATCH messages, sent in the last moments; platforms offer no idempotency key to
-close that window.
+May be sent twice (platforms offer no idempotency key to close these windows): a message sent
+but not recorded when the process died (at most RECORD_BATCH per platform, sent in its last
+moments), sent again by the worker that takes its recipient over (at once on the same host,
+see ``bot/owners.py``; after the lease elsewhere); one whose send was cut off at
+``send_timeout`` after it had in fact arrived; and one whose worker stalled past its lease
+(the send is cut off well before, so only a frozen process) while another took it over.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
-from aiolimiter import AsyncLimiter
-
 from bot.clock import Clock
 from bot.messages import FollowUp, OutgoingMessage
+from bot.outgoing import TextLimit, TextLimits, enqueue
+from bot.owners import dead_on_this_host, worker_id
 from storage.db import Store
 from storage.repositories import Tx
 
@@ -36,6 +46,12 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(minutes=5)
 RECORD_BATCH = 16  # outcomes recorded per transaction; also the most resent after a crash
+PASS_SECONDS = 1.0  # a pass claims about this many seconds' worth of the platform's rate
+MAX_AHEAD = 2.0  # ... and claims nothing while the shared slots are booked further ahead
+LEASE_SLACK = 5.0  # seconds a lease outlives the last slot plus the whole send
+IDLE_MIN = 0.05  # never spin: the shortest sleep between passes that sent nothing
+PRUNE_EVERY = 3600.0  # seconds between forgetting recipients whose pace ran out
+REAP_EVERY = 5.0  # seconds between looks for crashed processes' leases on this host
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +61,8 @@ class SendResult:
     retry_after: float | None = None  # seconds the platform asked us to wait (429)
     permanent: bool = False  # never going to work: do not retry
     blocked: bool = False  # the recipient blocked us (Telegram 403)
+    outage: bool = False  # unreachable, timed out or 5xx: not the message's fault
+    config: bool = False  # the operator must fix a setting (Slack: bot not in the channel)
     error: str | None = None
 
     @classmethod
@@ -63,8 +81,37 @@ class Sender(Protocol):
 
     channel: str
     limits: Limits
+    #: The longest text of one message, as the platform counts it: longer ones are cut into
+    #: rows when queued (bot/outgoing.py), so a retry never repeats a part already sent.
+    text_limit: TextLimit
+    #: The longest one send may take, the SDK's own retries included: the outbox cuts a send
+    #: off there, and leases the recipient for longer.
+    send_timeout: float
 
     async def send(self, recipient: str, message: OutgoingMessage) -> SendResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """When a message that keeps failing becomes a dead letter."""
+
+    attempts: int = 5  # failures that were the message's own
+    max_age: timedelta = timedelta(hours=24)  # since queued (or retried by an operator)
+    config_max_age: timedelta = timedelta(hours=72)  # while a configuration error lasts
+
+
+@dataclass(slots=True)
+class _Claimed:
+    row: dict[str, Any]
+    message: OutgoingMessage | None  # None: the payload could not be read (a poison row)
+    result: SendResult | None = None
+
+
+class _Later(Exception):
+    """Not an error: the shared send slots are booked until ``start``; claim nothing."""
+
+    def __init__(self, start: datetime) -> None:
+        self.start = start
 
 
 class OutboxWorker:
@@ -74,29 +121,26 @@ class OutboxWorker:
         senders: dict[str, Sender],
         clock: Clock,
         *,
-        batch: int = 200,
         in_flight: int = 16,
         tz: tzinfo = UTC,
+        policy: Policy | None = None,
+        owner: str | None = None,
+        text_limits: TextLimits | None = None,
     ) -> None:
         self.store = store
         self.tz = tz  # for the times written into follow-ups
         self.senders = senders
         self.clock = clock
-        self.batch = batch
+        self.policy = policy or Policy()
+        self.owner = owner or worker_id()
+        self.text_limits = text_limits or TextLimits().learn(senders.values())
         self._wakes = {name: asyncio.Event() for name in senders}
         self._in_flight = {name: asyncio.Semaphore(in_flight) for name in senders}
-        # One token refilled every 1/rate seconds: sends evenly spaced, so no one-second
-        # window ever holds more than the platform's rate (a bucket of 30 would allow bursts).
-        self._rate = {
-            name: AsyncLimiter(1, 1.0 / s.limits.per_second) for name, s in senders.items()
-        }
-        self._next_for_chat: dict[tuple[str, str], float] = {}  # monotonic time allowed
-        self._channel_paused: dict[str, float] = {}  # flood control (429) holds a whole bot
+        self._next_send = dict.fromkeys(senders, 0.0)  # monotonic: this process's pace
+        self._spacing = {name: asyncio.Lock() for name in senders}
         # Outcomes not yet recorded, per platform: each loop records its own before its next
-        # pass, or it could read a row it just sent as still pending and send it again.
-        self._results: dict[str, list[tuple[dict[str, Any], SendResult]]] = {
-            name: [] for name in senders
-        }
+        # pass, or its leases would run out and another worker send them again.
+        self._results: dict[str, list[_Claimed]] = {name: [] for name in senders}
         self.sent = 0
         self.retried = 0
         self.failed = 0
@@ -109,7 +153,8 @@ class OutboxWorker:
     async def run(self, stop: asyncio.Event, idle: float = 1.0) -> None:
         """Send until ``stop`` is set: one loop per platform, so a slow or unreachable Slack
         never holds up the customers' Telegram messages (nor the other way round)."""
-        await asyncio.gather(*(self._run(name, stop, idle) for name in self.senders))
+        loops = [self._run(name, stop, idle) for name in self.senders]
+        await asyncio.gather(*loops, self._housekeeping(stop))
 
     async def _run(self, channel: str, stop: asyncio.Event, idle: float) -> None:
         wake = self._wakes[channel]
@@ -120,8 +165,10 @@ class OutboxWorker:
             except Exception:
                 log.exception("outbox pass for %s failed; retrying shortly", channel)
                 delay = idle
-            waits = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop.wait())]
             timeout = idle if delay is None else min(idle, delay)
+            if timeout <= 0:
+                continue
+            waits = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop.wait())]
             _, pending = await asyncio.wait(
                 waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )
@@ -131,92 +178,147 @@ class OutboxWorker:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    async def drain_once(self, channel: str | None = None) -> float | None:
-        """One pass over each chat's head message (of ``channel``, or of every platform this
-        worker sends for); returns seconds until more could be sent."""
-        # Outcomes not recorded yet (the last write failed) first: until they are, their rows
-        # still read as pending, and reading heads now would send them again.
-        for name in [channel] if channel is not None else list(self.senders):
-            await self._flush(name)
+    async def _housekeeping(self, stop: asyncio.Event) -> None:
+        """Take back what crashed siblings on this host held, at once and then every few
+        seconds; forget recipients whose pace ran out, hourly."""
+        pruned = time.monotonic()
+        while not stop.is_set():
+            try:
+                await self.reap()
+                if time.monotonic() - pruned >= PRUNE_EVERY:
+                    before = self.clock.now() - timedelta(minutes=10)
+                    await self.store.write(functools.partial(_prune_leases, before=before))
+                    pruned = time.monotonic()
+            except Exception:
+                log.exception("outbox housekeeping failed; trying again shortly")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), REAP_EVERY)
+
+    async def reap(self) -> int:
+        """Free the recipients held by dead processes of this host (a crash, then a restart):
+        they need not wait out the lease. Their sends in flight at the crash may repeat."""
+        async with self.store.read() as tx:
+            holders = await tx.outbox.holders()
+        dead = dead_on_this_host(holders, self.owner)
+        if not dead:
+            return 0
         now = self.clock.now()
-        async with self.store.read() as tx:
-            heads = await tx.outbox.heads(now, limit=self.batch, channel=channel)
-            next_due = await tx.outbox.next_due(channel=channel)
-        loop_now = time.monotonic()
-        if len(self._next_for_chat) > 10_000:  # forget chats whose interval has long passed
-            self._next_for_chat = {k: v for k, v in self._next_for_chat.items() if v > loop_now}
-        ready: list[dict[str, Any]] = []
-        wait: float | None = None
-        for row in heads:
-            if row["channel"] not in self.senders:
-                continue  # a channel this process does not run: another instance sends it
-            allowed = max(
-                self._next_for_chat.get((row["channel"], row["recipient"]), 0.0),
-                self._channel_paused.get(row["channel"], 0.0),
-            )
-            if allowed > loop_now:
-                wait = allowed - loop_now if wait is None else min(wait, allowed - loop_now)
-                continue
-            ready.append(row)
-        if ready:
-            refs = await self._refs(ready)
-            try:
-                # Every send finishes before the pass records and ends, even if one of them
-                # failed to record its batch: no result may arrive after the pass.
-                failures = await asyncio.gather(
-                    *(self._send(row, refs) for row in ready), return_exceptions=True
-                )
-                for failure in failures:
-                    if isinstance(failure, BaseException):
-                        raise failure
-            finally:
-                for name in {row["channel"] for row in ready}:
-                    await self._flush(name)
-            return 0.0  # there may be more behind these heads
-        if next_due is not None and next_due > now:
-            until_due = (next_due - now).total_seconds()
-            wait = until_due if wait is None else min(wait, until_due)
-        return wait
+        freed = await self.store.write(lambda tx: tx.outbox.free(dead, now))
+        if freed:
+            log.warning("outbox: took back %d recipients held by %s, gone from this host; "
+                        "a message it was sending when it died may arrive twice", freed,
+                        ", ".join(dead))  # fmt: skip
+        return freed
 
-    async def _refs(self, rows: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    async def drain_once(self, channel: str | None = None) -> float | None:
+        """One pass (for ``channel``, or for every platform this worker sends for); returns
+        seconds until more could be sent, 0 when there may be more now, None when idle."""
+        waits = [await self._pass(name) for name in ([channel] if channel else self.senders)]
+        found = [w for w in waits if w is not None]
+        return min(found) if found else None
+
+    async def _pass(self, channel: str) -> float | None:
+        # Outcomes not recorded yet (the last write failed) first: while their leases last
+        # nobody sends those rows, and recording must not wait until the leases run out.
+        await self._flush(channel)
+        sender = self.senders[channel]
+        spacing = timedelta(seconds=1.0 / sender.limits.per_second)
+        count = max(1, int(sender.limits.per_second * PASS_SECONDS))
+        now, mono = self.clock.now(), time.monotonic()  # one instant on both clocks
+        lease = timedelta(seconds=MAX_AHEAD + PASS_SECONDS + sender.send_timeout + LEASE_SLACK)
+
+        async def claim(tx: Tx) -> tuple[list[dict[str, Any]], datetime]:
+            rows = await tx.outbox.claim(channel, self.owner, now, now + lease, count)
+            if not rows:
+                return rows, now
+            start = max(await tx.outbox.pace(channel, now), now)
+            if start - now > timedelta(seconds=MAX_AHEAD):
+                raise _Later(start)  # rolled back: the leases are not taken after all
+            await tx.outbox.set_pace(channel, start + spacing * len(rows))
+            return rows, start
+
+        try:
+            rows, start = await self.store.write(claim)
+        except _Later as later:
+            return max(IDLE_MIN, (later.start - now).total_seconds() - MAX_AHEAD / 2)
+        if not rows:
+            async with self.store.read() as tx:
+                due = await tx.outbox.next_due(channel)
+            return None if due is None else max(IDLE_MIN, (due - self.clock.now()).total_seconds())
+        claimed = [_Claimed(row, _message(row)) for row in rows]
+        refs = await self._refs(channel, claimed)
+        # The reserved slots, on this process's monotonic clock: anchored to the instant the
+        # slots were computed from, so this pass's and the next one's never overlap.
+        base = mono + (start - now).total_seconds()
+        spaced = spacing.total_seconds()
+        try:
+            # Every send finishes before the pass records and ends, even if one of them
+            # failed to record its batch: no result may arrive after the pass.
+            failures = await asyncio.gather(
+                *(self._send(c, refs, base + i * spaced) for i, c in enumerate(claimed)),
+                return_exceptions=True,
+            )
+            for failure in failures:
+                if isinstance(failure, BaseException):
+                    raise failure
+        finally:
+            await self._flush(channel)
+        return 0.0  # there may be more behind these heads
+
+    async def _refs(self, channel: str, claimed: list[_Claimed]) -> dict[str, str]:
         """The platform ids of the messages these rows edit or answer, in one read."""
-        wanted: dict[str, set[str]] = {}
-        for row in rows:
-            for name in (row["payload"].get("edit"), row["payload"].get("thread")):
-                if name:
-                    wanted.setdefault(row["channel"], set()).add(name)
-        if not wanted:
+        names = {
+            name
+            for c in claimed
+            if c.message is not None
+            for name in (c.message.edit, c.message.thread)
+            if name
+        }
+        if not names:
             return {}
-        found: dict[tuple[str, str], str] = {}
         async with self.store.read() as tx:
-            for channel, names in wanted.items():
-                for name, platform_id in (await tx.refs.many(channel, sorted(names))).items():
-                    found[(channel, name)] = platform_id
-        return found
+            return await tx.refs.many(channel, sorted(names))
 
-    async def _send(self, row: dict[str, Any], refs: dict[tuple[str, str], str]) -> None:
-        sender = self.senders[row["channel"]]
-        key = (row["channel"], row["recipient"])
-        message = OutgoingMessage.from_payload(row["payload"])
-        if message.edit or message.thread:
-            message = replace(
-                message,
-                edit_id=refs.get((row["channel"], message.edit or "")),
-                thread_id=refs.get((row["channel"], message.thread or "")),
-            )
-        async with self._in_flight[row["channel"]], self._rate[row["channel"]]:
-            self._next_for_chat[key] = time.monotonic() + sender.limits.per_chat_interval
-            try:
-                result = await sender.send(row["recipient"], message)
-            except Exception as exc:  # an adapter bug must not stop the queue
-                log.exception("sending outbox message %s failed unexpectedly", row["id"])
-                result = SendResult(ok=False, error=f"{type(exc).__name__}: {exc}")
-        if result.retry_after is not None:  # flood control: the platform's word holds for all
-            self._channel_paused[row["channel"]] = time.monotonic() + result.retry_after
-        results = self._results[row["channel"]]
-        results.append((row, result))
+    async def _send(self, claimed: _Claimed, refs: dict[str, str], at: float) -> None:
+        channel = claimed.row["channel"]
+        sender = self.senders[channel]
+        message = claimed.message
+        if message is None:
+            error = f"unreadable payload: {claimed.row['payload']!r:.200}"
+            claimed.result = SendResult(ok=False, error=error)
+        else:
+            if message.edit or message.thread:
+                message = replace(
+                    message,
+                    edit_id=refs.get(message.edit or ""),
+                    thread_id=refs.get(message.thread or ""),
+                )
+            async with self._in_flight[channel]:
+                # Its reserved slot, and never closer than the spacing to this process's last
+                # send: sends held up by the in-flight bound do not leave together.
+                async with self._spacing[channel]:  # one at a time, first come first served
+                    wait = max(at, self._next_send[channel]) - time.monotonic()
+                    await asyncio.sleep(max(0.0, wait))
+                    # From when it actually goes: a send that woke late delays the next.
+                    self._next_send[channel] = time.monotonic() + 1.0 / sender.limits.per_second
+                claimed.result = await self._call(sender, claimed.row, message)
+        results = self._results[channel]
+        results.append(claimed)
         if len(results) >= RECORD_BATCH:
-            await self._flush(row["channel"])
+            await self._flush(channel)
+
+    @staticmethod
+    async def _call(sender: Sender, row: dict[str, Any], message: OutgoingMessage) -> SendResult:
+        try:
+            async with asyncio.timeout(sender.send_timeout):
+                return await sender.send(row["recipient"], message)
+        except TimeoutError:
+            error = f"no answer within {sender.send_timeout:g}s (may have arrived)"
+            return SendResult(ok=False, outage=True, error=error)
+        except Exception as exc:  # an adapter bug must not stop the queue
+            # A warning each try; the one ERROR comes if it becomes a dead letter.
+            log.warning("sending outbox message %s failed unexpectedly", row["id"], exc_info=True)
+            return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}")
 
     async def _flush(self, channel: str) -> None:
         """Record outcomes, several per transaction: one commit per message would make the
@@ -227,7 +329,12 @@ class OutboxWorker:
         now = self.clock.now()
 
         async def work(tx: Tx) -> list[str]:
-            return [await self._record(tx, row, result, now) for row, result in batch]
+            outcomes = [await self._record(tx, c, now) for c in batch]
+            pause = max((_flood(c) for c in batch), default=0.0)
+            if pause:  # flood control holds the whole bot, on every instance (after leases)
+                booked = await tx.outbox.pace(channel, now)
+                await tx.outbox.set_pace(channel, max(booked, now + timedelta(seconds=pause)))
+            return outcomes
 
         try:
             outcomes = await self.store.write(work)
@@ -235,53 +342,87 @@ class OutboxWorker:
             self._results[channel][:0] = batch  # not recorded: kept, or they would be resent
             raise
         # Durable now: count, log and wake (a follow-up may be for another platform's loop).
-        for (row, result), outcome in zip(batch, outcomes, strict=True):
-            self._count(row, result, outcome)
-        if any(r["payload"].get("on_sent") or r["payload"].get("on_failed") for r, _ in batch):
+        for claimed, outcome in zip(batch, outcomes, strict=True):
+            self._count(claimed, outcome)
+        if any(c.message and (c.message.on_sent or c.message.on_failed) for c in batch):
             self.wake()
 
-    def _count(self, row: dict[str, Any], result: SendResult, outcome: str) -> None:
+    def _count(self, claimed: _Claimed, outcome: str) -> None:
+        row, result = claimed.row, claimed.result
+        assert result is not None  # noqa: S101 (recorded only once sent)
+        error = result.error or "unknown error"
+        where = f"outbox {row['id']} ({row['channel']} to {row['recipient']})"
         if outcome == "sent":
             self.sent += 1
         elif outcome == "failed":
             self.failed += 1
-            log.warning("outbox %s to %s failed for good: %s", row["id"], row["recipient"],
-                        result.error or "unknown error")  # fmt: skip
+            log.warning("%s failed for good: %s", where, error)
+        elif outcome == "dead":
+            self.failed += 1
+            log.error("%s is a dead letter after %d tries: %s; its recipient's later messages "
+                      "go on. See `kesu outbox list --failed`; send it again with `kesu outbox "
+                      "retry %s`, or `kesu outbox drop %s --reason …`", where,
+                      row["attempts"] + 1, error, row["id"], row["id"])  # fmt: skip
+        elif outcome == "lost":
+            log.warning("%s: its lease ran out and another worker took it over; outcome "
+                        "(%s) not recorded here, it may be sent twice", where,
+                        "sent" if result.ok else error)  # fmt: skip
         else:
             self.retried += 1
-            delay = self._delay(row, result).total_seconds()
-            log.info("outbox %s to %s: %s; retry in %.1fs", row["id"], row["recipient"],
-                     result.error or "unknown error", delay)  # fmt: skip
+            log.info("%s: %s; retry in %.1fs", where, error,
+                     self._delay(row, result).total_seconds())  # fmt: skip
 
     @staticmethod
     def _delay(row: dict[str, Any], result: SendResult) -> timedelta:
         if result.retry_after is not None:
             return timedelta(seconds=result.retry_after)
-        return min(MAX_BACKOFF, timedelta(seconds=2 ** min(row["attempts"], 10)))
+        return min(MAX_BACKOFF, timedelta(seconds=2 ** min(row["attempts"] + 1, 10)))
 
-    async def _record(self, tx: Tx, row: dict[str, Any], result: SendResult, now: datetime) -> str:
-        """Write one send's outcome (part of a unit of work: nothing but the database)."""
-        message = OutgoingMessage.from_payload(row["payload"])
+    def _verdict(self, row: dict[str, Any], result: SendResult, now: datetime) -> str:
+        """retried, failed (never going to work) or dead (tried long or often enough)."""
+        if result.permanent or result.blocked:
+            return "failed"
+        age = now - (row["since"] or row["created_at"])
+        if result.config:
+            return "dead" if age >= self.policy.config_max_age else "retried"
+        if age >= self.policy.max_age:
+            return "dead"
+        if _counted(result) and row["failures"] + 1 >= self.policy.attempts:
+            return "dead"
+        return "retried"
+
+    async def _record(self, tx: Tx, claimed: _Claimed, now: datetime) -> str:
+        """Write one send's outcome (part of a unit of work: nothing but the database), only
+        while this worker still holds the recipient."""
+        row, message, result = claimed.row, claimed.message, claimed.result
+        assert result is not None  # noqa: S101 (recorded only once sent)
+        sender = self.senders[row["channel"]]
+        pace = now + timedelta(seconds=sender.limits.per_chat_interval) if result.ok else now
+        if not await tx.outbox.release(row["channel"], row["recipient"], self.owner, pace):
+            return "lost"
         if result.ok:
             await tx.outbox.mark_sent(row["id"], now, result.platform_id)
-            name = message.ref or message.edit
+            name = message and (message.ref or message.edit)
             if name and result.platform_id:
                 await tx.refs.put(row["channel"], name, result.platform_id, now)
-            if message.on_sent:
+            if message and message.on_sent:
                 await self._follow_up(tx, row, message.on_sent, "sent", now=now, error="")
             return "sent"
         error = result.error or "unknown error"
-        if result.permanent or result.blocked:
-            await tx.outbox.mark_failed(row["id"], error)
-            if message.on_failed:
-                await self._follow_up(tx, row, message.on_failed, "failed", now=now, error=error)
-            if result.blocked:
-                customer = await tx.customers.find(row["channel"], row["recipient"])
-                if customer is not None and customer["blocked_at"] is None:
-                    await tx.customers.update(customer["id"], now, blocked_at=now)
-            return "failed"
-        await tx.outbox.mark_retry(row["id"], error, now + self._delay(row, result))
-        return "retried"
+        verdict = self._verdict(row, result, now)
+        if verdict == "retried":
+            await tx.outbox.mark_retry(
+                row["id"], error, now + self._delay(row, result), counted=_counted(result)
+            )
+            return verdict
+        await tx.outbox.mark_failed(row["id"], error, counted=_counted(result))
+        if message and message.on_failed:
+            await self._follow_up(tx, row, message.on_failed, "failed", now=now, error=error)
+        if result.blocked:
+            customer = await tx.customers.find(row["channel"], row["recipient"])
+            if customer is not None and customer["blocked_at"] is None:
+                await tx.customers.update(customer["id"], now, blocked_at=now)
+        return verdict
 
     async def _follow_up(
         self,
@@ -306,10 +447,40 @@ class OutboxWorker:
 
         message = follow.message
         card = None if message.card is None else {k: fill(v) for k, v in message.card.items()}
-        await tx.outbox.enqueue(
+        await enqueue(
+            tx,
+            self.text_limits,
             channel=follow.channel,
             recipient=follow.recipient,
-            payload=replace(message, text=fill(message.text), card=card).to_payload(),
+            message=replace(message, text=fill(message.text), card=card),
             now=now,
             dedupe_key=f"outbox:{row['id']}:{outcome}",
         )
+
+
+async def _prune_leases(tx: Tx, *, before: datetime) -> int:
+    return await tx.outbox.prune_leases(before)
+
+
+def _counted(result: SendResult) -> bool:
+    """Whether a failure was the message's own: flood control, an outage or a setting an
+    operator must fix say nothing about the message."""
+    return not (result.ok or result.outage or result.config or result.retry_after is not None)
+
+
+def _flood(claimed: _Claimed) -> float:
+    """Seconds a 429 (or an unready platform) holds every recipient; 0 for anything else."""
+    result = claimed.result
+    if result is None or result.retry_after is None or result.config:
+        return 0.0
+    return result.retry_after
+
+
+def _message(row: dict[str, Any]) -> OutgoingMessage | None:
+    """The row's message, or None when it cannot be read (queued by a version whose payloads
+    this one does not know): that row fails like any send, and ends as a dead letter."""
+    try:
+        return OutgoingMessage.from_payload(row["payload"])
+    except Exception:
+        log.exception("outbox %s: its payload cannot be read", row["id"])
+        return None

@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from storage.db import Store
@@ -35,8 +36,20 @@ async def current_revision(store: Store) -> str | None:
     )
 
 
+#: Any constant: the advisory lock kesu's migrations hold on PostgreSQL.
+_MIGRATION_LOCK = 0x6B657375  # "kesu"
+
+
+def _upgrade(sync: Connection, revision: str) -> None:
+    if sync.dialect.name == "postgresql":
+        # Several instances start at once: the first migrates, the others wait here and then
+        # find the schema current (a transaction-scoped lock: released at COMMIT).
+        sync.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+    command.upgrade(alembic_config(sync), revision)
+
+
 async def upgrade(store: Store, revision: str = "head") -> tuple[str | None, str | None]:
     """Bring the schema to ``revision`` in one transaction; returns (before, after)."""
     before = await current_revision(store)
-    await store.write_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+    await store.write_sync(lambda sync: _upgrade(sync, revision))
     return before, await current_revision(store)

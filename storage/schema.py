@@ -174,8 +174,33 @@ outbox = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("sent_at", UtcDateTime),
     Column("platform_message_id", String(128)),
+    # Failed tries that were the message's own fault (not flood control, an outage or a
+    # configuration error): enough of them make it a dead letter.
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("since", UtcDateTime),  # when delivery was last (re)started; its age counts from here
     Index(None, "status", "not_before"),
     Index(None, "status", "channel", "recipient", "id"),  # the oldest pending message per chat
+)
+
+# Who sends to a recipient now, until when (``owner`` set), or until when the next message to
+# it must wait for the platform's per-chat pace (``owner`` empty): one sender per recipient on
+# any number of instances, so each message goes once and in order.
+outbox_leases = Table(
+    "outbox_leases",
+    metadata,
+    Column("channel", String(32), primary_key=True),
+    Column("recipient", String(128), primary_key=True),
+    Column("owner", String(64)),
+    Column("until", UtcDateTime, nullable=False),
+)
+
+# A platform's overall rate, shared by every instance: the first free send slot (Telegram
+# about 30 a second per bot), pushed back by flood control (a 429 holds the whole bot).
+outbox_pace = Table(
+    "outbox_pace",
+    metadata,
+    Column("channel", String(32), primary_key=True),
+    Column("next_at", UtcDateTime, nullable=False),
 )
 
 # Evidence (证据): photos and documents a customer sent, by the platform's file id.

@@ -138,3 +138,26 @@ async def test_the_promise_names_working_hours_for_a_business_clock(
     await say(dispatcher, callback="i:out:other")
     done = await say(dispatcher, callback="i:submit")
     assert "4 个工作小时内(明天 13:00前)" in done
+
+
+async def test_two_messages_of_one_customer_at_once_are_taken_one_after_the_other(
+    dispatcher: Dispatcher, store: Store
+) -> None:
+    """The dialogue state is locked on the customer row (it always exists; the conversation
+    row may not yet): two instances taking one customer's messages at once lose neither."""
+    import asyncio  # noqa: PLC0415
+
+    other = Dispatcher(store, dispatcher.deps, dispatcher.clock)  # another instance's
+    people = [str(9000 + n) for n in range(12)]
+    await asyncio.gather(
+        *(
+            instance.handle(msg(user, text=f"{user} 第{part}句"))
+            for user in people
+            for part, instance in ((1, dispatcher), (2, other))
+        )
+    )
+    async with store.read() as tx:
+        for user in people:
+            conversation = await tx.conversations.get("telegram", user)
+            assert conversation is not None
+            assert sorted(conversation["data"]["parts"]) == [f"{user} 第1句", f"{user} 第2句"]

@@ -47,6 +47,7 @@ from bot.desk import REPLY_LIMIT, Desk, Outcome, Staff
 from bot.inbox import Inbox
 from bot.messages import Attachment, OutgoingMessage
 from bot.outbox import Limits, SendResult
+from bot.outgoing import TextLimit
 from bot.web import WebServer
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,16 @@ class SlackChannel:
     # chat.postMessage allows about one message a second per channel; updates and thread
     # lines go to the same channel, so one queue at 1/s keeps the whole desk inside it.
     limits = Limits(per_second=2.0, per_chat_interval=1.0)
+    # A post, the edit that falls back to a post, and the files relayed into the thread (each
+    # fetched from the customer's channel and uploaded): the outbox leases a recipient longer.
+    send_timeout = 90.0
+    #: A plain message's text (``_render``: escaped, no blocks) is chat.postMessage's ``text``:
+    #: Slack truncates one over 40,000 characters and may break one over 4,000 into several
+    #: messages (api.slack.com/changelog/2018-04-truncating-really-long-messages; the method's
+    #: page asks for at most 4,000). So 4,000, counted on what Slack receives: ``&`` as
+    #: ``&amp;``. Cards and thread lines carry a card and are never cut (bot/outgoing.py):
+    #: slack_blocks fits their quoted words to its own budgets.
+    text_limit = TextLimit(4_000, "chars", escapes=(("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")))
 
     def __init__(
         self,
@@ -370,7 +381,10 @@ class SlackChannel:
     async def send(self, recipient: str, message: OutgoingMessage) -> SendResult:
         if not self.ready:  # not checked yet (Slack unreachable at start, or refused)
             return SendResult(
-                ok=False, retry_after=self.reconnect_interval, error="slack desk not connected"
+                ok=False,
+                retry_after=self.reconnect_interval,
+                outage=True,
+                error="slack desk not connected",
             )
         text, blocks = self._render(message)
         try:
@@ -387,7 +401,7 @@ class SlackChannel:
         except SlackApiError as exc:
             return self._failure(exc)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            return SendResult(ok=False, error=f"network: {type(exc).__name__}: {exc}")
+            return SendResult(ok=False, outage=True, error=f"network: {type(exc).__name__}: {exc}")
 
     async def _update(
         self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None
@@ -476,10 +490,10 @@ class SlackChannel:
             retry = raw[0] if isinstance(raw, list) else raw
             return SendResult(ok=False, retry_after=float(retry), error="429 rate limited")
         if status >= 500 or error in RETRYABLE:
-            return SendResult(ok=False, error=f"slack {status} {error}")
+            return SendResult(ok=False, outage=True, error=f"slack {status} {error}")
         if error in CONFIGURATION:
             log.error("slack says %s: fix the bot's token, scopes or channel; cards wait", error)
-            return SendResult(ok=False, retry_after=CONFIGURATION_RETRY, error=error)
+            return SendResult(ok=False, retry_after=CONFIGURATION_RETRY, config=True, error=error)
         return SendResult(ok=False, permanent=True, error=error)
 
     # -- inbound -------------------------------------------------------------------------------

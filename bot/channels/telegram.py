@@ -13,8 +13,6 @@ import logging
 import os
 from collections.abc import Callable
 
-import regex
-
 # PTB 22 is moving time periods from int to timedelta and warns on every int access unless
 # told to use timedelta already (RetryAfter.retry_after is read on every 429).
 os.environ.setdefault("PTB_TIMEDELTA", "true")
@@ -54,6 +52,7 @@ from bot.dispatcher import Dispatcher
 from bot.inbox import Inbox
 from bot.messages import Attachment, OutgoingMessage
 from bot.outbox import Limits, SendResult
+from bot.outgoing import TextLimit, split_text
 from bot.web import WebServer
 
 log = logging.getLogger(__name__)
@@ -61,6 +60,7 @@ log = logging.getLogger(__name__)
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 ReplyMarkup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
+EMPTY_TEXT = "…"  # Telegram refuses a message with no text, or only white space
 
 COMMANDS = {
     "zh": [
@@ -85,6 +85,13 @@ class TelegramChannel:
     # Telegram: about 30 messages a second overall, one a second per chat. 29 leaves room for
     # network jitter bunching requests on arrival, so flood control never trips.
     limits = Limits(per_second=29.0, per_chat_interval=1.0)
+    # One sendMessage, which takes well under a second when Telegram is well: the outbox cuts
+    # a send off here (before HTTPXRequest's own, longer timeouts below, which downloads need)
+    # and leases the chat a little longer; a crashed instance's chats wait about that long.
+    send_timeout = 15.0
+    #: sendMessage's text: 4,096 counted in UTF-16 code units (an emoji outside the BMP is
+    #: two). Texts are cut to it when queued (bot/outgoing.py).
+    text_limit = TextLimit(int(MessageLimit.MAX_TEXT_LENGTH), "utf16")
 
     def __init__(
         self,
@@ -203,7 +210,18 @@ class TelegramChannel:
         return bytes(await file.download_as_bytearray())
 
     async def send(self, recipient: str, message: OutgoingMessage) -> SendResult:
-        chunks = split_text(message.text)
+        """One outbox row, one Telegram message: a long text was cut into rows when it was
+        queued (bot/outgoing.py), so a retry never resends a part already delivered.
+
+        A row whose text is still too long (queued by a kesu that cut only when sending) is
+        cut here as a last resort, with the same rules, and goes as several messages with
+        the markup on the last. Such a row is still one row: should a later part fail, the
+        retry sends the whole row again, parts already delivered included."""
+        text = message.text if message.text.strip() else EMPTY_TEXT
+        chunks = split_text(text, self.text_limit)
+        if len(chunks) > 1:
+            log.warning("telegram: a queued text longer than %d units goes as %d messages; "
+                        "a retry resends them all", self.text_limit.size, len(chunks))  # fmt: skip
         try:
             sent: Message | None = None
             for i, chunk in enumerate(chunks):
@@ -221,7 +239,7 @@ class TelegramChannel:
         except BadRequest as exc:
             return SendResult(ok=False, permanent=True, error=f"400 {exc.message}")
         except NetworkError as exc:  # timeouts, 5xx, connection errors: try again later
-            return SendResult(ok=False, error=f"network: {exc.message}")
+            return SendResult(ok=False, outage=True, error=f"network: {exc.message}")
         except TelegramError as exc:
             return SendResult(ok=False, error=f"telegram: {exc.message}")
         return SendResult.sent(str(sent.message_id) if sent else None)
@@ -248,52 +266,3 @@ def markup(message: OutgoingMessage) -> ReplyMarkup | None:
     if message.remove_keyboard:
         return ReplyKeyboardRemove()
     return None
-
-
-def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
-    """Telegram takes at most 4096 characters a message, counted in UTF-16 code units (an
-    emoji outside the BMP counts two): cut at a line end where one falls in the second half
-    of a chunk, otherwise between two grapheme clusters, never inside an emoji's ZWJ
-    sequence, a flag or a character and its combining marks."""
-    if not text:
-        return ["…"]  # Telegram refuses empty messages
-    chunks: list[str] = []
-    current: list[str] = []
-    size = 0
-    for cluster in _GRAPHEME.findall(text):
-        width = _utf16(cluster)
-        while size + width > limit and current:
-            newline = max((i for i, c in enumerate(current) if c == "\n"), default=-1)
-            if newline > 0 and sum(map(_utf16, current[:newline])) > limit // 2:
-                chunks.append("".join(current[:newline]))
-                current = current[newline + 1 :]  # the line break itself is the cut
-            else:
-                chunks.append("".join(current))
-                current = []
-            size = sum(map(_utf16, current))
-        if width > limit:  # one cluster longer than a message (absurd, but possible): by code point
-            chunks.extend(_by_code_point(cluster, limit))
-            continue
-        current.append(cluster)
-        size += width
-    if current or not chunks:
-        chunks.append("".join(current))
-    return chunks
-
-
-_GRAPHEME = regex.compile(r"\X", regex.DOTALL)
-
-
-def _utf16(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _by_code_point(text: str, limit: int) -> list[str]:
-    pieces: list[str] = []
-    current = ""
-    for char in text:
-        if _utf16(current + char) > limit:
-            pieces.append(current)
-            current = ""
-        current += char
-    return [*pieces, current] if current else pieces

@@ -364,59 +364,6 @@ class TestOutbox:
         assert [m["id"] for m in queued] == [first, second, third]
         assert queued[0]["payload"] == {"text": "您好"}
 
-    async def test_heads_are_each_chats_oldest_due_message(self, store: Store) -> None:
-        async def work(tx: Tx) -> list[int]:
-            return [
-                await enqueue(tx, "A"),  # A's head
-                await enqueue(tx, "A"),  # behind A's head: not a head
-                await enqueue(tx, "B", now=NOW + timedelta(minutes=5)),  # not due yet
-                await enqueue(tx, "C1", channel="slack"),  # another platform's head
-            ]
-
-        a1, a2, b1, c1 = await store.write(work)
-        async with store.read() as tx:
-            now_heads = await tx.outbox.heads(NOW)
-            telegram = await tx.outbox.heads(NOW, channel="telegram")
-            later = await tx.outbox.heads(NOW + timedelta(minutes=5), limit=2)
-            assert await tx.outbox.next_due() == NOW
-            assert await tx.outbox.next_due(channel="slack") == NOW
-            assert await tx.outbox.next_due(channel="web") is None
-        assert [r["id"] for r in now_heads] == [a1, c1]
-        assert [r["id"] for r in telegram] == [a1]
-        assert [r["id"] for r in later] == [a1, b1]
-
-        await store.write(lambda tx: tx.outbox.mark_sent(a1, NOW, "m-1"))
-        async with store.read() as tx:
-            assert [r["id"] for r in await tx.outbox.heads(NOW, channel="telegram")] == [a2]
-
-    async def test_a_retry_holds_its_chat_and_moves_next_due(self, store: Store) -> None:
-        async def work(tx: Tx) -> tuple[int, int]:
-            a1, a2 = await enqueue(tx, "A"), await enqueue(tx, "A")
-            await tx.outbox.mark_retry(a1, "429 retry_after=5", NOW + timedelta(seconds=5))
-            return a1, a2
-
-        a1, _ = await store.write(work)
-        async with store.read() as tx:
-            assert await tx.outbox.heads(NOW) == []  # the head waits, and A's next waits behind
-            assert await tx.outbox.next_due() == NOW  # a2 is due, held only by its head
-            later = await tx.outbox.heads(NOW + timedelta(seconds=5))
-        assert [m["id"] for m in later] == [a1]
-        assert later[0]["attempts"] == 1
-        assert later[0]["last_error"] == "429 retry_after=5"
-
-    async def test_sent_and_failed_leave_the_queue(self, store: Store) -> None:
-        async def work(tx: Tx) -> tuple[int, int]:
-            b, c = await enqueue(tx, "2"), await enqueue(tx, "3")
-            await tx.outbox.mark_sent(b, NOW, "m-77")
-            await tx.outbox.mark_failed(c, "403 blocked by the user")
-            return b, c
-
-        await store.write(work)
-        async with store.read() as tx:
-            assert await pending(tx) == []
-            assert await tx.outbox.heads(NOW) == []
-            assert await tx.outbox.next_due() is None
-
     async def test_supersede_drops_only_matching_pending_rows(self, store: Store) -> None:
         async def work(tx: Tx) -> tuple[list[int], int]:
             keys = ["slack:case:1:v2:card", "slack:case:1:v3:card", "slack:case:12:v4:card"]

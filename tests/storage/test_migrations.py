@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from alembic.autogenerate import compare_metadata
@@ -12,7 +13,7 @@ from sqlalchemy.engine import Connection
 from storage import migrate
 from storage.db import Store
 from storage.repositories import Tx
-from storage.schema import cases, customers, inbound_updates, metadata
+from storage.schema import cases, customers, inbound_updates, metadata, outbox
 from tests.conftest import Backend
 
 
@@ -138,3 +139,71 @@ async def test_upgrade_of_a_populated_database_of_the_previous_release_keeps_its
         assert await store.write(lambda tx: tx.inbound.first_time("slack", "V123", now))
     finally:
         await store.close()
+
+
+async def test_upgrade_from_0004_keeps_the_queue_and_claims_it_per_recipient(
+    backend: Backend,
+) -> None:
+    """Messages queued by the release before outbox claims are sent after the upgrade, in
+    order, with no failures counted against them yet."""
+    now = datetime(2026, 11, 17, 6, 30, tzinfo=UTC)
+    store = backend.connect()
+    try:
+        assert await migrate.upgrade(store, "0004") == (None, "0004")
+
+        def populate(sync: Connection) -> list[int]:
+            rows = [
+                {"recipient": "42", "status": "pending", "text": "第一条"},
+                {"recipient": "42", "status": "pending", "text": "第二条"},
+                {"recipient": "C1", "status": "sent", "text": "card"},
+                {"recipient": "43", "status": "failed", "text": "blocked"},
+            ]
+            return [
+                sync.execute(
+                    insert(outbox)
+                    .values(
+                        channel="telegram",
+                        recipient=r["recipient"],
+                        payload={"text": r["text"]},
+                        status=r["status"],
+                        attempts=0,
+                        not_before=now,
+                        created_at=now,
+                    )
+                    .returning(outbox.c.id)
+                ).scalar_one()
+                for r in rows
+            ]
+
+        ids = await store.write_sync(populate)
+        assert await migrate.upgrade(store, "head") == ("0004", migrate.head_revision())
+        tables = await store.read_sync(lambda sync: set(inspect(sync).get_table_names()))
+        assert {"outbox_leases", "outbox_pace"} <= tables
+
+        async def claim(tx: Tx) -> list[dict[str, object]]:
+            return await tx.outbox.claim("telegram", "me", now, now + timedelta(seconds=30), 10)
+
+        claimed = await store.write(claim)
+        assert [(r["id"], r["payload"], r["failures"], r["since"]) for r in claimed] == [
+            (ids[0], {"text": "第一条"}, 0, None)
+        ]
+        async with store.read() as tx:
+            assert await tx.outbox.counts() == {"pending": 2, "sent": 1, "failed": 1}
+        # A message that failed before the upgrade can be sent again, too.
+        assert await store.write(lambda tx: tx.outbox.retry(ids[3], now)) is True
+    finally:
+        await store.close()
+
+
+async def test_instances_starting_at_once_migrate_once(backend: Backend) -> None:
+    """Two instances applying the migrations at the same moment: one migrates, the other
+    waits (PostgreSQL: an advisory lock; SQLite: the file's write lock) and finds it done."""
+    stores = [backend.connect(), backend.connect()]
+    try:
+        results = await asyncio.gather(*(migrate.upgrade(s) for s in stores))
+        head = migrate.head_revision()
+        assert all(after == head for _, after in results)
+        assert await migrate.current_revision(stores[0]) == head
+    finally:
+        for s in stores:
+            await s.close()

@@ -137,12 +137,14 @@ async def test_rows_written_by_sqlalchemys_own_execution_read_the_same(store: St
     await store.write_sync(old_release)
     async with store.read() as tx:
         customer = await tx.customers.find("telegram", "7")
-        heads = await tx.outbox.heads(NOW)
+        heads = await tx.outbox.listing(["pending"])
         conversation = await tx.conversations.get("telegram", "7")
     assert customer is not None
     assert (customer["display_name"], customer["created_at"]) == ("張三", NOW)
     assert customer["created_at"].tzinfo is UTC
-    assert [(h["payload"], h["not_before"]) for h in heads] == [(payload, NOW)]
+    assert [h["not_before"] for h in heads] == [NOW]
+    queued = await store.write(lambda tx: tx.outbox.claim("telegram", "w", NOW, NOW, 5))
+    assert [q["payload"] for q in queued] == [payload]
     assert conversation is not None
     assert conversation["data"] == {"parts": ["第一句"], "none": None}
     assert await store.write(lambda tx: tx.cases.next_sequence("TS", date(2026, 11, 17))) == 5

@@ -1,5 +1,6 @@
-"""``kesu inbox``: the operator's view of inbound updates not yet processed, and what to do
-with one that was parked (retry it once the cause is fixed, or drop it with a reason)."""
+"""``kesu inbox`` and ``kesu outbox``: the operator's view of what is not processed or not
+delivered yet, and what to do with an update that was parked or a message that became a dead
+letter (retry it once the cause is fixed, or drop it with a reason)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from bot.clock import SystemClock
 from bot.config import Settings
 from storage.repositories import Tx
 from storage.repositories.inbox import PARKED, PENDING
+from storage.repositories.outbox import DROPPED, FAILED
 from storage.schema import Row
 
 T = TypeVar("T")
@@ -109,6 +111,82 @@ def inbox_drop(row_id: int, reason: str) -> None:
     if not _run(_with_store(settings, work)):
         raise click.ClickException(f"no parked or waiting update with id {row_id}")
     click.echo(f"update {row_id} dropped")
+
+
+@click.group()
+def outbox() -> None:
+    """Messages waiting to be delivered, and dead letters (given up on: see the reason)."""
+
+
+@outbox.command("list")
+@click.option("--failed", is_flag=True, help="Only dead letters (failed for good).")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def outbox_list(failed: bool, limit: int, as_json: bool) -> None:
+    """Messages not delivered yet (waiting, or retrying after an error) and dead letters,
+    oldest first. Texts are not shown: they carry customers' words."""
+    from bot.cli import _local, _run, _settings  # noqa: PLC0415 (cli imports this module)
+
+    settings = _settings()
+    statuses = [FAILED] if failed else [PENDING, FAILED]
+
+    async def read(kesu: app.Kesu) -> tuple[list[Row], dict[str, int]]:
+        async with kesu.store.read() as tx:
+            return await tx.outbox.listing(statuses, limit), await tx.outbox.counts()
+
+    rows, counts = _run(_with_store(settings, read))
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(_row_dict(row), ensure_ascii=False, default=str))
+        return
+    summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in (PENDING, FAILED, DROPPED))
+    click.echo(f"outbox: {summary}")
+    for row in rows:
+        error = (row["last_error"] or "").splitlines()[0][:100] if row["last_error"] else ""
+        click.echo(
+            f"{row['id']:>8}  {row['status']:<7}  {row['channel']:<8}  to {row['recipient']}"
+            f"  tries {row['attempts']}  queued {_local(row['created_at'], settings.tz)}"
+            f"  {error}".rstrip()
+        )
+
+
+@outbox.command("retry")
+@click.argument("row_id", metavar="ID", type=int)
+def outbox_retry(row_id: int) -> None:
+    """Deliver a dead letter (or a waiting or dropped message) again, now: a running kesu
+    sends it within a second, as its recipient's next message."""
+    from bot.cli import _run, _settings  # noqa: PLC0415 (cli imports this module)
+
+    settings = _settings()
+    clock = SystemClock()
+
+    async def work(kesu: app.Kesu) -> bool:
+        return await kesu.store.write(lambda tx: tx.outbox.retry(row_id, clock.now()))
+
+    if not _run(_with_store(settings, work)):
+        raise click.ClickException(f"no undelivered message with id {row_id}")
+    click.echo(f"message {row_id} will be sent again")
+
+
+@outbox.command("drop")
+@click.argument("row_id", metavar="ID", type=int)
+@click.option("--reason", required=True, help="Why it is dropped (kept with the row).")
+def outbox_drop(row_id: int, reason: str) -> None:
+    """Never deliver a dead letter (or a waiting message); the reason is kept with it."""
+    from bot.cli import _run, _settings  # noqa: PLC0415 (cli imports this module)
+
+    if not reason.strip():
+        raise click.ClickException("--reason must say why")
+    settings = _settings()
+
+    async def work(kesu: app.Kesu) -> bool:
+        return await kesu.store.write(
+            lambda tx: tx.outbox.drop(row_id, f"dropped: {reason.strip()}")
+        )
+
+    if not _run(_with_store(settings, work)):
+        raise click.ClickException(f"no waiting message or dead letter with id {row_id}")
+    click.echo(f"message {row_id} dropped")
 
 
 def _row_dict(row: Row) -> dict[str, Any]:
