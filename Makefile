@@ -34,6 +34,7 @@ bench: install
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/desk.py
 	$(BIN)/python bench/inbox_kill.py
+	$(BIN)/python bench/two_instances.py --customers 50
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build dist *.egg-info

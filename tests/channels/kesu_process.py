@@ -16,7 +16,20 @@ emulator's deliveries at ``http://127.0.0.1:<port>/telegram`` as soon as kesu's 
 arrives (a POST made before that fails the TLS handshake and is retried, as Telegram would).
 A restarted process given the same port takes over the very same URL.
 
-tests/channels/kill_scenario.py drives customers against such a process and kills it.
+Several instances behind one load balancer: give each its own ``webhook_port`` and all of them
+the same ``public_webhook_url`` (what each registers with setWebhook, as every instance of one
+deployment does) and ``deliver_to`` the balancer (tests/fakes/balancer.py) in front of their
+ports; the helper then points the emulator's deliveries at the balancer, which spreads them
+over the instances.
+
+The staff desk: pass the Slack emulator as ``slack`` and the process runs the desk in Socket
+Mode against it (bot token, app token, staff channel ``STAFF_CHANNEL``), one connection per
+process. ``telegram_api_url`` and ``slack_api_url`` point the process's Bot API and Web API
+calls elsewhere than at the emulators themselves: at a proxy that tells which process made
+which call.
+
+tests/channels/kill_scenario.py drives customers against such a process and kills it;
+tests/channels/two_instances.py runs two of them on one PostgreSQL database.
 """
 
 from __future__ import annotations
@@ -37,10 +50,12 @@ import asyncpg
 from aiohttp import ClientSession
 from sqlalchemy.engine import make_url
 
+from tests.fakes.slack import FakeSlack
 from tests.fakes.telegram import FakeTelegram
 
 READY = "kesu running on"
 WEBHOOK_SECRET = "kesu-kill-test-secret"
+STAFF_CHANNEL = "CDESK0001"  # tests/channels/conftest.py's
 
 
 def free_port() -> int:
@@ -94,6 +109,12 @@ class KesuProcess:
         name: str = "kesu",
         webhook_port: int | None = None,
         webhook_secret: str = WEBHOOK_SECRET,
+        public_webhook_url: str | None = None,
+        deliver_to: str | None = None,
+        slack: FakeSlack | None = None,
+        staff_channel: str = STAFF_CHANNEL,
+        telegram_api_url: str | None = None,
+        slack_api_url: str | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
         self.tg = tg
@@ -103,6 +124,12 @@ class KesuProcess:
         self.cache_dir = cache_dir
         self.webhook_port = webhook_port
         self.webhook_secret = webhook_secret
+        self.public_webhook_url = public_webhook_url
+        self.deliver_to = deliver_to
+        self.slack = slack
+        self.staff_channel = staff_channel
+        self.telegram_api_url = telegram_api_url or tg.url
+        self.slack_api_url = slack_api_url or (slack.api_url if slack is not None else None)
         self.extra_env = env or {}
         self.log = workdir / f"{name}.log"
         self.proc: asyncio.subprocess.Process | None = None
@@ -112,17 +139,18 @@ class KesuProcess:
 
     @property
     def webhook_url(self) -> str | None:
-        """The public URL kesu registers with Telegram."""
+        """The public URL kesu registers with Telegram: its own, or the one of the balancer
+        the instances share."""
         if self.webhook_port is None:
             return None
-        return f"https://127.0.0.1:{self.webhook_port}/telegram"
+        return self.public_webhook_url or f"https://127.0.0.1:{self.webhook_port}/telegram"
 
     @property
     def local_webhook_url(self) -> str | None:
-        """Where the proxy forwards it: kesu's own listener."""
+        """Where the proxy forwards it: kesu's own listener, or the balancer in front."""
         if self.webhook_port is None:
             return None
-        return f"http://127.0.0.1:{self.webhook_port}/telegram"
+        return self.deliver_to or f"http://127.0.0.1:{self.webhook_port}/telegram"
 
     async def _play_proxy(self) -> None:
         """Whenever kesu (re)registers its public URL, deliver to the listener behind it."""
@@ -136,7 +164,7 @@ class KesuProcess:
         env.update(
             KESU_DATABASE_URL=self.database_url,
             KESU_TELEGRAM_TOKEN=self.tg.token,
-            KESU_TELEGRAM_BASE_URL=self.tg.url,
+            KESU_TELEGRAM_BASE_URL=self.telegram_api_url,
             KESU_CACHE_DIR=str(self.cache_dir),
             KESU_LOG_LEVEL="INFO",
             PYTHONUNBUFFERED="1",
@@ -148,6 +176,14 @@ class KesuProcess:
                 KESU_TELEGRAM_WEBHOOK_SECRET=self.webhook_secret,
                 KESU_TELEGRAM_WEBHOOK_LISTEN="127.0.0.1",
                 KESU_TELEGRAM_WEBHOOK_PORT=str(self.webhook_port),
+            )
+        if self.slack is not None:
+            env.update(
+                KESU_SLACK_BOT_TOKEN=self.slack.bot_token,
+                KESU_SLACK_APP_TOKEN=self.slack.app_token,
+                KESU_SLACK_MODE="socket",
+                KESU_SLACK_STAFF_CHANNEL=self.staff_channel,
+                KESU_SLACK_API_URL=str(self.slack_api_url),
             )
         env.update(self.extra_env)
         return env
@@ -177,7 +213,7 @@ class KesuProcess:
 
     async def start(self, within: float = 60.0) -> KesuProcess:
         """Start it and wait until it serves: it logged "kesu running on" (by then it polls, or
-        its webhook is registered and listening)."""
+        its webhook is registered and listening, and its desk's socket is open)."""
         await self.spawn()
         await self.wait_ready(within)
         return self

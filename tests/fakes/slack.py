@@ -13,8 +13,11 @@ handling, and bolt's signature check and routing, are what the tests exercise:
   to a bolt app in HTTP mode at ``app_events_url``, or pushed over Socket Mode: the app's
   ``SocketModeClient`` calls ``apps.connections.open`` with the app token (``xapp-…``) and
   opens the WebSocket URL it gets; from then on (``transport``) every helper sends its payload
-  in an envelope on that socket and reads the app's ack as the answer. ``disconnect_socket``
-  asks the app to reconnect, as Slack does every few hours.
+  in an envelope on one of the app's open sockets and reads the app's ack as the answer. An
+  app may hold several connections (kesu instances side by side each open one): as Slack
+  does, envelopes are spread over all of them, each to the next in turn
+  (``envelopes_by_socket`` counts them). ``disconnect_socket`` asks the app to reconnect, as
+  Slack does every few hours; a connection asked to go gets no more envelopes.
 
 It enforces what real Slack enforces and bots most often get wrong: channel ids against names,
 membership, 40k text, Block Kit limits, single-use trigger ids that expire after 3 s, view
@@ -267,6 +270,8 @@ class _Socket:
     ticket: str
     opened: float
     closed: bool = False
+    leaving: bool = False  # sent a "disconnect": no more envelopes for it
+    envelopes: int = 0  # envelopes sent on it
 
 
 # -- the workspace ---------------------------------------------------------------------------
@@ -320,6 +325,7 @@ class FakeSlack:
         self._session: aiohttp.ClientSession | None = None
         self._tickets: dict[str, float] = {}  # apps.connections.open -> the WebSocket URL
         self._sockets: list[_Socket] = []  # every connection the app opened, oldest first
+        self._turn = 0  # envelopes sent over Socket Mode: whose turn is next
         self._pending: dict[str, asyncio.Future[JSON]] = {}  # envelope_id -> the app's ack
         self.users.setdefault(self.bot_user_id, _user_record(self.bot_user_id, "kesu", "kesu",
                                                             is_bot=True))  # fmt: skip
@@ -1101,8 +1107,21 @@ class FakeSlack:
 
     @property
     def socket_connected(self) -> bool:
-        """Whether the app holds an open Socket Mode connection."""
-        return any(not s.closed for s in self._sockets)
+        """Whether the app holds an open Socket Mode connection (not one asked to go)."""
+        return bool(self._serving())
+
+    @property
+    def sockets_open(self) -> int:
+        """How many Socket Mode connections the app holds now (not those asked to go)."""
+        return len(self._serving())
+
+    @property
+    def envelopes_by_socket(self) -> list[int]:
+        """Envelopes sent on each connection the app ever opened, oldest connection first."""
+        return [s.envelopes for s in self._sockets]
+
+    def _serving(self) -> list[_Socket]:
+        return [s for s in self._sockets if not s.closed and not s.leaving]
 
     @property
     def sockets_opened(self) -> int:
@@ -1123,6 +1142,8 @@ class FakeSlack:
         live = [s for s in self._sockets if not s.closed]
         if not live:
             raise AssertionError("no app is connected over Socket Mode")
+        for sock in live:
+            sock.leaving = True
         if reason is not None:
             message = {"type": "disconnect", "reason": reason, "debug_info": {"host": SOCKET_HOST}}
             for sock in live:
@@ -1188,13 +1209,16 @@ class FakeSlack:
 
     async def _send_envelope(self, kind: str, payload: JSON,
                              retry: tuple[int, str] | None) -> Reply:  # fmt: skip
-        """One envelope on the app's newest connection; the ack, as a ``Reply``."""
+        """One envelope on the app's next connection in turn; the ack, as a ``Reply``."""
         if not await self._until(lambda: self.socket_connected, self.app_timeout):
             raise AssertionError(
                 f"no app connected over Socket Mode within {self.app_timeout:g}s to take "
                 f"this {kind} payload"
             )
-        sock = next(s for s in reversed(self._sockets) if not s.closed)
+        serving = self._serving()
+        sock = serving[self._turn % len(serving)]
+        self._turn += 1
+        sock.envelopes += 1
         envelope_id = str(uuid.uuid4())
         envelope: JSON = {
             "envelope_id": envelope_id, "payload": payload, "type": kind,
