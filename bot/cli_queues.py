@@ -76,17 +76,12 @@ def inbox_list(failed: bool, limit: int, as_json: bool) -> None:
 def inbox_retry(row_id: int) -> None:
     """Process a parked (or waiting) update again, now: a running kesu takes it within a
     second, before the chat's later updates."""
-    from bot.cli import _run, _settings  # noqa: PLC0415 (cli imports this module)
-
-    settings = _settings()
-    clock = SystemClock()
-
-    async def work(kesu: app.Kesu) -> bool:
-        return await kesu.store.write(lambda tx: tx.inbox.retry(row_id, clock.now()))
-
-    if not _run(_with_store(settings, work)):
-        raise click.ClickException(f"no parked or waiting update with id {row_id}")
-    click.echo(f"update {row_id} will be processed again")
+    now = SystemClock().now()
+    _apply(
+        lambda tx: tx.inbox.retry(row_id, now),
+        missing=f"no parked or waiting update with id {row_id}",
+        done=f"update {row_id} will be processed again",
+    )
 
 
 @inbox.command("drop")
@@ -95,22 +90,12 @@ def inbox_retry(row_id: int) -> None:
 def inbox_drop(row_id: int, reason: str) -> None:
     """Give up on a parked (or waiting) update for good: its payload is erased, the reason
     kept, and it is never processed."""
-    from bot.cli import _run, _settings  # noqa: PLC0415 (cli imports this module)
-
-    if not reason.strip():
-        raise click.ClickException("--reason must say why")
-    settings = _settings()
-    clock = SystemClock()
-
-    async def work(kesu: app.Kesu) -> bool:
-        async def drop(tx: Tx) -> bool:
-            return await tx.inbox.drop(row_id, f"dropped: {reason.strip()}", clock.now())
-
-        return await kesu.store.write(drop)
-
-    if not _run(_with_store(settings, work)):
-        raise click.ClickException(f"no parked or waiting update with id {row_id}")
-    click.echo(f"update {row_id} dropped")
+    why, now = _reason(reason), SystemClock().now()
+    _apply(
+        lambda tx: tx.inbox.drop(row_id, why, now),
+        missing=f"no parked or waiting update with id {row_id}",
+        done=f"update {row_id} dropped",
+    )
 
 
 @click.group()
@@ -155,17 +140,12 @@ def outbox_list(failed: bool, limit: int, as_json: bool) -> None:
 def outbox_retry(row_id: int) -> None:
     """Deliver a dead letter (or a waiting or dropped message) again, now: a running kesu
     sends it within a second, as its recipient's next message."""
-    from bot.cli import _run, _settings  # noqa: PLC0415 (cli imports this module)
-
-    settings = _settings()
-    clock = SystemClock()
-
-    async def work(kesu: app.Kesu) -> bool:
-        return await kesu.store.write(lambda tx: tx.outbox.retry(row_id, clock.now()))
-
-    if not _run(_with_store(settings, work)):
-        raise click.ClickException(f"no undelivered message with id {row_id}")
-    click.echo(f"message {row_id} will be sent again")
+    now = SystemClock().now()
+    _apply(
+        lambda tx: tx.outbox.retry(row_id, now),
+        missing=f"no undelivered message with id {row_id}",
+        done=f"message {row_id} will be sent again",
+    )
 
 
 @outbox.command("drop")
@@ -173,20 +153,33 @@ def outbox_retry(row_id: int) -> None:
 @click.option("--reason", required=True, help="Why it is dropped (kept with the row).")
 def outbox_drop(row_id: int, reason: str) -> None:
     """Never deliver a dead letter (or a waiting message); the reason is kept with it."""
-    from bot.cli import _run, _settings  # noqa: PLC0415 (cli imports this module)
+    why = _reason(reason)
+    _apply(
+        lambda tx: tx.outbox.drop(row_id, why),
+        missing=f"no waiting message or dead letter with id {row_id}",
+        done=f"message {row_id} dropped",
+    )
 
+
+def _reason(reason: str) -> str:
     if not reason.strip():
         raise click.ClickException("--reason must say why")
+    return f"dropped: {reason.strip()}"
+
+
+def _apply(change: Callable[[Tx], Awaitable[bool]], *, missing: str, done: str) -> None:
+    """One operator's change in one transaction: ``done`` when it applied, else ``missing``
+    as a one-line error (exit status 1)."""
+    from bot.cli import _run, _settings  # noqa: PLC0415 (cli imports this module)
+
     settings = _settings()
 
     async def work(kesu: app.Kesu) -> bool:
-        return await kesu.store.write(
-            lambda tx: tx.outbox.drop(row_id, f"dropped: {reason.strip()}")
-        )
+        return await kesu.store.write(change)
 
     if not _run(_with_store(settings, work)):
-        raise click.ClickException(f"no waiting message or dead letter with id {row_id}")
-    click.echo(f"message {row_id} dropped")
+        raise click.ClickException(missing)
+    click.echo(done)
 
 
 def _row_dict(row: Row) -> dict[str, Any]:
