@@ -22,10 +22,11 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import FrozenClock
 from bot.config import load_policy
+from bot.delivery import Limits
 from bot.desk import Desk
 from bot.domain.sla import Sla
 from bot.nlp.classifier import Classifier
-from bot.outbox import Limits, OutboxWorker
+from bot.outbox import OutboxWorker
 from bot.services import CaseService, NewComplaint
 from storage import migrate
 from storage.db import Store

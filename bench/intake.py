@@ -47,8 +47,8 @@ from bot.app import Runtime, build_runtime, freeze_startup_objects  # noqa: E402
 from bot.channels.telegram import TelegramChannel  # noqa: E402
 from bot.clock import TickingClock  # noqa: E402
 from bot.config import Settings  # noqa: E402
+from bot.delivery import Limits  # noqa: E402
 from bot.nlp.classifier import Classifier  # noqa: E402
-from bot.outbox import Limits  # noqa: E402
 from tests.fakes.telegram import FakeTelegram  # noqa: E402
 
 TZ = ZoneInfo("Asia/Shanghai")

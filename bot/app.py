@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from bot.channels.base import Channel
 from bot.clock import Clock, SystemClock
 from bot.config import Settings, calendar_warnings, load_policy
+from bot.delivery import Policy
 from bot.dispatcher import Dispatcher
 from bot.domain.cases import DomainError
 from bot.domain.sla import Sla
@@ -24,7 +25,7 @@ from bot.flows.base import FlowDeps
 from bot.inbox import Inbox
 from bot.messages import Attachment
 from bot.nlp.classifier import Classifier
-from bot.outbox import OutboxWorker, Policy
+from bot.outbox import OutboxWorker
 from bot.outgoing import TextLimits
 from bot.services import CaseService
 from bot.web import WebServer

@@ -33,18 +33,18 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any, Protocol
+from typing import Any
 
 from bot.clock import Clock
+from bot.delivery import Policy, Sender, SendResult, backoff, counted, flood, readable, verdict
 from bot.messages import FollowUp, OutgoingMessage
-from bot.outgoing import TextLimit, TextLimits, enqueue
+from bot.outgoing import TextLimits, enqueue
 from bot.owners import dead_on_this_host, worker_id
 from storage.db import Store
 from storage.repositories import Tx
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF = timedelta(minutes=5)
 RECORD_BATCH = 16  # outcomes recorded per transaction; also the most resent after a crash
 PASS_SECONDS = 1.0  # a pass claims about this many seconds' worth of the platform's rate
 MAX_AHEAD = 2.0  # ... and claims nothing while the shared slots are booked further ahead
@@ -52,52 +52,6 @@ LEASE_SLACK = 5.0  # seconds a lease outlives the last slot plus the whole send
 IDLE_MIN = 0.05  # never spin: the shortest sleep between passes that sent nothing
 PRUNE_EVERY = 3600.0  # seconds between forgetting recipients whose pace ran out
 REAP_EVERY = 5.0  # seconds between looks for crashed processes' leases on this host
-
-
-@dataclass(frozen=True, slots=True)
-class SendResult:
-    ok: bool
-    platform_id: str | None = None
-    retry_after: float | None = None  # seconds the platform asked us to wait (429)
-    permanent: bool = False  # never going to work: do not retry
-    blocked: bool = False  # the recipient blocked us (Telegram 403)
-    outage: bool = False  # unreachable, timed out or 5xx: not the message's fault
-    config: bool = False  # the operator must fix a setting (Slack: bot not in the channel)
-    error: str | None = None
-
-    @classmethod
-    def sent(cls, platform_id: str | None = None) -> SendResult:
-        return cls(ok=True, platform_id=platform_id)
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    per_second: float  # all chats together (Telegram: about 30)
-    per_chat_interval: float  # seconds between two messages to one chat (Telegram: 1)
-
-
-class Sender(Protocol):
-    """What a channel adapter offers the outbox."""
-
-    channel: str
-    limits: Limits
-    #: The longest text of one message, as the platform counts it: longer ones are cut into
-    #: rows when queued (bot/outgoing.py), so a retry never repeats a part already sent.
-    text_limit: TextLimit
-    #: The longest one send may take, the SDK's own retries included: the outbox cuts a send
-    #: off there, and leases the recipient for longer.
-    send_timeout: float
-
-    async def send(self, recipient: str, message: OutgoingMessage) -> SendResult: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """When a message that keeps failing becomes a dead letter."""
-
-    attempts: int = 5  # failures that were the message's own
-    max_age: timedelta = timedelta(hours=24)  # since queued (or retried by an operator)
-    config_max_age: timedelta = timedelta(hours=72)  # while a configuration error lasts
 
 
 @dataclass(slots=True)
@@ -245,7 +199,7 @@ class OutboxWorker:
             async with self.store.read() as tx:
                 due = await tx.outbox.next_due(channel)
             return None if due is None else max(IDLE_MIN, (due - self.clock.now()).total_seconds())
-        claimed = [_Claimed(row, _message(row)) for row in rows]
+        claimed = [_Claimed(row, readable(row)) for row in rows]
         refs = await self._refs(channel, claimed)
         # The reserved slots, on this process's monotonic clock: anchored to the instant the
         # slots were computed from, so this pass's and the next one's never overlap.
@@ -330,7 +284,7 @@ class OutboxWorker:
 
         async def work(tx: Tx) -> list[str]:
             outcomes = [await self._record(tx, c, now) for c in batch]
-            pause = max((_flood(c) for c in batch), default=0.0)
+            pause = max((flood(c.result) for c in batch if c.result), default=0.0)
             if pause:  # flood control holds the whole bot, on every instance (after leases)
                 booked = await tx.outbox.pace(channel, now)
                 await tx.outbox.set_pace(channel, max(booked, now + timedelta(seconds=pause)))
@@ -370,26 +324,7 @@ class OutboxWorker:
         else:
             self.retried += 1
             log.info("%s: %s; retry in %.1fs", where, error,
-                     self._delay(row, result).total_seconds())  # fmt: skip
-
-    @staticmethod
-    def _delay(row: dict[str, Any], result: SendResult) -> timedelta:
-        if result.retry_after is not None:
-            return timedelta(seconds=result.retry_after)
-        return min(MAX_BACKOFF, timedelta(seconds=2 ** min(row["attempts"] + 1, 10)))
-
-    def _verdict(self, row: dict[str, Any], result: SendResult, now: datetime) -> str:
-        """retried, failed (never going to work) or dead (tried long or often enough)."""
-        if result.permanent or result.blocked:
-            return "failed"
-        age = now - (row["since"] or row["created_at"])
-        if result.config:
-            return "dead" if age >= self.policy.config_max_age else "retried"
-        if age >= self.policy.max_age:
-            return "dead"
-        if _counted(result) and row["failures"] + 1 >= self.policy.attempts:
-            return "dead"
-        return "retried"
+                     backoff(row, result).total_seconds())  # fmt: skip
 
     async def _record(self, tx: Tx, claimed: _Claimed, now: datetime) -> str:
         """Write one send's outcome (part of a unit of work: nothing but the database), only
@@ -409,20 +344,20 @@ class OutboxWorker:
                 await self._follow_up(tx, row, message.on_sent, "sent", now=now, error="")
             return "sent"
         error = result.error or "unknown error"
-        verdict = self._verdict(row, result, now)
-        if verdict == "retried":
+        outcome = verdict(row, result, now, self.policy)
+        if outcome == "retried":
             await tx.outbox.mark_retry(
-                row["id"], error, now + self._delay(row, result), counted=_counted(result)
+                row["id"], error, now + backoff(row, result), counted=counted(result)
             )
-            return verdict
-        await tx.outbox.mark_failed(row["id"], error, counted=_counted(result))
+            return outcome
+        await tx.outbox.mark_failed(row["id"], error, counted=counted(result))
         if message and message.on_failed:
             await self._follow_up(tx, row, message.on_failed, "failed", now=now, error=error)
         if result.blocked:
             customer = await tx.customers.find(row["channel"], row["recipient"])
             if customer is not None and customer["blocked_at"] is None:
                 await tx.customers.update(customer["id"], now, blocked_at=now)
-        return verdict
+        return outcome
 
     async def _follow_up(
         self,
@@ -460,27 +395,3 @@ class OutboxWorker:
 
 async def _prune_leases(tx: Tx, *, before: datetime) -> int:
     return await tx.outbox.prune_leases(before)
-
-
-def _counted(result: SendResult) -> bool:
-    """Whether a failure was the message's own: flood control, an outage or a setting an
-    operator must fix say nothing about the message."""
-    return not (result.ok or result.outage or result.config or result.retry_after is not None)
-
-
-def _flood(claimed: _Claimed) -> float:
-    """Seconds a 429 (or an unready platform) holds every recipient; 0 for anything else."""
-    result = claimed.result
-    if result is None or result.retry_after is None or result.config:
-        return 0.0
-    return result.retry_after
-
-
-def _message(row: dict[str, Any]) -> OutgoingMessage | None:
-    """The row's message, or None when it cannot be read (queued by a version whose payloads
-    this one does not know): that row fails like any send, and ends as a dead letter."""
-    try:
-        return OutgoingMessage.from_payload(row["payload"])
-    except Exception:
-        log.exception("outbox %s: its payload cannot be read", row["id"])
-        return None

@@ -18,8 +18,9 @@ import pytest
 
 from bot import outbox
 from bot.clock import FrozenClock, TickingClock
+from bot.delivery import Limits, Policy, SendResult
 from bot.messages import FollowUp, OutgoingMessage
-from bot.outbox import Limits, OutboxWorker, Policy, SendResult
+from bot.outbox import OutboxWorker
 from storage.db import Store
 from storage.repositories import Tx
 from tests.conftest import SHANGHAI

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from bot.delivery import Sender
 from bot.domain.cases import DomainError
-from bot.outbox import Sender
 
 
 class ChannelError(DomainError):

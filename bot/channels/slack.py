@@ -43,10 +43,10 @@ from bot.channels import slack_blocks as kit
 from bot.channels import slack_inbox
 from bot.channels.base import ChannelError
 from bot.clock import Clock
+from bot.delivery import Limits, SendResult
 from bot.desk import REPLY_LIMIT, Desk, Outcome, Staff
 from bot.inbox import Inbox
 from bot.messages import Attachment, OutgoingMessage
-from bot.outbox import Limits, SendResult
 from bot.outgoing import TextLimit
 from bot.web import WebServer
 

@@ -48,10 +48,10 @@ from bot.channels.telegram_inbound import (
     TelegramReceiver,
     seconds,
 )
+from bot.delivery import Limits, SendResult
 from bot.dispatcher import Dispatcher
 from bot.inbox import Inbox
 from bot.messages import Attachment, OutgoingMessage
-from bot.outbox import Limits, SendResult
 from bot.outgoing import TextLimit, split_text
 from bot.web import WebServer
 

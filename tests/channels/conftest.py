@@ -17,8 +17,8 @@ from bot.app import Runtime, build_runtime
 from bot.channels.slack import SlackChannel
 from bot.clock import TickingClock
 from bot.config import Settings
+from bot.delivery import Limits
 from bot.nlp.classifier import Classifier
-from bot.outbox import Limits
 from tests.conftest import SHANGHAI
 from tests.fakes.slack import FakeSlack
 from tests.fakes.telegram import FakeTelegram
