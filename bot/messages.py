@@ -6,7 +6,7 @@ payload (:meth:`OutgoingMessage.to_payload`) into a platform call; nothing else 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -71,6 +71,19 @@ class FollowUp:
     channel: str
     recipient: str
     message: OutgoingMessage
+
+    def filled(self, *, at: str, error: str) -> OutgoingMessage:
+        """The message with its placeholders filled: only a text or card field that *is*
+        ``{at}`` or ``{error}`` — staff or customer words that happen to contain "{at}" stay
+        as written."""
+        values = {"{at}": at, "{error}": error}
+
+        def fill(value: Any) -> Any:
+            return values.get(value, value) if isinstance(value, str) else value
+
+        message = self.message
+        card = None if message.card is None else {k: fill(v) for k, v in message.card.items()}
+        return replace(message, text=fill(message.text), card=card)
 
     def to_json(self) -> dict[str, Any]:
         return {

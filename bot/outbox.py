@@ -16,19 +16,16 @@ configuration error an operator must fix waits ``config_max_age``). A failed mes
 ``on_failed`` follow-up (the staff thread shows ❌ and why), is logged once at ERROR, and the
 recipient's later messages flow again; ``kesu outbox retry`` sends it again.
 
-May be sent twice (platforms offer no idempotency key to close these windows): a message sent
-but not recorded when the process died (at most RECORD_BATCH per platform, sent in its last
-moments), sent again by the worker that takes its recipient over (at once on the same host,
-see ``bot/owners.py``; after the lease elsewhere); one whose send was cut off at
-``send_timeout`` after it had in fact arrived; and one whose worker stalled past its lease
-(the send is cut off well before, so only a frozen process) while another took it over.
+May be sent twice (platforms offer no idempotency key): one sent but not recorded when the
+process died (at most RECORD_BATCH per platform), sent again by whoever takes its recipient
+over (at once on the same host, ``bot/owners.py``; after the lease elsewhere); one cut off at
+``send_timeout`` that had arrived; one whose worker froze past its lease meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from dataclasses import dataclass, replace
@@ -38,8 +35,9 @@ from typing import Any
 from bot.clock import Clock
 from bot.delivery import Policy, Sender, SendResult, backoff, counted, flood, readable, verdict
 from bot.messages import FollowUp, OutgoingMessage
+from bot.outbox_upkeep import Upkeep
 from bot.outgoing import TextLimits, enqueue
-from bot.owners import dead_on_this_host, worker_id
+from bot.owners import worker_id
 from storage.db import Store
 from storage.repositories import Tx
 
@@ -50,8 +48,6 @@ PASS_SECONDS = 1.0  # a pass claims about this many seconds' worth of the platfo
 MAX_AHEAD = 2.0  # ... and claims nothing while the shared slots are booked further ahead
 LEASE_SLACK = 5.0  # seconds a lease outlives the last slot plus the whole send
 IDLE_MIN = 0.05  # never spin: the shortest sleep between passes that sent nothing
-PRUNE_EVERY = 3600.0  # seconds between forgetting recipients whose pace ran out
-REAP_EVERY = 5.0  # seconds between looks for crashed processes' leases on this host
 
 
 @dataclass(slots=True)
@@ -87,6 +83,7 @@ class OutboxWorker:
         self.clock = clock
         self.policy = policy or Policy()
         self.owner = owner or worker_id()
+        self.upkeep = Upkeep(store, clock, self.owner)
         self.text_limits = text_limits or TextLimits().learn(senders.values())
         self._wakes = {name: asyncio.Event() for name in senders}
         self._in_flight = {name: asyncio.Semaphore(in_flight) for name in senders}
@@ -108,61 +105,55 @@ class OutboxWorker:
         """Send until ``stop`` is set: one loop per platform, so a slow or unreachable Slack
         never holds up the customers' Telegram messages (nor the other way round)."""
         loops = [self._run(name, stop, idle) for name in self.senders]
-        await asyncio.gather(*loops, self._housekeeping(stop))
+        await asyncio.gather(*loops, self.upkeep.run(stop))
 
     async def _run(self, channel: str, stop: asyncio.Event, idle: float) -> None:
+        """Passes one after another, overlapping by a little: the next pass claims as soon as
+        this one's last send leaves, while its answers are still coming in, so the platform's
+        rate has no gap at each pass's end (its recipients stay leased until recorded)."""
         wake = self._wakes[channel]
-        while not stop.is_set():
-            wake.clear()  # before the pass: a wake-up during it is not lost
-            try:
-                delay = await self.drain_once(channel)
-            except Exception:
-                log.exception("outbox pass for %s failed; retrying shortly", channel)
-                delay = idle
-            timeout = idle if delay is None else min(idle, delay)
-            if timeout <= 0:
-                continue
-            waits = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop.wait())]
-            _, pending = await asyncio.wait(
-                waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in pending:
-                task.cancel()
-            for task in waits:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        passes: list[Pass] = []
+        try:
+            while not stop.is_set():
+                wake.clear()  # before the pass: a wake-up during it is not lost
+                while len(passes := _running(passes, channel)) >= 2:
+                    await asyncio.wait(passes, return_when=asyncio.FIRST_COMPLETED)
+                launched = asyncio.Event()
+                current = asyncio.create_task(self._pass(channel, launched))
+                passes.append(current)
+                leaving = asyncio.ensure_future(launched.wait())
+                await asyncio.wait([current, leaving], return_when=asyncio.FIRST_COMPLETED)
+                leaving.cancel()
+                delay: float | None = 0.0  # its last send is leaving: claim the next now
+                if current.done():
+                    passes.remove(current)
+                    try:
+                        delay = current.result()
+                    except Exception:
+                        log.exception("outbox pass for %s failed; retrying shortly", channel)
+                        delay = idle
+                await self._idle(wake, stop, idle, delay)
+        finally:
+            await asyncio.gather(*passes, return_exceptions=True)  # they finish and record
 
-    async def _housekeeping(self, stop: asyncio.Event) -> None:
-        """Take back what crashed siblings on this host held, at once and then every few
-        seconds; forget recipients whose pace ran out, hourly."""
-        pruned = time.monotonic()
-        while not stop.is_set():
-            try:
-                await self.reap()
-                if time.monotonic() - pruned >= PRUNE_EVERY:
-                    before = self.clock.now() - timedelta(minutes=10)
-                    await self.store.write(functools.partial(_prune_leases, before=before))
-                    pruned = time.monotonic()
-            except Exception:
-                log.exception("outbox housekeeping failed; trying again shortly")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), REAP_EVERY)
+    async def _idle(
+        self, wake: asyncio.Event, stop: asyncio.Event, idle: float, delay: float | None
+    ) -> None:
+        """Until ``delay`` (at most ``idle``) has passed, something was queued, or stop."""
+        timeout = idle if delay is None else min(idle, delay)
+        if timeout <= 0:
+            return
+        waits = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop.wait())]
+        _, pending = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        for task in waits:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def reap(self) -> int:
-        """Free the recipients held by dead processes of this host (a crash, then a restart):
-        they need not wait out the lease. Their sends in flight at the crash may repeat."""
-        async with self.store.read() as tx:
-            holders = await tx.outbox.holders()
-        dead = dead_on_this_host(holders, self.owner)
-        if not dead:
-            return 0
-        now = self.clock.now()
-        freed = await self.store.write(lambda tx: tx.outbox.free(dead, now))
-        if freed:
-            log.warning("outbox: took back %d recipients held by %s, gone from this host; "
-                        "a message it was sending when it died may arrive twice", freed,
-                        ", ".join(dead))  # fmt: skip
-        return freed
+        """Free the recipients held by dead processes of this host; how many."""
+        return await self.upkeep.reap()
 
     async def drain_once(self, channel: str | None = None) -> float | None:
         """One pass (for ``channel``, or for every platform this worker sends for); returns
@@ -171,7 +162,16 @@ class OutboxWorker:
         found = [w for w in waits if w is not None]
         return min(found) if found else None
 
-    async def _pass(self, channel: str) -> float | None:
+    async def _pass(self, channel: str, launched: asyncio.Event | None = None) -> float | None:
+        """Claim, send in the booked slots, record. ``launched`` is set when the last send
+        leaves (or the pass ends without one)."""
+        try:
+            return await self._claim_and_send(channel, launched or asyncio.Event())
+        finally:
+            if launched is not None:
+                launched.set()
+
+    async def _claim_and_send(self, channel: str, launched: asyncio.Event) -> float | None:
         # Outcomes not recorded yet (the last write failed) first: while their leases last
         # nobody sends those rows, and recording must not wait until the leases run out.
         await self._flush(channel)
@@ -209,7 +209,12 @@ class OutboxWorker:
             # Every send finishes before the pass records and ends, even if one of them
             # failed to record its batch: no result may arrive after the pass.
             failures = await asyncio.gather(
-                *(self._send(c, refs, base + i * spaced) for i, c in enumerate(claimed)),
+                *(
+                    self._send(
+                        c, refs, base + i * spaced, launched if i == len(claimed) - 1 else None
+                    )
+                    for i, c in enumerate(claimed)
+                ),
                 return_exceptions=True,
             )
             for failure in failures:
@@ -217,6 +222,9 @@ class OutboxWorker:
                     raise failure
         finally:
             await self._flush(channel)
+            # Its recipients are free (or paced) now: the loop, which may be waiting out a
+            # lease this pass held while it ran, looks again.
+            self._wakes[channel].set()
         return 0.0  # there may be more behind these heads
 
     async def _refs(self, channel: str, claimed: list[_Claimed]) -> dict[str, str]:
@@ -233,11 +241,15 @@ class OutboxWorker:
         async with self.store.read() as tx:
             return await tx.refs.many(channel, sorted(names))
 
-    async def _send(self, claimed: _Claimed, refs: dict[str, str], at: float) -> None:
+    async def _send(
+        self, claimed: _Claimed, refs: dict[str, str], at: float, last: asyncio.Event | None
+    ) -> None:
         channel = claimed.row["channel"]
         sender = self.senders[channel]
         message = claimed.message
         if message is None:
+            if last is not None:
+                last.set()
             error = f"unreadable payload: {claimed.row['payload']!r:.200}"
             claimed.result = SendResult(ok=False, error=error)
         else:
@@ -255,6 +267,8 @@ class OutboxWorker:
                     await asyncio.sleep(max(0.0, wait))
                     # From when it actually goes: a send that woke late delays the next.
                     self._next_send[channel] = time.monotonic() + 1.0 / sender.limits.per_second
+                if last is not None:
+                    last.set()
                 claimed.result = await self._call(sender, claimed.row, message)
         results = self._results[channel]
         results.append(claimed)
@@ -360,38 +374,27 @@ class OutboxWorker:
         return outcome
 
     async def _follow_up(
-        self,
-        tx: Tx,
-        row: dict[str, Any],
-        follow: FollowUp,
-        outcome: str,
-        *,
-        now: datetime,
+        self, tx: Tx, row: dict[str, Any], follow: FollowUp, outcome: str, *, now: datetime,
         error: str,
-    ) -> None:
+    ) -> None:  # fmt: skip
         at = f"{now.astimezone(self.tz):%m-%d %H:%M:%S}"
-
-        def fill(value: Any) -> Any:
-            """Only a field that *is* a placeholder: staff or customer words that happen to
-            contain "{at}" stay as written."""
-            return (
-                {"{at}": at, "{error}": error}.get(value, value)
-                if isinstance(value, str)
-                else value
-            )
-
-        message = follow.message
-        card = None if message.card is None else {k: fill(v) for k, v in message.card.items()}
         await enqueue(
             tx,
             self.text_limits,
             channel=follow.channel,
             recipient=follow.recipient,
-            message=replace(message, text=fill(message.text), card=card),
+            message=follow.filled(at=at, error=error),
             now=now,
             dedupe_key=f"outbox:{row['id']}:{outcome}",
         )
 
 
-async def _prune_leases(tx: Tx, *, before: datetime) -> int:
-    return await tx.outbox.prune_leases(before)
+Pass = asyncio.Task[float | None]
+
+
+def _running(passes: list[Pass], channel: str) -> list[Pass]:
+    """The passes still running; a finished one's failure is logged here."""
+    for task in passes:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.error("outbox pass for %s failed", channel, exc_info=task.exception())
+    return [task for task in passes if not task.done()]
