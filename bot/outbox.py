@@ -55,11 +55,10 @@ class _Claimed:
     row: dict[str, Any]
     message: OutgoingMessage | None  # None: the payload could not be read (a poison row)
     result: SendResult | None = None
+    answered: datetime | None = None  # when the platform answered: the chat's pace runs from here
 
 
-class _Later(Exception):
-    """Not an error: the shared send slots are booked until ``start``; claim nothing."""
-
+class _Later(Exception):  # not an error: the shared slots are booked until ``start``
     def __init__(self, start: datetime) -> None:
         self.start = start
 
@@ -136,8 +135,9 @@ class OutboxWorker:
         finally:
             await asyncio.gather(*passes, return_exceptions=True)  # they finish and record
 
+    @staticmethod
     async def _idle(
-        self, wake: asyncio.Event, stop: asyncio.Event, idle: float, delay: float | None
+        wake: asyncio.Event, stop: asyncio.Event, idle: float, delay: float | None
     ) -> None:
         """Until ``delay`` (at most ``idle``) has passed, something was queued, or stop."""
         timeout = idle if delay is None else min(idle, delay)
@@ -150,10 +150,6 @@ class OutboxWorker:
         for task in waits:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-    async def reap(self) -> int:
-        """Free the recipients held by dead processes of this host; how many."""
-        return await self.upkeep.reap()
 
     async def drain_once(self, channel: str | None = None) -> float | None:
         """One pass (for ``channel``, or for every platform this worker sends for); returns
@@ -270,6 +266,7 @@ class OutboxWorker:
                 if last is not None:
                     last.set()
                 claimed.result = await self._call(sender, claimed.row, message)
+                claimed.answered = self.clock.now()
         results = self._results[channel]
         results.append(claimed)
         if len(results) >= RECORD_BATCH:
@@ -346,7 +343,9 @@ class OutboxWorker:
         row, message, result = claimed.row, claimed.message, claimed.result
         assert result is not None  # noqa: S101 (recorded only once sent)
         sender = self.senders[row["channel"]]
-        pace = now + timedelta(seconds=sender.limits.per_chat_interval) if result.ok else now
+        pace = now  # a sent message's chat waits its interval from the platform's answer
+        if result.ok:
+            pace = (claimed.answered or now) + timedelta(seconds=sender.limits.per_chat_interval)
         if not await tx.outbox.release(row["channel"], row["recipient"], self.owner, pace):
             return "lost"
         if result.ok:

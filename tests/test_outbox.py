@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
+from sqlalchemy import select
 
 from bot import outbox
 from bot.clock import FrozenClock, TickingClock
@@ -23,6 +24,7 @@ from bot.messages import FollowUp, OutgoingMessage
 from bot.outbox import OutboxWorker
 from storage.db import Store
 from storage.repositories import Tx
+from storage.schema import outbox_leases
 from tests.conftest import SHANGHAI
 from tests.queries import pending_count
 
@@ -337,7 +339,31 @@ async def test_a_restart_takes_back_at_once_what_the_crashed_process_on_this_hos
         assert [c["recipient"] for c in claimed] == [recipient]
     sender = Scripted()
     worker = OutboxWorker(store, {"x": sender}, clock)
-    assert await worker.reap() == 2
+    assert await worker.upkeep.reap() == 2
     await worker.drain_once("x")
     assert sorted(sender.calls) == [("a", "给a"), ("b", "给b")]
-    assert await worker.reap() == 0
+    assert await worker.upkeep.reap() == 0
+
+
+async def test_a_chats_pace_runs_from_the_platforms_answer_not_from_the_recording(
+    store: Store, clock: FrozenClock
+) -> None:
+    await queue(store, clock, "a", "给a")
+    await queue(store, clock, "b", "给b")
+
+    class SlowForB(Scripted):
+        limits = Limits(1000.0, 1.0)
+
+        async def send(self, recipient: str, message: OutgoingMessage) -> SendResult:
+            if recipient == "b":  # answered 5 s later; both are recorded after that
+                clock.advance(timedelta(seconds=5))
+            return await super().send(recipient, message)
+
+    start = clock.now()
+    await OutboxWorker(store, {"x": SlowForB()}, clock).drain_once("x")
+    async with store.read() as tx:
+        leases = {
+            row["recipient"]: row["until"]
+            for row in await tx.session.execute(select(outbox_leases))
+        }
+    assert leases == {"a": start + timedelta(seconds=1), "b": start + timedelta(seconds=6)}
