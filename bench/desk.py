@@ -48,7 +48,8 @@ async def one_round(directory: str, n: int, with_desk: bool, classifier: Classif
     clock = FrozenClock(datetime(2026, 11, 17, 6, tzinfo=UTC) + timedelta(days=n))
     service = CaseService(store, Sla(policy, policy.calendar.build(TZ)), clock, TZ)
     if with_desk:
-        Desk(service, classifier, channel="slack", staff_channel="CDESK0001")
+        desk = Desk(service, classifier, channel="slack", staff_channel="CDESK0001")
+        service.listeners.append(desk.projection.on_change)
     t0 = time.perf_counter()
     numbers = [
         (
@@ -82,6 +83,7 @@ async def drain(directory: str, classifier: Classifier) -> dict:
     clock = FrozenClock(datetime(2026, 11, 17, 6, tzinfo=UTC))
     service = CaseService(store, Sla(policy, policy.calendar.build(TZ)), clock, TZ)
     desk = Desk(service, classifier, channel="slack", staff_channel="CDESK0001")
+    service.listeners.append(desk.projection.on_change)
     for i in range(CASES):
         case = await service.open_case(NewComplaint("telegram", str(i), TEXT))
         await service.claim(case.number, "slack:UAGENT001")

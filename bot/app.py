@@ -10,7 +10,7 @@ import gc
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import SecretStr
 
@@ -18,6 +18,7 @@ from bot.channels.base import Channel
 from bot.clock import Clock, SystemClock
 from bot.config import Settings, calendar_warnings, load_policy
 from bot.delivery import Policy
+from bot.desk import Desk
 from bot.dispatcher import Dispatcher
 from bot.domain.cases import DomainError
 from bot.domain.sla import Sla
@@ -42,6 +43,9 @@ class Kesu:
     sla: Sla
     cases: CaseService
     clock: Clock
+    #: Each channel's longest text, filled once the channels exist (``build_runtime``);
+    #: everything that queues (dispatcher, case service, desk, outbox) shares this one.
+    text_limits: TextLimits
 
     async def close(self) -> None:
         await self.store.close()
@@ -84,12 +88,27 @@ async def build(
         await store.close()
         raise
     sla = Sla(policy, calendar)
-    cases = CaseService(store, sla, clock, settings.tz, prefix=settings.case_prefix)
-    return Kesu(settings=settings, store=store, sla=sla, cases=cases, clock=clock)
+    text_limits = TextLimits()
+    cases = CaseService(
+        store,
+        sla,
+        clock,
+        settings.tz,
+        prefix=settings.case_prefix,
+        default_language=settings.default_language,
+        text_limits=text_limits,
+    )
+    return Kesu(settings, store, sla, cases, clock, text_limits)
 
 
 class NoChannel(DomainError):
     pass
+
+
+class FileSource(Protocol):
+    """A customer channel the staff channel fetches a customer's photos and files from."""
+
+    async def download(self, item: Attachment) -> bytes: ...
 
 
 def freeze_startup_objects() -> None:
@@ -161,36 +180,24 @@ class Runtime:
 def _slack(
     settings: Settings,
     kesu: Kesu,
-    classifier: Classifier,
-    customer_channels: list[Channel],
+    desk: Desk,
+    downloads: dict[str, FileSource],
     *,
     inbox: Inbox,
     web_server: WebServer,
     options: dict[str, Any],
-    text_limits: TextLimits | None = None,
 ) -> Channel:
     """The staff desk on Slack; customers' files are fetched from their own channel."""
     from bot.channels.slack import SlackChannel  # noqa: PLC0415 (SDK on demand)
-    from bot.desk import Desk  # noqa: PLC0415 (only with a staff channel)
 
     assert settings.slack_bot_token is not None  # noqa: S101 (checked by the caller)
     assert settings.slack_staff_channel is not None  # noqa: S101 (Settings requires it)
-    desk = Desk(
-        kesu.cases,
-        classifier,
-        channel="slack",
-        staff_channel=settings.slack_staff_channel,
-        default_language=settings.default_language,
-        text_limits=text_limits,
-    )
-    downloads = {c.channel: c for c in customer_channels if hasattr(c, "download")}
 
     async def fetch(channel: str, item: Attachment) -> bytes:
         source = downloads.get(channel)
         if source is None:
             raise LookupError(f"no running channel {channel!r} to fetch {item.file_id} from")
-        data: bytes = await source.download(item)
-        return data
+        return await source.download(item)
 
     def secret(value: SecretStr | None) -> str | None:
         return None if value is None else value.get_secret_value()
@@ -245,7 +252,7 @@ async def build_runtime(
         classifier = classifier or Classifier.load(settings.taxonomy, settings.cache_dir)
         deps = FlowDeps(kesu.cases, classifier, kesu.sla, settings.tz)
         # Filled from the channels once they exist (below); nothing is queued before.
-        text_limits = TextLimits()
+        text_limits = kesu.text_limits
         dispatcher = Dispatcher(
             kesu.store,
             deps,
@@ -264,35 +271,46 @@ async def build_runtime(
         )
         web_server = WebServer()
         channels: list[Channel] = []
+        downloads: dict[str, FileSource] = {}  # where a customer's files can be fetched from
         if settings.telegram_token is not None:
             from bot.channels.telegram import TelegramChannel  # noqa: PLC0415 (SDK on demand)
 
             secret = settings.telegram_webhook_secret
-            channels.append(
-                TelegramChannel(
-                    settings.telegram_token.get_secret_value(),
-                    dispatcher,
-                    inbox,
-                    web_server=web_server,
-                    base_url=settings.telegram_base_url,
-                    webhook_url=settings.telegram_webhook_url,
-                    webhook_secret=secret.get_secret_value() if secret else None,
-                    webhook_listen=settings.telegram_webhook_listen,
-                    webhook_port=settings.telegram_webhook_port,
-                    **(telegram_options or {}),
-                )
+            telegram = TelegramChannel(
+                settings.telegram_token.get_secret_value(),
+                dispatcher,
+                inbox,
+                web_server=web_server,
+                base_url=settings.telegram_base_url,
+                webhook_url=settings.telegram_webhook_url,
+                webhook_secret=secret.get_secret_value() if secret else None,
+                webhook_listen=settings.telegram_webhook_listen,
+                webhook_port=settings.telegram_webhook_port,
+                **(telegram_options or {}),
             )
+            channels.append(telegram)
+            downloads[telegram.channel] = telegram
+        desk: Desk | None = None
         if settings.slack_bot_token is not None:
+            assert settings.slack_staff_channel is not None  # noqa: S101 (Settings requires it)
+            desk = Desk(
+                kesu.cases,
+                classifier,
+                channel="slack",
+                staff_channel=settings.slack_staff_channel,
+                text_limits=text_limits,
+            )
+            # The staff projection writes in the transaction of every case change.
+            kesu.cases.listeners.append(desk.projection.on_change)
             channels.append(
                 _slack(
                     settings,
                     kesu,
-                    classifier,
-                    channels,
+                    desk,
+                    downloads,
                     inbox=inbox,
                     web_server=web_server,
                     options=slack_options or {},
-                    text_limits=text_limits,
                 )
             )
         text_limits.learn(channels)
@@ -309,11 +327,10 @@ async def build_runtime(
             policy=policy,
             text_limits=text_limits,
         )
+        # Whoever queues wakes the outbox once their transaction is durable.
         dispatcher.on_enqueued = worker.wake
-        for channel in channels:
-            desk = getattr(channel, "desk", None)
-            if desk is not None:
-                desk.on_enqueued = worker.wake
+        if desk is not None:
+            desk.actions.on_enqueued = worker.wake
     except BaseException:
         await kesu.close()
         raise

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
+from bot.messages import OutgoingMessage
+from storage.db import Store
 from storage.repositories import Tx
 from storage.schema import Row, cases, outbox
 
@@ -31,3 +33,12 @@ async def pending_count(tx: Tx) -> int:
 
 async def case_count(tx: Tx) -> int:
     return int((await tx.session.execute(select(func.count()).select_from(cases))).scalar_one())
+
+
+async def queued(store: Store) -> list[tuple[str, str, OutgoingMessage]]:
+    """Every pending message as (channel, recipient, message), oldest first."""
+    async with store.read() as tx:
+        rows = await pending(tx)
+    return [
+        (r["channel"], r["recipient"], OutgoingMessage.from_payload(r["payload"])) for r in rows
+    ]

@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 
 from bot.desk import Desk, Staff
-from bot.messages import OutgoingMessage
 from bot.nlp.classifier import Classifier
 from bot.services import CaseService, NewComplaint
 from storage.db import Store
-from tests.queries import pending
+from tests.queries import queued
 
 STAFF_CHANNEL = "CDESK0001"
 
@@ -31,7 +30,9 @@ def classifier(cache_dir: Path) -> Classifier:
 
 @pytest.fixture
 def desk(service: CaseService, classifier: Classifier) -> Desk:
-    return Desk(service, classifier, channel="slack", staff_channel=STAFF_CHANNEL)
+    desk = Desk(service, classifier, channel="slack", staff_channel=STAFF_CHANNEL)
+    service.listeners.append(desk.projection.on_change)  # as app.py wires it
+    return desk
 
 
 async def open_case(service: CaseService, user: str = "42", **values: Any) -> str:
@@ -46,14 +47,6 @@ async def open_case(service: CaseService, user: str = "42", **values: Any) -> st
     return (await service.open_case(complaint)).number
 
 
-async def queued(store: Store) -> list[tuple[str, str, OutgoingMessage]]:
-    async with store.read() as tx:
-        rows = await pending(tx)
-    return [
-        (r["channel"], r["recipient"], OutgoingMessage.from_payload(r["payload"])) for r in rows
-    ]
-
-
 async def test_opening_queues_the_card_and_claiming_edits_it(
     desk: Desk, service: CaseService, store: Store
 ) -> None:
@@ -66,7 +59,7 @@ async def test_opening_queues_the_card_and_claiming_edits_it(
     assert card.card["number"] == number
     assert "claim" in card.card["actions"]
 
-    outcome = await desk.claim(number, staff("UAGENT001"))
+    outcome = await desk.actions.claim(number, staff("UAGENT001"))
     assert outcome.ok
     rows = await queued(store)
     edit, line = rows[1][2], rows[2][2]
@@ -82,8 +75,8 @@ async def test_a_reply_goes_to_the_customer_with_a_receipt_for_the_thread(
     desk: Desk, service: CaseService, store: Store
 ) -> None:
     number = await open_case(service, language="zh-hant")
-    await desk.claim(number, staff("UAGENT001"))
-    outcome = await desk.reply(number, staff("UAGENT001"), "  已通知站长  ")
+    await desk.actions.claim(number, staff("UAGENT001"))
+    outcome = await desk.actions.reply(number, staff("UAGENT001"), "  已通知站长  ")
     assert outcome.ok
     rows = await queued(store)
     to_customer = [m for c, r, m in rows if c == "telegram"]
@@ -104,28 +97,28 @@ async def test_refusals_are_sentences_for_the_person_who_acted(
     desk: Desk, service: CaseService
 ) -> None:
     number = await open_case(service)
-    outsider = await desk.claim(number, staff("UOUTSIDE1", member=False))
+    outsider = await desk.actions.claim(number, staff("UOUTSIDE1", member=False))
     assert not outsider.ok
     assert "不是客服成员" in outsider.message
-    early = await desk.resolve(number, staff("UAGENT001"), "好了", "resolved")
+    early = await desk.actions.resolve(number, staff("UAGENT001"), "好了", "resolved")
     assert not early.ok
     assert "请先认领" in early.message
-    await desk.claim(number, staff("UAGENT001"))
-    again = await desk.claim(number, staff("UAGENT001"))
+    await desk.actions.claim(number, staff("UAGENT001"))
+    again = await desk.actions.claim(number, staff("UAGENT001"))
     assert "已经由你负责" in again.message
-    other = await desk.escalate(number, staff("UCOLLEAG1"), "")
+    other = await desk.actions.escalate(number, staff("UCOLLEAG1"), "")
     assert not other.ok
-    not_owner = await desk.release(number, staff("UCOLLEAG1"))
+    not_owner = await desk.actions.release(number, staff("UCOLLEAG1"))
     assert "只有负责人或主管" in not_owner.message
-    boss = await desk.release(number, staff("UBOSS0001", supervisor=True))
+    boss = await desk.actions.release(number, staff("UBOSS0001", supervisor=True))
     assert boss.ok
-    unknown = await desk.claim("TS20200101001", staff("UAGENT001"))
+    unknown = await desk.actions.claim("TS20200101001", staff("UAGENT001"))
     assert "没有案件" in unknown.message
-    garbage = await desk.claim("<!channel>", staff("UAGENT001"))
+    garbage = await desk.actions.claim("<!channel>", staff("UAGENT001"))
     assert "不是案件编号" in garbage.message
-    bad_category = await desk.correct(number, staff("UAGENT001"), "category", "nope", "why")
+    bad_category = await desk.actions.correct(number, staff("UAGENT001"), "category", "nope", "why")
     assert "没有这个类别" in bad_category.message
-    bad_count = await desk.correct(number, staff("UAGENT001"), "headcount", "many", "why")
+    bad_count = await desk.actions.correct(number, staff("UAGENT001"), "headcount", "many", "why")
     assert "whole number" in bad_count.message
 
 
@@ -134,7 +127,7 @@ async def test_five_staff_claiming_at_once_one_wins_and_the_rest_learn_who(
 ) -> None:
     number = await open_case(service)
     people = [f"UAGENT00{i}" for i in range(5)]
-    outcomes = await asyncio.gather(*(desk.claim(number, staff(p)) for p in people))
+    outcomes = await asyncio.gather(*(desk.actions.claim(number, staff(p)) for p in people))
     winners = [p for p, o in zip(people, outcomes, strict=True) if o.ok]
     assert len(winners) == 1
     for person, outcome in zip(people, outcomes, strict=True):
@@ -144,9 +137,9 @@ async def test_five_staff_claiming_at_once_one_wins_and_the_rest_learn_who(
 
 async def test_a_replayed_submission_is_applied_once(desk: Desk, service: CaseService) -> None:
     number = await open_case(service)
-    await desk.claim(number, staff("UAGENT001"))
-    first = await desk.reply(number, staff("UAGENT001"), "您好", update_id="view:V1")
-    again = await desk.reply(number, staff("UAGENT001"), "您好", update_id="view:V1")
+    await desk.actions.claim(number, staff("UAGENT001"))
+    first = await desk.actions.reply(number, staff("UAGENT001"), "您好", update_id="view:V1")
+    again = await desk.actions.reply(number, staff("UAGENT001"), "您好", update_id="view:V1")
     assert first.ok
     assert again.duplicate
     history = await service.history(number)
@@ -156,12 +149,12 @@ async def test_a_replayed_submission_is_applied_once(desk: Desk, service: CaseSe
 async def test_finding_cases_by_number_phone_and_owner(desk: Desk, service: CaseService) -> None:
     first = await open_case(service, "1")
     second = await open_case(service, "2", category="delivery", content="快递三天没送到")
-    await desk.claim(second, staff("UAGENT001"))
-    assert [c.number for c in await desk.find(first)] == [first]
-    assert {c.number for c in await desk.find("138 0013 8000")} == {first, second}
-    assert await desk.find("800") == []  # too short to mean one customer
-    assert [c.number for c in await desk.mine(staff("UAGENT001"))] == [second]
-    assert {c.number for c in await desk.open_cases()} == {first, second}
+    await desk.actions.claim(second, staff("UAGENT001"))
+    assert [c.number for c in await desk.queries.find(first)] == [first]
+    assert {c.number for c in await desk.queries.find("138 0013 8000")} == {first, second}
+    assert await desk.queries.find("800") == []  # too short to mean one customer
+    assert [c.number for c in await desk.queries.mine(staff("UAGENT001"))] == [second]
+    assert {c.number for c in await desk.queries.open_cases()} == {first, second}
 
 
 async def test_work_lists_put_the_most_urgent_first_however_many_cases_are_open(
@@ -171,7 +164,7 @@ async def test_work_lists_put_the_most_urgent_first_however_many_cases_are_open(
     for i in range(1, 25):
         clock.advance(timedelta(minutes=10))
         await open_case(service, str(i))
-    listed = [c.number for c in await desk.open_cases(limit=20)]
+    listed = [c.number for c in await desk.queries.open_cases(limit=20)]
     assert listed[0] == oldest  # newest-first with a limit would have dropped it
     assert len(listed) == 20
 
@@ -181,12 +174,12 @@ async def test_a_collective_complaint_cannot_be_flagged_below_its_headcount(
 ) -> None:
     number = await open_case(service)
     agent = staff("UAGENT001")
-    await desk.claim(number, agent)
-    raised = await desk.set_severity(number, agent, None, 4, "四户联名")
+    await desk.actions.claim(number, agent)
+    raised = await desk.actions.set_severity(number, agent, None, 4, "四户联名")
     assert raised.ok
     assert raised.case is not None
     assert raised.case.severity.value == "hot"
-    lowered = await desk.set_severity(number, agent, "general", None, "误判")
+    lowered = await desk.actions.set_severity(number, agent, "general", None, "误判")
     assert not lowered.ok
     assert "at least hot" in lowered.message
 
@@ -195,13 +188,13 @@ async def test_a_card_that_cannot_be_drawn_never_costs_the_customer_their_reply(
     desk: Desk, service: CaseService, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     number = await open_case(service)
-    await desk.claim(number, staff("UAGENT001"))
+    await desk.actions.claim(number, staff("UAGENT001"))
 
     def broken(text: str) -> Any:
         raise RuntimeError("classifier gone")
 
     monkeypatch.setattr(desk.classifier, "classify", broken)
-    outcome = await desk.reply(number, staff("UAGENT001"), "您好,已处理")
+    outcome = await desk.actions.reply(number, staff("UAGENT001"), "您好,已处理")
     assert outcome.ok
     rows = await queued(store)
     assert [m.text for c, _, m in rows if c == "telegram"] == [

@@ -581,7 +581,7 @@ class SlackChannel:
         await ack()
         staff = await self.staff(body["user"]["id"])
         seen = body.get(slack_inbox.INBOX_ID)
-        await self._tell(staff.user_id, await self.desk.claim(action["value"], staff, seen))
+        await self._tell(staff.user_id, await self.desk.actions.claim(action["value"], staff, seen))
 
     async def _on_reply_button(
         self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]
@@ -594,7 +594,7 @@ class SlackChannel:
         message = body.get("message") or {}
         channel = (body.get("channel") or {}).get("id", "")
         thread_ts = message.get("thread_ts") or message.get("ts", "")
-        number = await self.desk.case_of_thread(f"{channel}:{thread_ts}")
+        number = await self.desk.queries.case_of_thread(f"{channel}:{thread_ts}")
         if number is None:
             await self._tell(
                 body["user"]["id"],
@@ -607,7 +607,7 @@ class SlackChannel:
         staff = await self.staff(body["user"]["id"])
         if await self._refuse_non_staff(staff):
             return
-        details = await self.desk.details(number)
+        details = await self.desk.queries.details(number)
         if details is None:
             await self._tell(staff.user_id, Outcome(False, f"没有案件 {number} (no such case)"))
             return
@@ -630,7 +630,7 @@ class SlackChannel:
         staff = await self.staff(body["user"]["id"])
         if await self._refuse_non_staff(staff):
             return
-        details = await self.desk.details(action["value"])
+        details = await self.desk.queries.details(action["value"])
         if details is None:
             await self._tell(staff.user_id, Outcome(False, f"没有案件 {action['value']}"))
             return
@@ -655,20 +655,20 @@ class SlackChannel:
             return
         if kind == "release":
             seen = body.get(slack_inbox.INBOX_ID)
-            await self._tell(staff.user_id, await self.desk.release(number, staff, seen))
+            await self._tell(staff.user_id, await self.desk.actions.release(number, staff, seen))
             return
-        details = await self.desk.details(number)
+        details = await self.desk.queries.details(number)
         if details is None:
             await self._tell(staff.user_id, Outcome(False, f"没有案件 {number}"))
             return
-        await self._open(body, kit.action_modal(kind, details.card, self.desk.categories()))
+        await self._open(body, kit.action_modal(kind, details.card, self.desk.queries.categories()))
 
     async def _on_reply_submit(
         self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
     ) -> None:
         staff = await self.staff(body["user"]["id"])
         text = _value(view, "text") or ""
-        outcome = await self.desk.reply(
+        outcome = await self.desk.actions.reply(
             view["private_metadata"], staff, text, update_id=f"view:{view['id']}"
         )
         await self._answer_form(ack, outcome, "text")
@@ -686,13 +686,15 @@ class SlackChannel:
         field = "reason"
         match kind:
             case "escalate":
-                outcome = await self.desk.escalate(number, staff, reason, update_id=seen)
+                outcome = await self.desk.actions.escalate(number, staff, reason, update_id=seen)
             case "resolve":
-                outcome = await self.desk.resolve(
+                outcome = await self.desk.actions.resolve(
                     number, staff, reason, _value(view, "outcome") or "resolved", update_id=seen
                 )
             case "invalid":
-                outcome = await self.desk.mark_invalid(number, staff, reason, update_id=seen)
+                outcome = await self.desk.actions.mark_invalid(
+                    number, staff, reason, update_id=seen
+                )
             case "severity":
                 headcount = (_value(view, "headcount") or "").strip()
                 if headcount and not headcount.isdigit():
@@ -701,12 +703,12 @@ class SlackChannel:
                     )
                     return
                 count = int(headcount) if headcount else None
-                outcome = await self.desk.set_severity(
+                outcome = await self.desk.actions.set_severity(
                     number, staff, value, count, reason, update_id=seen
                 )
                 field = "value"
             case _:
-                outcome = await self.desk.correct(
+                outcome = await self.desk.actions.correct(
                     number, staff, kind, value, reason, update_id=seen
                 )
                 field = "value"
@@ -718,7 +720,7 @@ class SlackChannel:
         staff = await self.staff(body["user"]["id"])
         target = _value(view, "user") or ""
         to = await self.staff(target)
-        outcome = await self.desk.assign(
+        outcome = await self.desk.actions.assign(
             view["private_metadata"],
             staff,
             to,
@@ -744,13 +746,13 @@ class SlackChannel:
         now = self.clock.now()
         match word.lower():
             case "mine":
-                cards = await self.desk.cards(await self.desk.mine(staff))
+                cards = await self.desk.queries.cards(await self.desk.queries.mine(staff))
                 text = kit.list_text("我的案件 My cases", cards, now, self.tz)
             case "open":
-                cards = await self.desk.cards(await self.desk.open_cases())
+                cards = await self.desk.queries.cards(await self.desk.queries.open_cases())
                 text = kit.list_text("未结案件 Open cases", cards, now, self.tz)
             case "find" if rest.strip():
-                cards = await self.desk.cards(await self.desk.find(rest))
+                cards = await self.desk.queries.cards(await self.desk.queries.find(rest))
                 text = kit.list_text(f"查找 {kit.esc(rest.strip())}", cards, now, self.tz)
             case "help" | "":
                 text = kit.HELP
@@ -768,7 +770,7 @@ class SlackChannel:
         thread_ts, user = event.get("thread_ts"), event.get("user")
         if not thread_ts or thread_ts == event.get("ts") or not user:
             return  # top-level talk in the channel is not about one case
-        number = await self.desk.case_of_thread(f"{self.staff_channel}:{thread_ts}")
+        number = await self.desk.queries.case_of_thread(f"{self.staff_channel}:{thread_ts}")
         if number is None:
             return
         staff = await self.staff(user)
@@ -781,9 +783,9 @@ class SlackChannel:
         update_id = body.get("event_id") or f"msg:{self.staff_channel}:{event.get('ts')}"
         if self.reply_prefix and text.startswith(self.reply_prefix):
             reply = text.removeprefix(self.reply_prefix)
-            outcome = await self.desk.reply(number, staff, reply, update_id=update_id)
+            outcome = await self.desk.actions.reply(number, staff, reply, update_id=update_id)
         else:
-            outcome = await self.desk.note(number, staff, text, update_id=update_id)
+            outcome = await self.desk.actions.note(number, staff, text, update_id=update_id)
         await self._tell(user, outcome, thread_ts)
 
     async def _on_home(self, event: dict[str, Any]) -> None:
@@ -792,8 +794,10 @@ class SlackChannel:
         staff = await self.staff(event["user"])
         now = self.clock.now()
         if staff.is_staff:
-            mine = await self.desk.cards(await self.desk.mine(staff))
-            unclaimed = await self.desk.cards(await self.desk.open_cases(unclaimed=True))
+            mine = await self.desk.queries.cards(await self.desk.queries.mine(staff))
+            unclaimed = await self.desk.queries.cards(
+                await self.desk.queries.open_cases(unclaimed=True)
+            )
             view = kit.home_view(mine, unclaimed, now, self.tz)
         else:
             view = kit.home_closed()

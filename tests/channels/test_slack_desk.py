@@ -677,7 +677,7 @@ async def test_an_internal_error_is_reported_to_the_person_and_logged(
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("database is locked")
 
-    desk.desk_channel.desk.claim = broken  # type: ignore[method-assign]
+    desk.desk_channel.desk.actions.claim = broken  # type: ignore[method-assign]
     await slack.click(AGENT, "kesu_claim", number, message=card)
     # A claim goes through the inbox: retried with back-off, then parked, then the person is
     # told (once) and the log names the update and the reason.

@@ -88,6 +88,8 @@ async def test_a_second_complaint_on_the_same_subject_is_a_repeat(
     cases = bot.runtime.kesu.cases  # type: ignore[union-attr]
     await cases.claim(first, "slack:U1")
     await cases.resolve(first, "slack:U1", "已联系快递公司加急派送")
+    # The resolution reaches the customer with no staff channel configured (issue 12, item 4).
+    assert f"您的投诉 {first} 已处理" in await alice.hears()
     await cases.close(first, "customer", "客户确认")
     second = await file_complaint(alice, "快递又是一个星期没派送")
     case = await cases.get(second)

@@ -278,8 +278,8 @@ async def test_a_lock_held_past_busy_timeout_is_a_clear_error_and_then_writes_re
 async def test_a_transaction_ended_inside_a_listeners_savepoint_never_lets_the_unit_go_on(
     sqlite_store: SqliteStore,
 ) -> None:
-    """A listener's savepoint catches its own errors (services._notify, the desk's card), but
-    a transaction SQLite ended under it must not let the unit carry on: its next statements
+    """A listener's savepoint catches its own errors (``Changes.project``, the desk's card),
+    but a transaction SQLite ended under it must not let the unit carry on: its next statements
     would commit one by one, outside the group. The whole group runs again instead."""
     broke: list[bool] = []
     first_seen: list[bool] = []

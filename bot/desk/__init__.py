@@ -1,0 +1,64 @@
+"""The staff desk: what staff see of cases and what they may do, whatever the staff channel.
+
+Channel-neutral like the flows: the desk never calls an SDK. One :class:`Desk` per staff
+channel, three concerns apart:
+
+- ``projection.py``: the card, the thread lines and the receipts, queued in the transaction of
+  every change (a listener of the case service, wired in ``app.py``);
+- ``actions.py``: staff commands with the desk's rules of who may do what;
+- ``queries.py``: work lists, search, a case's details;
+
+and ``wording.py``, the words staff read. The customer's messages are not here: they are part
+of each use case (``bot/services/notify.py``), so they go out with or without a staff channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.desk.actions import REPLY_LIMIT, Actions
+from bot.desk.model import Details, Outcome, Staff
+from bot.desk.projection import Projection, mask_contact
+from bot.desk.queries import Queries
+from bot.nlp.classifier import Classifier
+from bot.outgoing import TextLimits
+from bot.services import CaseService
+
+__all__ = [
+    "REPLY_LIMIT",
+    "Actions",
+    "Desk",
+    "Details",
+    "Outcome",
+    "Projection",
+    "Queries",
+    "Staff",
+    "mask_contact",
+]
+
+
+class Desk:
+    """One staff channel's desk. Not a listener by itself: ``app.py`` appends
+    ``desk.projection.on_change`` to the case service's listeners, in plain sight."""
+
+    def __init__(
+        self,
+        cases: CaseService,
+        classifier: Classifier,
+        *,
+        channel: str,
+        staff_channel: str,
+        on_enqueued: Callable[[], None] | None = None,
+        text_limits: TextLimits | None = None,
+    ) -> None:
+        self.classifier = classifier
+        self.projection = Projection(
+            cases.sla,
+            classifier,
+            cases.clock.now,
+            channel=channel,
+            staff_channel=staff_channel,
+            text_limits=text_limits,
+        )
+        self.actions = Actions(cases, classifier, channel=channel, on_enqueued=on_enqueued)
+        self.queries = Queries(cases.store, self.projection)

@@ -1,0 +1,364 @@
+"""The lifecycle use cases: opening a case, the customer's further words, and every staff
+action, each one call and one transaction (``changes.py`` runs it). The rules of what a
+field may hold live in ``rules.py``; what the customer is told, in ``notify.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.clock import Clock
+from bot.domain.cases import (
+    CORRECTABLE_FIELDS,
+    Action,
+    Case,
+    DomainError,
+    Status,
+    next_escalation_level,
+)
+from bot.domain.numbers import CaseNumber, check_prefix, desk_day
+from bot.domain.sla import Sla
+from bot.messages import Attachment
+from bot.outgoing import TextLimits
+from bot.services import opening
+from bot.services.changes import Changes
+from bot.services.model import OUTCOMES, CaseEvent, CaseListener, Change, NewComplaint
+from bot.services.notify import Notices
+from bot.services.rules import corrected, reopened, require, resumed, validate_field
+from storage.db import Store
+from storage.repositories import Tx
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CaseService:
+    store: Store
+    sla: Sla
+    clock: Clock
+    tz: ZoneInfo
+    prefix: str = "TS"
+    default_language: str = "zh-hans"
+    text_limits: TextLimits = field(default_factory=TextLimits)
+    #: Wired by the composition root (app.py): the staff projection of each staff channel.
+    listeners: list[CaseListener] = field(default_factory=list)
+    notices: Notices = field(init=False)
+    _changes: Changes = field(init=False)
+
+    def __post_init__(self) -> None:
+        check_prefix(self.prefix)
+        self.notices = Notices(self.sla, self.tz, self.default_language, self.text_limits)
+        # The same list object: a listener appended later is heard too.
+        self._changes = Changes(self.store, self.clock, self.notices, self.listeners)
+
+    # -- opening -----------------------------------------------------------------------------
+
+    async def open_case(
+        self,
+        complaint: NewComplaint,
+        actor: str | None = None,
+        *,
+        attachments: Sequence[Attachment] = (),
+        tx: Tx | None = None,
+    ) -> Case:
+        """Record a complaint: number, deadlines, row, evidence and opening event, atomically.
+
+        A complaint in the same category from the same customer within 30 days is linked to
+        the earlier case as a repeat (重复投诉). Pass ``tx`` to make it part of a larger
+        transaction (the intake dialogue's)."""
+        if not complaint.content.strip():
+            raise DomainError("a complaint needs the customer's words (content is empty)")
+        now = self.clock.now()
+        received_at = complaint.received_at or now
+        actor = actor or f"customer:{complaint.channel}:{complaint.channel_user_id}"
+
+        async def work(t: Tx) -> Case:
+            customer_id = await t.customers.ensure(
+                complaint.channel,
+                complaint.channel_user_id,
+                now,
+                display_name=complaint.display_name,
+                language=complaint.language,
+            )
+            repeat_of, severity = await opening.repeat(t, customer_id, complaint, received_at)
+            number = await self._allocate_number(t, received_at)
+            values = opening.row(
+                complaint,
+                number=number,
+                customer_id=customer_id,
+                severity=severity,
+                repeat_of=repeat_of,
+                received_at=received_at,
+                deadlines=self.sla.deadlines(complaint.priority, received_at),
+                now=now,
+            )
+            case = Case.from_row(await t.cases.insert(values))
+            await t.attachments.add(
+                case.id, complaint.channel, [a.to_json() for a in attachments], now
+            )
+            changes = opening.opening_changes(case)
+            await t.events.append(
+                case_id=case.id,
+                at=now,
+                actor=actor,
+                action=Action.OPEN.value,
+                from_status=None,
+                to_status=case.status.value,
+                changes=changes,
+                note="重复投诉 repeat complaint" if repeat_of is not None else None,
+            )
+            change = Change(case, None, Action.OPEN, actor, None, changes, now, tuple(attachments))
+            await self._changes.project(t, change)
+            return case
+
+        case = await self._changes.write(tx, work)
+        log.info("opened case %s (priority %s)", case.number, case.priority.value)
+        return case
+
+    async def _allocate_number(self, tx: Tx, received_at: datetime) -> CaseNumber:
+        day = desk_day(received_at, self.tz)
+        seq = await tx.cases.next_sequence(self.prefix, day)
+        return CaseNumber(self.prefix, day, seq)
+
+    async def add_customer_message(
+        self,
+        number: str,
+        actor: str,
+        text: str,
+        attachments: Sequence[Attachment] = (),
+        *,
+        tx: Tx | None = None,
+    ) -> Case:
+        """The customer's further words or evidence, kept verbatim on the case (补充材料)."""
+        if not text.strip() and not attachments:
+            raise DomainError("nothing to add: the message has no text and no attachment")
+        return await self._changes.change(
+            number, Action.CUSTOMER_MESSAGE, actor, text or None, _nothing, tx=tx,
+            files=attachments,
+        )  # fmt: skip
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def get(self, number: str) -> Case:
+        async with self.store.read() as tx:
+            return await self._changes.load(tx, number)
+
+    async def list_cases(
+        self, *, statuses: list[Status] | None = None, limit: int = 50
+    ) -> list[Case]:
+        async with self.store.read() as tx:
+            rows = await tx.cases.search(
+                statuses=None if statuses is None else [s.value for s in statuses], limit=limit
+            )
+        return [Case.from_row(r) for r in rows]
+
+    async def history(self, number: str) -> list[CaseEvent]:
+        async with self.store.read() as tx:
+            case = await self._changes.load(tx, number)
+            rows = await tx.events.for_case(case.id)
+        return [CaseEvent.from_row(r) for r in rows]
+
+    async def customer_cases(
+        self,
+        channel: str,
+        channel_user_id: str,
+        *,
+        open_only: bool = False,
+        customer_id: int | None = None,
+        tx: Tx | None = None,
+    ) -> list[Case]:
+        """A customer's own cases, newest first; never anyone else's. ``customer_id``, when
+        the caller already knows it, saves looking the customer up again."""
+        async with self._changes.read(tx) as t:
+            if customer_id is None:
+                customer = await t.customers.find(channel, channel_user_id)
+                if customer is None:
+                    return []
+                customer_id = int(customer["id"])
+            statuses = [s.value for s in Status if s.is_open] if open_only else None
+            rows = await t.cases.search(customer_id=customer_id, statuses=statuses, limit=50)
+        return [Case.from_row(r) for r in rows]
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def claim(
+        self, number: str, actor: str, note: str | None = None, *, tx: Tx | None = None
+    ) -> Case:
+        """Take ownership; a second claimer gets an IllegalTransition naming the state."""
+        return await self._changes.change(
+            number, Action.CLAIM, actor, note, lambda c, now: {"assignee": actor}, tx=tx
+        )
+
+    async def release(
+        self, number: str, actor: str, note: str | None = None, *, tx: Tx | None = None
+    ) -> Case:
+        return await self._changes.change(
+            number, Action.RELEASE, actor, note, lambda c, now: {"assignee": None}, tx=tx
+        )
+
+    async def assign(
+        self,
+        number: str,
+        actor: str,
+        assignee: str,
+        note: str | None = None,
+        *,
+        tx: Tx | None = None,
+    ) -> Case:
+        if not assignee.strip():
+            raise DomainError("assign needs somebody to assign the case to")
+        return await self._changes.change(
+            number, Action.ASSIGN, actor, note, lambda c, now: {"assignee": assignee}, tx=tx
+        )
+
+    async def start(
+        self, number: str, actor: str, note: str | None = None, *, tx: Tx | None = None
+    ) -> Case:
+        """The first response reached the customer: the first-response clock stops."""
+        return await self._changes.change(
+            number, Action.START, actor, note, lambda c, now: {"first_responded_at": now}, tx=tx
+        )
+
+    async def resolve(
+        self,
+        number: str,
+        actor: str,
+        resolution: str,
+        outcome: str | None = None,
+        *,
+        tx: Tx | None = None,
+    ) -> Case:
+        """Staff say it is done (处理结果); the customer is told and asked to confirm."""
+        require(resolution, "resolve needs a resolution note (处理结果)")
+        if outcome is not None and outcome not in OUTCOMES:
+            raise DomainError(f"unknown outcome {outcome!r}; one of {', '.join(OUTCOMES)}")
+
+        def changes(case: Case, now: datetime) -> dict[str, Any]:
+            return {
+                "resolution": resolution,
+                "outcome": outcome,
+                "resolved_at": now,
+                "clock_paused_at": None,
+            }
+
+        return await self._changes.change(number, Action.RESOLVE, actor, resolution, changes, tx=tx)
+
+    async def close(
+        self, number: str, actor: str, note: str | None = None, *, tx: Tx | None = None
+    ) -> Case:
+        """The customer confirmed (or the confirmation window passed)."""
+        return await self._changes.change(
+            number, Action.CLOSE, actor, note, lambda c, now: {"closed_at": now}, tx=tx
+        )
+
+    async def reopen(self, number: str, actor: str, reason: str, *, tx: Tx | None = None) -> Case:
+        """Handling restarts one level up with fresh deadlines (DOMAIN.md §6)."""
+        require(reason, "reopen needs the reason (e.g. the customer's revisit answer)")
+        return await self._changes.change(
+            number, Action.REOPEN, actor, reason, lambda c, now: reopened(self.sla, c, now), tx=tx
+        )
+
+    async def mark_invalid(
+        self, number: str, actor: str, explanation: str, *, tx: Tx | None = None
+    ) -> Case:
+        """无效投诉: answered with an explanation and closed, but still on record."""
+        require(explanation, "marking a complaint invalid needs the explanation for the customer")
+        return await self._changes.change(
+            number,
+            Action.MARK_INVALID,
+            actor,
+            explanation,
+            lambda c, now: {"closed_at": now, "clock_paused_at": None},
+            tx=tx,
+        )
+
+    async def escalate(self, number: str, actor: str, note: str, *, tx: Tx | None = None) -> Case:
+        require(note, "escalation needs a note: why, and what was tried")
+        chain = len(self.sla.policy.escalation)
+
+        def changes(case: Case, now: datetime) -> dict[str, Any]:
+            return {"escalation_level": next_escalation_level(case.escalation_level, chain,
+                                                              case.number)}  # fmt: skip
+
+        return await self._changes.change(number, Action.ESCALATE, actor, note, changes, tx=tx)
+
+    async def correct(
+        self,
+        number: str,
+        actor: str,
+        field_name: str,
+        value: Any,
+        reason: str,
+        *,
+        tx: Tx | None = None,
+    ) -> Case:
+        """Fix a recorded field; the event keeps the old value and the reason (更正记录)."""
+        require(reason, "a correction needs its reason")
+        if field_name not in CORRECTABLE_FIELDS:
+            allowed = ", ".join(sorted(CORRECTABLE_FIELDS))
+            raise DomainError(f"{field_name!r} cannot be corrected; correctable: {allowed}")
+        value = validate_field(field_name, value)
+        return await self._changes.change(
+            number,
+            Action.CORRECT,
+            actor,
+            reason,
+            lambda c, now: corrected(self.sla, c, field_name, value),
+            tx=tx,
+        )
+
+    async def pause_clock(
+        self, number: str, actor: str, note: str, *, tx: Tx | None = None
+    ) -> Case:
+        """Stop the SLA clock while waiting for the customer (e.g. for a photo of the receipt)."""
+        require(note, "pausing the clock needs a note: what are we waiting for")
+
+        def changes(case: Case, now: datetime) -> dict[str, Any]:
+            if case.clock_paused_at is not None:
+                raise DomainError(f"the clock of case {case.number} is already paused")
+            return {"clock_paused_at": now}
+
+        return await self._changes.change(number, Action.PAUSE_CLOCK, actor, note, changes, tx=tx)
+
+    async def resume_clock(
+        self, number: str, actor: str, note: str | None = None, *, tx: Tx | None = None
+    ) -> Case:
+        """Restart the clock; unmet deadlines move by the paused time on their own clock."""
+        return await self._changes.change(
+            number, Action.RESUME_CLOCK, actor, note, lambda c, now: resumed(self.sla, c, now),
+            tx=tx,
+        )  # fmt: skip
+
+    async def add_note(
+        self, number: str, actor: str, note: str, *, echo: bool = True, tx: Tx | None = None
+    ) -> Case:
+        """A handler's opinion (处理意见) on record, without changing the case. ``echo=False``
+        when it was written where staff already see it (a Slack thread)."""
+        require(note, "a note cannot be empty")
+        return await self._changes.change(
+            number, Action.NOTE, actor, note, _nothing, tx=tx, echo=echo
+        )
+
+    async def reply(self, number: str, actor: str, text: str, *, tx: Tx | None = None) -> Case:
+        """Staff answer the customer. The first answer stops the first-response clock; on an
+        unowned case the person answering becomes its owner."""
+        require(text, "a reply to the customer cannot be empty")
+
+        def changes(case: Case, now: datetime) -> dict[str, Any]:
+            result: dict[str, Any] = {}
+            if case.first_responded_at is None:
+                result["first_responded_at"] = now
+            if case.assignee is None:
+                result["assignee"] = actor
+            return result
+
+        return await self._changes.change(number, Action.REPLY, actor, text, changes, tx=tx)
+
+
+def _nothing(case: Case, now: datetime) -> dict[str, Any]:
+    return {}

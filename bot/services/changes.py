@@ -1,0 +1,147 @@
+"""The unit of work every case change goes through, apart from the use cases that name them.
+
+One call: read the case row-locked, ask the domain what it becomes, write the row and its
+``case_events`` row, draw and queue the customer's message when the change tells them
+something, let the listeners write in savepoints of their own — and commit all of it or none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from bot.clock import Clock
+from bot.domain.cases import Action, Case, transition
+from bot.domain.numbers import parse_case_number
+from bot.messages import Attachment
+from bot.services.model import CaseListener, CaseNotFound, Change, Receipt
+from bot.services.notify import TOLD, Notice, Notices, refused
+from bot.services.rules import plain, require
+from storage.db import Store
+from storage.repositories import Tx
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+#: The values a change writes, from the case as it was and the time of the change.
+Compute = Callable[[Case, datetime], dict[str, Any]]
+
+
+@dataclass
+class Changes:
+    store: Store
+    clock: Clock
+    notices: Notices
+    listeners: list[CaseListener] = field(default_factory=list)
+
+    async def change(
+        self,
+        number: str,
+        action: Action,
+        actor: str,
+        note: str | None,
+        compute: Compute,
+        *,
+        tx: Tx | None = None,
+        files: Sequence[Attachment] = (),
+        echo: bool = True,
+    ) -> Case:
+        require(actor, "every change needs the person who made it")
+        now = self.clock.now()
+
+        async def work(t: Tx) -> tuple[Case, Case]:
+            case = await self.load(t, number, for_update=True)
+            new_status = transition(case.status, action, case.number)
+            values = compute(case, now)
+            if new_status is not case.status:
+                values["status"] = new_status.value
+            diff = {
+                k: [plain(getattr(case, k)), plain(v)]
+                for k, v in values.items()
+                if plain(getattr(case, k)) != plain(v)
+            }
+            row = await t.cases.update(case.id, case.version, {**values, "updated_at": now})
+            await t.attachments.add(case.id, case.channel, [f.to_json() for f in files], now)
+            await t.events.append(
+                case_id=case.id,
+                at=now,
+                actor=actor,
+                action=action.value,
+                from_status=case.status.value,
+                to_status=new_status.value,
+                changes=diff,
+                note=note,
+            )
+            after = Case.from_row(row)
+            notice = await self._draw(t, after, action, note, now)
+            change = Change(
+                after, case, action, actor, note, diff, now, tuple(files), echo,
+                notice.message if notice else None,
+            )  # fmt: skip
+            receipt = await self.project(t, change)
+            if notice is not None:
+                try:
+                    await self.notices.queue(t, change, notice, receipt)
+                except Exception as exc:
+                    raise refused(after, action, exc) from exc
+            return case, after
+
+        case, after = await self.write(tx, work)
+        log.info("case %s: %s by %s (%s -> %s)", case.number, action.value, actor,
+                 case.status.value, after.status.value)  # fmt: skip
+        return after
+
+    async def _draw(
+        self, tx: Tx, case: Case, action: Action, note: str | None, now: datetime
+    ) -> Notice | None:
+        if action not in TOLD:
+            return None
+        try:
+            return await self.notices.draw(tx, case, action, note or "", now)
+        except Exception as exc:
+            raise refused(case, action, exc) from exc
+
+    async def project(self, tx: Tx, change: Change) -> Receipt | None:
+        """Listeners write in a savepoint: a broken listener (a card that cannot be drawn)
+        loses its own rows, logged, never the case change itself — the customer's complaint
+        is recorded even if the staff channel's card is not. The first receipt asked for is
+        the one the customer's message carries."""
+        receipt: Receipt | None = None
+        for listener in self.listeners:
+            try:
+                async with tx.savepoint():
+                    asked = await listener(tx, change)
+            except Exception:
+                log.exception(
+                    "listener %r failed on %s of case %s; the change is kept",
+                    listener, change.action.value, change.case.number,
+                )  # fmt: skip
+                continue
+            receipt = receipt or asked
+        return receipt
+
+    async def write(self, tx: Tx | None, work: Callable[[Tx], Awaitable[T]]) -> T:
+        """``work`` in the caller's transaction if it has one, else in a new one."""
+        if tx is not None:
+            return await work(tx)
+        return await self.store.write(work)
+
+    @contextlib.asynccontextmanager
+    async def read(self, tx: Tx | None) -> AsyncIterator[Tx]:
+        if tx is not None:
+            yield tx
+            return
+        async with self.store.read() as new:
+            yield new
+
+    @staticmethod
+    async def load(tx: Tx, number: str, *, for_update: bool = False) -> Case:
+        canonical = str(parse_case_number(number))
+        row = await tx.cases.by_number(canonical, for_update=for_update)
+        if row is None:
+            raise CaseNotFound(f"no case {canonical}")
+        return Case.from_row(row)

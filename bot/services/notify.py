@@ -1,0 +1,107 @@
+"""The customer's messages about a change of their case: a staff reply, the resolution, the
+invalid-complaint explanation, the escalation notice.
+
+Part of the use case, not a listener: they are drawn and queued in the change's own
+transaction, and if they cannot be, the change is refused (:class:`NotDelivered`). A reply
+recorded without its message would stop the first-response clock on a silence; with no staff
+channel at all (the web board, a script) the customer still hears. Staff channels only add a
+receipt to the message, so their thread shows when it arrived.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.domain.cases import Action, Case
+from bot.domain.sla import Sla
+from bot.flows.texts import convert, pick_language, text
+from bot.messages import OutgoingMessage
+from bot.outgoing import TextLimits, enqueue
+from bot.services.model import Change, NotDelivered, Receipt
+from storage.repositories import Tx
+
+log = logging.getLogger(__name__)
+
+#: The changes the customer is told about; the others are the desk's own business.
+TOLD = frozenset({Action.REPLY, Action.RESOLVE, Action.MARK_INVALID, Action.ESCALATE})
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A message for one customer's chat."""
+
+    channel: str
+    recipient: str
+    message: OutgoingMessage
+
+
+@dataclass
+class Notices:
+    sla: Sla
+    tz: ZoneInfo
+    default_language: str = "zh-hans"
+    # Each channel's longest text: a longer message is queued as several.
+    text_limits: TextLimits = field(default_factory=TextLimits)
+
+    async def draw(self, tx: Tx, case: Case, action: Action, note: str, at: datetime) -> Notice:
+        """The message in the customer's language: their own choice (/language) first, then
+        the language of the complaint."""
+        customer = await tx.customers.get(case.customer_id)
+        lang = pick_language(customer["language"] or case.language, self.default_language)
+        match action:
+            case Action.REPLY:
+                body = text(lang, "desk_reply", number=case.number, text=note)
+            case Action.RESOLVE:
+                body = text(lang, "desk_resolved", number=case.number, resolution=note)
+            case Action.MARK_INVALID:
+                body = text(lang, "desk_invalid", number=case.number, explanation=note)
+            case _:
+                step = self.sla.policy.escalation[case.escalation_level]
+                due = self.escalation_promise(case, at).astimezone(self.tz)
+                body = text(
+                    lang,
+                    "desk_escalated",
+                    number=case.number,
+                    level=convert(lang, step.name_zh, step.name_en),
+                    due=f"{due:%Y-%m-%d %H:%M}",
+                )
+        return Notice(customer["channel"], customer["channel_user_id"], OutgoingMessage(body))
+
+    async def queue(self, tx: Tx, change: Change, notice: Notice, receipt: Receipt | None) -> None:
+        """One message per change (the key holds the case's version), whatever listens."""
+        message = notice.message
+        if receipt is not None:
+            message = replace(message, on_sent=receipt.on_sent, on_failed=receipt.on_failed)
+        await enqueue(
+            tx,
+            self.text_limits,
+            channel=notice.channel,
+            recipient=notice.recipient,
+            message=message,
+            now=change.at,
+            dedupe_key=f"case:{change.case.id}:v{change.case.version}:customer",
+        )
+
+    def escalation_promise(self, case: Case, now: datetime) -> datetime:
+        """The time the customer is told after an escalation (DOMAIN.md §4: keep them informed
+        of the new owner and the expected time): the resolution deadline while it is ahead;
+        for a case already late, the new level's own time to review it (主管 1 h …). The
+        deadline itself stays: a breach is never erased."""
+        if case.resolution_due > now:
+            return case.resolution_due
+        step = self.sla.policy.escalation[case.escalation_level]
+        target = step.review_within or step.escalate_after or self.sla.targets(case.priority)[1]
+        return target.due(self.sla.calendar, now)
+
+
+def refused(case: Case, action: Action, cause: BaseException) -> NotDelivered:
+    """The change is refused because its message to the customer could not be queued."""
+    log.error("case %s: the customer's message for %s could not be queued; the change is "
+              "refused", case.number, action.value, exc_info=cause)  # fmt: skip
+    return NotDelivered(
+        f"{case.number}:无法给客户发送消息,操作未执行,请稍后再试 "
+        "(the customer's message could not be queued, so nothing was changed; try again)"
+    )

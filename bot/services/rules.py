@@ -1,0 +1,119 @@
+"""The field rules of case changes: what a correction may hold, what a collective complaint's
+headcount implies, how deadlines follow a priority. Pure functions of a case and a time, so
+they are read (and tested) without a store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+from bot.domain.cases import SEVERITY_ZH, Case, DomainError, Priority, Risk, Severity
+from bot.domain.sla import Deadlines, Sla
+
+_ENUM_FIELDS: dict[str, type[Enum]] = {
+    "priority": Priority,
+    "severity": Severity,
+    "risk": Risk,
+}
+
+
+def require(text: str | None, message: str) -> None:
+    if text is None or not text.strip():
+        raise DomainError(message)
+
+
+def plain(value: Any) -> Any:
+    """JSON-safe form for the audit trail."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()  # one zone, so old and new compare as text
+    return value
+
+
+def collective_severity(headcount: int) -> Severity:
+    """The least severity a collective complaint of ``headcount`` people carries."""
+    if headcount >= 10:
+        return Severity.MAJOR
+    if headcount >= 3:
+        return Severity.HOT
+    return Severity.GENERAL
+
+
+def validate_field(field_name: str, value: Any) -> Any:
+    if field_name == "headcount":
+        try:
+            count = int(value)
+        except (TypeError, ValueError):
+            raise DomainError(
+                f"headcount must be a whole number of people, not {value!r}"
+            ) from None
+        if not 1 <= count <= 1_000_000:
+            raise DomainError("headcount must be between 1 and 1,000,000")
+        return count
+    enum = _ENUM_FIELDS.get(field_name)
+    if enum is not None:
+        try:
+            return enum(value).value
+        except ValueError:
+            allowed = ", ".join(str(m.value) for m in enum)
+            raise DomainError(f"{value!r} is not a valid {field_name} ({allowed})") from None
+    if value is not None and not isinstance(value, str):
+        raise DomainError(f"{field_name} must be text")
+    if field_name in {"category", "subject"} and not (value or "").strip():
+        raise DomainError(f"{field_name} cannot be empty")
+    return value
+
+
+def corrected(sla: Sla, case: Case, field_name: str, value: Any) -> dict[str, Any]:
+    """The values a correction writes: the field, and what follows from it."""
+    result: dict[str, Any] = {field_name: value}
+    if field_name == "priority":  # the time limits follow the priority
+        fresh = sla.deadlines(Priority(value), case.received_at)
+        if case.first_responded_at is None:
+            result["first_response_due"] = fresh.first_response
+        result["resolution_due"] = fresh.resolution
+    if field_name == "severity" and case.headcount:
+        floor = collective_severity(case.headcount)
+        if Severity(value).rank < floor.rank:
+            raise DomainError(
+                f"a collective complaint of {case.headcount} people is at least "
+                f"{floor.value} ({SEVERITY_ZH[floor]})"
+            )
+    if field_name == "headcount":  # 集体投诉: ≥3 people is 热点, ≥10 is 重大 (DOMAIN §5)
+        floor = collective_severity(int(value))
+        if floor.rank > case.severity.rank:
+            result["severity"] = floor.value
+    return result
+
+
+def reopened(sla: Sla, case: Case, now: datetime) -> dict[str, Any]:
+    """Handling restarts one level up with fresh deadlines (DOMAIN.md §6)."""
+    deadlines = sla.deadlines(case.priority, now)
+    return {
+        "assignee": None,
+        "reopen_count": case.reopen_count + 1,
+        "escalation_level": min(case.escalation_level + 1, len(sla.policy.escalation) - 1),
+        "resolved_at": None,
+        "closed_at": None,
+        "first_responded_at": None,
+        "first_response_due": deadlines.first_response,
+        "resolution_due": deadlines.resolution,
+    }
+
+
+def resumed(sla: Sla, case: Case, now: datetime) -> dict[str, Any]:
+    """Unmet deadlines move by the paused time on their own clock."""
+    if case.clock_paused_at is None:
+        raise DomainError(f"the clock of case {case.number} is not paused")
+    moved = sla.resume(
+        case.priority,
+        Deadlines(case.first_response_due, case.resolution_due),
+        case.clock_paused_at,
+        now,
+    )
+    result: dict[str, Any] = {"clock_paused_at": None, "resolution_due": moved.resolution}
+    if case.first_responded_at is None:
+        result["first_response_due"] = moved.first_response
+    return result
