@@ -5,35 +5,55 @@ conversation state is read, the flow runs, cases change, the new state is writte
 reply is queued in the outbox — all of it commits together or not at all, so a crash or
 ``kill -9`` at any point either loses nothing or redoes nothing. The outbox is woken only
 once that transaction is durable.
+
+Besides that, only what holds in every dialogue: a dialogue idle for a day is dropped, the
+language choice, the commands answered in every state (:data:`COMMANDS`, declared once) and
+the registry of flows (:data:`FLOWS`) that the conversation row is routed to. Which states a
+flow has and what its buttons carry is the flow's own business (``bot/flows/``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from dataclasses import replace
-from datetime import datetime, timedelta
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 from bot.clock import Clock
-from bot.domain.cases import Case, DomainError
-from bot.flows import intake, texts
-from bot.flows.base import FlowContext, FlowDeps, Turn
-from bot.flows.texts import LANGUAGE_NAMES, LANGUAGES, convert, pick_language
-from bot.messages import Attachment, Button, IncomingMessage, OutgoingMessage
+from bot.flows import followup, intake, status, texts
+from bot.flows.base import Flow, FlowContext, FlowDeps, Flows, Turn
+from bot.flows.texts import LANGUAGE_NAMES, LANGUAGES, pick_language
+from bot.messages import Button, IncomingMessage, OutgoingMessage
 from bot.outgoing import TextLimits, enqueue
 from storage.db import Store
 from storage.repositories import Tx
+from storage.schema import Row
 
 log = logging.getLogger(__name__)
 
-CANCEL_WORDS = {"取消", "cancel", "/cancel"}
-STATUS_WORDS = {"查询进度", "查詢進度", "进度", "進度"}
-FOLLOWUP = "followup"
+#: Every dialogue: /new and /start begin an intake; outside a dialogue, the follow-up decides.
+FLOWS = Flows((intake.FLOW, followup.FLOW), begin=intake.FLOW, idle=followup.FLOW)
+CANCEL_WORDS = frozenset({"取消", "cancel", "/cancel"})
+LANGUAGE_BUTTON = "lang:"  # + a code of LANGUAGES
 _LOCKS = 256  # chats hash onto a fixed set of locks: bounded memory, per-chat order
 #: A dialogue left this long is abandoned: the next message starts afresh.
 CONVERSATION_TTL = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class _Here:
+    """Where a stored dialogue stands."""
+
+    stored: tuple[str, str]  # (flow, state) as the conversation row names them
+    flow: Flow[Any]
+    state: StrEnum | None  # None: a state this version does not have
+
+
+#: The replies, and where the dialogue stands after them as (flow, state); None: it is over.
+_Outcome = tuple[list[OutgoingMessage], tuple[str, str] | None]
 
 
 class Dispatcher:
@@ -123,16 +143,15 @@ class Dispatcher:
         saved_language = customer["language"]  # set only by the customer's own choice
         lang = saved_language or pick_language(msg.language, self.default_language)
         ctx = FlowContext(msg, lang, data, tx, self.deps, now, customer_id=customer["id"])
-        flow = conversation["flow"] if conversation else None
-        state = conversation["state"] if conversation else None
-        turn, flow = await self._route(ctx, flow, state)
-        if turn.state is None or flow is None:
+        replies, after = await _route(ctx, _where(conversation, msg))
+        if after is None:
             await tx.conversations.delete(msg.channel, msg.chat_id)
         else:
+            flow, state = after
             await tx.conversations.put(
-                msg.channel, msg.chat_id, flow=flow, state=turn.state, data=ctx.data, now=now
+                msg.channel, msg.chat_id, flow=flow, state=state, data=ctx.data, now=now
             )
-        for i, reply in enumerate(turn.replies):
+        for i, reply in enumerate(replies):
             await enqueue(
                 tx,
                 self.text_limits,
@@ -142,186 +161,116 @@ class Dispatcher:
                 now=now,
                 dedupe_key=f"{msg.channel}:{msg.update_id}:{i}",
             )
-        return turn.replies
-
-    async def _route(
-        self, ctx: FlowContext, flow: str | None, state: str | None
-    ) -> tuple[Turn, str | None]:
-        msg = ctx.msg
-        command = (msg.command or "").lower()
-        words = msg.text.strip().lower()
-        if msg.callback and msg.callback.startswith("lang:"):
-            return await self._set_language(ctx, msg.callback.removeprefix("lang:"), flow, state)
-        if command == "cancel" or (not command and words in CANCEL_WORDS):
-            key = "cancelled" if flow else "nothing_to_cancel"
-            return Turn([replace(ctx.say(key), remove_keyboard=True)], None), None
-        if command == "help":
-            return self._keep(ctx, flow, state, [ctx.say("help")])
-        if command == "language":
-            return self._keep(ctx, flow, state, [self._language_question(ctx)])
-        if command == "status" or (not command and words in STATUS_WORDS):
-            return self._keep(ctx, flow, state, [await self._status(ctx)])
-        if command == "new":
-            return intake.start(ctx), intake.NAME
-        if command == "start":
-            if flow == intake.NAME and state:
-                return Turn([ctx.say("resume"), *intake.prompt(state, ctx)], state), flow
-            return intake.start(ctx), intake.NAME
-        if command:
-            return self._keep(ctx, flow, state, [ctx.say("help")])
-
-        if flow == intake.NAME and state:
-            turn = intake.step(state, ctx)
-            if state == "confirm" and msg.callback == "i:submit":
-                turn = await intake.submit(ctx)
-            return turn, intake.NAME
-        if flow == FOLLOWUP:
-            return await self._choose_case(ctx)
-        return await self._fresh(ctx)
-
-    async def _fresh(self, ctx: FlowContext) -> tuple[Turn, str | None]:
-        """No dialogue going on: add to the customer's open case, or start an intake."""
-        msg = ctx.msg
-        if msg.callback:
-            return Turn([ctx.say("button_expired"), ctx.say("help")], None), None
-        if not msg.text.strip() and not msg.attachments:
-            return Turn([ctx.say("unsupported")], None), None
-        open_cases = await ctx.deps.cases.customer_cases(
-            msg.channel, msg.user_id, open_only=True, customer_id=ctx.customer_id, tx=ctx.tx
-        )
-        if len(open_cases) == 1:
-            return Turn([await self._append(ctx, open_cases[0].number)], None), None
-        if len(open_cases) > 1:
-            ctx.data.clear()
-            ctx.data["pending_text"] = msg.text
-            ctx.data["pending_attachments"] = [a.to_json() for a in msg.attachments]
-            return Turn([self._which_case(ctx, open_cases)], "choose"), FOLLOWUP
-        turn = intake.start(ctx, greet=False)
-        if len(msg.text.strip()) >= 4 or msg.attachments:  # the first words are the complaint
-            turn = intake.step("content", ctx)
-        first, *rest = turn.replies
-        return Turn([intake.with_greeting(ctx, first), *rest], turn.state), intake.NAME
-
-    @staticmethod
-    def _which_case(ctx: FlowContext, open_cases: list[Case]) -> OutgoingMessage:
-        rows = tuple((Button(c.number, f"f:{c.number}"),) for c in open_cases[:10])
-        rows += ((Button(ctx.t("btn_new_case"), "f:new"),),)
-        return OutgoingMessage(ctx.t("followup_which"), buttons=rows)
-
-    async def _choose_case(self, ctx: FlowContext) -> tuple[Turn, str | None]:
-        msg = ctx.msg
-        choice = (msg.callback or "").removeprefix("f:")
-        if not msg.callback:  # more words before choosing: keep them all, ask again
-            if msg.text.strip():
-                ctx.data["pending_text"] = "\n".join(
-                    t for t in (ctx.data.get("pending_text"), msg.text) if t
-                )
-            ctx.data.setdefault("pending_attachments", []).extend(
-                a.to_json() for a in msg.attachments
-            )
-            open_cases = await ctx.deps.cases.customer_cases(
-                msg.channel, msg.user_id, open_only=True, customer_id=ctx.customer_id, tx=ctx.tx
-            )
-            return Turn([self._which_case(ctx, open_cases)], "choose"), FOLLOWUP
-        if choice == "new":
-            text = ctx.data.get("pending_text") or ""
-            files = ctx.data.get("pending_attachments") or []
-            turn = intake.start(ctx, greet=False)
-            ctx.data["parts"] = [text] if text.strip() else []
-            ctx.data["attachments"] = files
-            if ctx.data["parts"] or files:
-                return Turn(intake.prompt("content", ctx), "content"), intake.NAME
-            return turn, intake.NAME
-        mine = {
-            c.number
-            for c in await ctx.deps.cases.customer_cases(
-                ctx.msg.channel,
-                ctx.msg.user_id,
-                open_only=True,
-                customer_id=ctx.customer_id,
-                tx=ctx.tx,
-            )
-        }
-        if choice not in mine:  # a forged or stale button: someone else's or a closed case
-            log.warning("%s user %s chose case %r not theirs/open", ctx.msg.channel,
-                        ctx.msg.user_id, choice)  # fmt: skip
-            return Turn([ctx.say("case_not_found")], None), None
-        files = [Attachment.from_json(a) for a in ctx.data.get("pending_attachments") or []]
-        reply = await self._append(ctx, choice, ctx.data.get("pending_text") or "", files)
-        return Turn([reply], None), None
-
-    async def _append(
-        self,
-        ctx: FlowContext,
-        number: str,
-        text: str | None = None,
-        files: list[Any] | None = None,
-    ) -> OutgoingMessage:
-        msg = ctx.msg
-        try:
-            await ctx.deps.cases.add_customer_message(
-                number,
-                f"customer:{msg.channel}:{msg.user_id}",
-                msg.text if text is None else text,
-                list(msg.attachments) if files is None else files,
-                tx=ctx.tx,
-            )
-        except DomainError as exc:
-            log.warning("follow-up for %s refused: %s", number, exc)
-            return ctx.say("case_not_found")
-        return ctx.say("followup_added", number=number)
-
-    async def _status(self, ctx: FlowContext) -> OutgoingMessage:
-        cases = await ctx.deps.cases.customer_cases(
-            ctx.msg.channel, ctx.msg.user_id, customer_id=ctx.customer_id, tx=ctx.tx
-        )
-        if not cases:
-            return ctx.say("status_none")
-        lines = [ctx.t("status_header")]
-        lines.extend(self._status_line(ctx, c) for c in cases[:10])
-        return OutgoingMessage("\n".join(lines))
-
-    def _status_line(self, ctx: FlowContext, case: Case) -> str:
-        try:
-            cat = ctx.deps.classifier.taxonomy.get(case.category)
-            category = convert(ctx.lang, cat.name_zh, cat.name_en)
-        except KeyError:
-            category = case.category
-        local = case.received_at.astimezone(ctx.deps.tz)
-        return ctx.t(
-            "status_line",
-            number=case.number,
-            status=ctx.t(f"status_{case.status.value}"),
-            category=category,
-            date=_date(local),
-        )
-
-    def _language_question(self, ctx: FlowContext) -> OutgoingMessage:
-        row = tuple(Button(LANGUAGE_NAMES[code], f"lang:{code}") for code in LANGUAGES)
-        return OutgoingMessage(ctx.t("language_pick"), buttons=(row,))
-
-    async def _set_language(
-        self, ctx: FlowContext, code: str, flow: str | None, state: str | None
-    ) -> tuple[Turn, str | None]:
-        if code not in LANGUAGES:
-            return self._keep(ctx, flow, state, [self._language_question(ctx)])
-        if ctx.customer_id is not None:
-            await ctx.tx.customers.update(ctx.customer_id, ctx.now, language=code)
-        ctx.lang = code
-        replies = [ctx.say("language_set")]
-        if flow == intake.NAME and state:
-            replies.extend(intake.prompt(state, ctx))
-        return Turn(replies, state), flow
-
-    @staticmethod
-    def _keep(
-        ctx: FlowContext, flow: str | None, state: str | None, replies: list[OutgoingMessage]
-    ) -> tuple[Turn, str | None]:
-        """Answer without leaving the dialogue; the current question follows the answer."""
-        if flow == intake.NAME and state:
-            return Turn([*replies, *intake.prompt(state, ctx)], state), flow
-        return Turn(replies, state), flow
+        return replies
 
 
-def _date(local: datetime) -> str:
-    return f"{local:%Y-%m-%d}"
+def _where(conversation: Row | None, msg: IncomingMessage) -> _Here | None:
+    if conversation is None:
+        return None
+    stored = (str(conversation["flow"]), str(conversation["state"]))
+    flow = FLOWS.named(stored[0])
+    if flow is None:  # a flow retired since the row was written: as if no dialogue
+        log.warning("%s chat %s: unknown flow %r dropped", msg.channel, msg.chat_id, stored[0])
+        return None
+    return _Here(stored, flow, flow.state(stored[1]))
+
+
+async def _route(ctx: FlowContext, here: _Here | None) -> _Outcome:
+    """A language button, a command (or words meaning one), else the dialogue's step."""
+    msg = ctx.msg
+    if msg.callback and msg.callback.startswith(LANGUAGE_BUTTON):
+        return await _set_language(ctx, msg.callback.removeprefix(LANGUAGE_BUTTON), here)
+    command = (msg.command or "").lower() or WORDS.get(msg.text.strip().lower(), "")
+    if command:
+        return await COMMANDS.get(command, _help)(ctx, here)
+    if here is None:
+        turn = await FLOWS.idle.entry(ctx)
+    elif here.state is None:
+        log.warning("%s chat %s: %s state %r unknown, starting again", msg.channel,
+                    msg.chat_id, *here.stored)  # fmt: skip
+        turn = await here.flow.entry(ctx)
+    else:
+        turn = await here.flow.step(here.state, ctx)
+    return _moved(turn)
+
+
+def _moved(turn: Turn) -> _Outcome:
+    if turn.state is None:
+        return turn.replies, None
+    return turn.replies, (FLOWS.owning(turn.state).name, turn.state.value)
+
+
+def _keep(ctx: FlowContext, here: _Here | None, replies: list[OutgoingMessage]) -> _Outcome:
+    """Answer without leaving the dialogue; the current question follows the answer."""
+    if here is None:
+        return replies, None
+    question = here.flow.question(here.state, ctx) if here.state is not None else []
+    return [*replies, *question], here.stored
+
+
+# -- commands: the same in every state --------------------------------------------------------
+
+
+async def _cancel(ctx: FlowContext, here: _Here | None) -> _Outcome:
+    """Drop the dialogue, its data unsaved; the phone keyboard goes too."""
+    key = "cancelled" if here is not None else "nothing_to_cancel"
+    return [replace(ctx.say(key), remove_keyboard=True)], None
+
+
+async def _help(ctx: FlowContext, here: _Here | None) -> _Outcome:
+    """Also the answer to a command kesu does not have."""
+    return _keep(ctx, here, [ctx.say("help")])
+
+
+async def _ask_language(ctx: FlowContext, here: _Here | None) -> _Outcome:
+    return _keep(ctx, here, [_language_question(ctx)])
+
+
+async def _status(ctx: FlowContext, here: _Here | None) -> _Outcome:
+    return _keep(ctx, here, [await status.answer(ctx)])
+
+
+async def _new(ctx: FlowContext, here: _Here | None) -> _Outcome:
+    """A new complaint, whatever was going on: the customer said so."""
+    return _moved(await FLOWS.begin.entry(ctx))
+
+
+async def _start(ctx: FlowContext, here: _Here | None) -> _Outcome:
+    """Telegram sends /start when a customer reopens the chat: resume the dialogue going on,
+    with its question; else begin one."""
+    if here is not None and here.state is not None:
+        question = here.flow.question(here.state, ctx)
+        if question:
+            return [ctx.say("resume"), *question], here.stored
+    return _moved(await FLOWS.begin.entry(ctx))
+
+
+Command = Callable[[FlowContext, _Here | None], Awaitable[_Outcome]]
+COMMANDS: Mapping[str, Command] = {
+    "cancel": _cancel,
+    "help": _help,
+    "language": _ask_language,
+    "status": _status,
+    "new": _new,
+    "start": _start,
+}
+#: Typed words that mean a command, compared lower-cased and trimmed.
+WORDS: Mapping[str, str] = {
+    **dict.fromkeys(CANCEL_WORDS, "cancel"),
+    **dict.fromkeys(status.WORDS, "status"),
+}
+
+
+def _language_question(ctx: FlowContext) -> OutgoingMessage:
+    row = tuple(Button(LANGUAGE_NAMES[c], f"{LANGUAGE_BUTTON}{c}") for c in LANGUAGES)
+    return OutgoingMessage(ctx.t("language_pick"), buttons=(row,))
+
+
+async def _set_language(ctx: FlowContext, code: str, here: _Here | None) -> _Outcome:
+    """The customer's choice, kept for every later message; the question again in it."""
+    if code not in LANGUAGES:
+        return _keep(ctx, here, [_language_question(ctx)])
+    if ctx.customer_id is not None:
+        await ctx.tx.customers.update(ctx.customer_id, ctx.now, language=code)
+    ctx.lang = code
+    return _keep(ctx, here, [ctx.say("language_set")])

@@ -19,6 +19,7 @@ from bot.nlp.classifier import Classifier
 from bot.services import CaseService
 from storage.db import Store
 from tests.conftest import SHANGHAI
+from tests.dialogue import Chat
 from tests.queries import case_count, pending
 
 _ids = itertools.count(1)
@@ -161,3 +162,374 @@ async def test_two_messages_of_one_customer_at_once_are_taken_one_after_the_othe
             conversation = await tx.conversations.get("telegram", user)
             assert conversation is not None
             assert sorted(conversation["data"]["parts"]) == [f"{user} 第1句", f"{user} 第2句"]
+
+
+# -- transcripts (tests/dialogue.py): every reply exactly ----------------------------------------
+
+
+async def test_cancel_help_and_status_work_in_the_middle(
+    dispatcher: Dispatcher, store: Store
+) -> None:
+    # moved from tests/channels/test_telegram_intake.py::test_cancel_help_and_status_work_in_the_middle
+    # (and extended: /language, an unknown command, /start and 查询进度 in the middle too)
+    fay = Chat(dispatcher, "1006", None, "Fay")
+    await fay.verify("""
+        > 多扣了我话费
+        < 您好,这里是客户投诉服务。请直接描述您遇到的问题,我们会为您登记并尽快处理。
+          隐私说明:您提供的信息只用于处理您的投诉,不会透露给无关人员。
+
+          已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
+          [说完了 ✅]
+        > /help
+        < 直接发消息描述问题即可投诉。
+          /new 新的投诉
+          /status 查询进度
+          /cancel 取消当前登记
+          /language 切换语言
+          /help 帮助
+        < 已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
+          [说完了 ✅]
+        > /status
+        < 您还没有投诉记录。直接描述问题即可开始投诉。
+        < 已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
+          [说完了 ✅]
+        > /language
+        < 请选择语言 / 請選擇語言 / Choose a language
+          [简体中文] [繁體中文] [English]
+        < 已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
+          [说完了 ✅]
+        > [English]
+        < Switched to English.
+        < Noted. Anything to add? Send more text or photos; when you are done, tap “Done”.
+          [Done ✅]
+        > /frobnicate
+        < Just write to us to make a complaint.
+          /new new complaint
+          /status see progress
+          /cancel cancel what you are entering
+          /language change language
+          /help this help
+        < Noted. Anything to add? Send more text or photos; when you are done, tap “Done”.
+          [Done ✅]
+        > [简体中文]
+        < 已切换为简体中文。
+        < 已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
+          [说完了 ✅]
+        > /start
+        < 我们继续刚才的登记:
+        < 已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
+          [说完了 ✅]
+        > 查询进度
+        < 您还没有投诉记录。直接描述问题即可开始投诉。
+        < 已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
+          [说完了 ✅]
+        > 取消
+        < 已取消,本次内容没有提交。需要时发送 /new 重新开始。
+          (keyboard removed)
+        > /cancel
+        < 当前没有进行中的登记。发送 /new 可以开始新的投诉。
+          (keyboard removed)
+    """)
+    async with store.read() as tx:
+        assert await case_count(tx) == 0
+
+
+async def test_the_question_of_each_step_is_asked_again_after_a_fallback(
+    dispatcher: Dispatcher,
+) -> None:
+    gus = Chat(dispatcher, "1011", None, "Gus")
+    await gus.verify("""
+        > 加油站员工态度恶劣
+        < 您好,这里是客户投诉服务。请直接描述您遇到的问题,我们会为您登记并尽快处理。
+          隐私说明:您提供的信息只用于处理您的投诉,不会透露给无关人员。
+
+          已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
+          [说完了 ✅]
+        > [说完了 ✅]
+        < 您反映的问题属于「人员态度问题」,对吗?
+          [是] [否,换一个]
+        > /start
+        < 我们继续刚才的登记:
+        < 您反映的问题属于「人员态度问题」,对吗?
+          [是] [否,换一个]
+        > [是]
+        < 被投诉的网点、门店或人员是?(没有可跳过)
+          [跳过]
+        > [data=lang:zh-hant]
+        < 已切換為繁體中文。
+        < 被投訴的網點、門店或人員是?(沒有可跳過)
+          [跳過]
+        > [跳過]
+        < 有訂單號、運單號或單據號嗎?(沒有可跳過)
+          [跳過]
+        > /status
+        < 您還沒有投訴記錄。直接描述問題即可開始投訴。
+        < 有訂單號、運單號或單據號嗎?(沒有可跳過)
+          [跳過]
+        > [跳過]
+        < 請留下聯繫電話,方便我們與您聯繫:可以點下方按鈕分享手機號,也可以直接輸入。
+          [通過本對話聯繫我]
+          (keyboard: 📱 分享我的手機號)
+        > /help
+        < 直接發消息描述問題即可投訴。
+          /new 新的投訴
+          /status 查詢進度
+          /cancel 取消當前登記
+          /language 切換語言
+          /help 幫助
+        < 請留下聯繫電話,方便我們與您聯繫:可以點下方按鈕分享手機號,也可以直接輸入。
+          [通過本對話聯繫我]
+          (keyboard: 📱 分享我的手機號)
+        > [通過本對話聯繫我]
+        < 好的,聯繫方式已記錄。
+          (keyboard removed)
+        < 您希望得到怎樣的處理?
+          [退款]
+          [維修/更換]
+          [道歉]
+          [給個說法/解釋]
+          [其他]
+          (keyboard removed)
+        > /language
+        < 请选择语言 / 請選擇語言 / Choose a language
+          [简体中文] [繁體中文] [English]
+        < 您希望得到怎樣的處理?
+          [退款]
+          [維修/更換]
+          [道歉]
+          [給個說法/解釋]
+          [其他]
+          (keyboard removed)
+        > [data=lang:klingon]
+        < 请选择语言 / 請選擇語言 / Choose a language
+          [简体中文] [繁體中文] [English]
+        < 您希望得到怎樣的處理?
+          [退款]
+          [維修/更換]
+          [道歉]
+          [給個說法/解釋]
+          [其他]
+          (keyboard removed)
+        > [其他]
+        < 請核對您的投訴:
+
+          問題描述:加油站员工态度恶劣
+          附件:未提供
+          問題類型:人員態度問題
+          被投訴對象:未提供
+          單號:未提供
+          聯繫方式:通過本對話
+          期望處理:其他
+
+          確認無誤請點「確認提交」,需要更改請點「修改」。
+          [確認提交] [修改]
+        > /help
+        < 直接發消息描述問題即可投訴。
+          /new 新的投訴
+          /status 查詢進度
+          /cancel 取消當前登記
+          /language 切換語言
+          /help 幫助
+        < 請核對您的投訴:
+
+          問題描述:加油站员工态度恶劣
+          附件:未提供
+          問題類型:人員態度問題
+          被投訴對象:未提供
+          單號:未提供
+          聯繫方式:通過本對話
+          期望處理:其他
+
+          確認無誤請點「確認提交」,需要更改請點「修改」。
+          [確認提交] [修改]
+        > [修改]
+        < 要修改哪一項?
+          [問題描述]
+          [問題類型]
+          [被投訴對象]
+          [單號]
+          [聯繫方式]
+          [期望處理]
+        > /start
+        < 我們繼續剛才的登記:
+        < 要修改哪一項?
+          [問題描述]
+          [問題類型]
+          [被投訴對象]
+          [單號]
+          [聯繫方式]
+          [期望處理]
+        > /new
+        < 您好,這裡是客戶投訴服務。請直接描述您遇到的問題,我們會為您登記並儘快處理。
+          隱私說明:您提供的信息只用於處理您的投訴,不會透露給無關人員。
+
+          請用文字描述您遇到的問題(可以分幾條發送,也可以發送照片或文件)。
+    """)
+
+
+async def test_outside_a_dialogue(dispatcher: Dispatcher) -> None:
+    """No dialogue going on: a stale button, a sticker, /cancel, /help and a language
+    choice answer alone; a few words start an intake that asks for more."""
+    hal = Chat(dispatcher, "1012", None, "Hal")
+    await hal.verify("""
+        > [data=i:cat:yes]
+        < 这个按钮已经失效了。
+        < 直接发消息描述问题即可投诉。
+          /new 新的投诉
+          /status 查询进度
+          /cancel 取消当前登记
+          /language 切换语言
+          /help 帮助
+        > (sticker)
+        < 暂时无法处理这类消息,请发送文字、照片或文件。
+        > /cancel
+        < 当前没有进行中的登记。发送 /new 可以开始新的投诉。
+          (keyboard removed)
+        > /help
+        < 直接发消息描述问题即可投诉。
+          /new 新的投诉
+          /status 查询进度
+          /cancel 取消当前登记
+          /language 切换语言
+          /help 帮助
+        > /language
+        < 请选择语言 / 請選擇語言 / Choose a language
+          [简体中文] [繁體中文] [English]
+        > [English]
+        < Switched to English.
+        > hi
+        < Hello, this is the customer complaints service. Tell us what happened and we will record it and get back to you.
+          Privacy: what you tell us is used only to handle your complaint and is not shared with anyone not involved.
+
+          Please describe the problem in your own words (several messages are fine; photos and files too).
+    """)
+
+
+async def test_a_photo_alone_starts_an_intake_with_it(dispatcher: Dispatcher) -> None:
+    ivy = Chat(dispatcher, "1013", None, "Ivy")
+    await ivy.verify("""
+        > (photo)
+        < 您好,这里是客户投诉服务。请直接描述您遇到的问题,我们会为您登记并尽快处理。
+          隐私说明:您提供的信息只用于处理您的投诉,不会透露给无关人员。
+
+          已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
+          [说完了 ✅]
+        > [说完了 ✅]
+        < 请用文字描述您的问题,也可以发送照片或文件。
+    """)
+
+
+async def test_a_redelivered_update_is_answered_once(dispatcher: Dispatcher) -> None:
+    jo = Chat(dispatcher, "1014", None, "Jo")
+    await jo.verify("""
+        > 快递三天了还没派送
+        < 您好,这里是客户投诉服务。请直接描述您遇到的问题,我们会为您登记并尽快处理。
+          隐私说明:您提供的信息只用于处理您的投诉,不会透露给无关人员。
+
+          已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
+          [说完了 ✅]
+        > (again)
+        < (ignored: seen before)
+        > [说完了 ✅]
+        < 您反映的问题属于「流程/效率问题」,对吗?
+          [是] [否,换一个]
+        > (again)
+        < (ignored: seen before)
+    """)
+
+
+async def test_a_dialogue_resumes_within_a_day_and_starts_afresh_after(
+    dispatcher: Dispatcher,
+) -> None:
+    kim = Chat(dispatcher, "1015", None, "Kim")
+    await kim.verify("""
+        > 加油站员工态度恶劣
+        < 您好,这里是客户投诉服务。请直接描述您遇到的问题,我们会为您登记并尽快处理。
+          隐私说明:您提供的信息只用于处理您的投诉,不会透露给无关人员。
+
+          已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
+          [说完了 ✅]
+        > [说完了 ✅]
+        < 您反映的问题属于「人员态度问题」,对吗?
+          [是] [否,换一个]
+        ~ 23 hours later
+        > [是]
+        < 被投诉的网点、门店或人员是?(没有可跳过)
+          [跳过]
+        ~ 25 hours later
+        > 第三加油站
+        < 您好,这里是客户投诉服务。请直接描述您遇到的问题,我们会为您登记并尽快处理。
+          隐私说明:您提供的信息只用于处理您的投诉,不会透露给无关人员。
+
+          已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
+          [说完了 ✅]
+        ~ 25 hours later
+        > [data=i:done]
+        < 这个按钮已经失效了。
+        < 直接发消息描述问题即可投诉。
+          /new 新的投诉
+          /status 查询进度
+          /cancel 取消当前登记
+          /language 切换语言
+          /help 帮助
+    """)
+
+
+async def test_a_dialogue_expired_has_nothing_to_cancel(dispatcher: Dispatcher) -> None:
+    lu = Chat(dispatcher, "1016", None, "Lu")
+    await lu.verify("""
+        > 加油站员工态度恶劣
+        < 您好,这里是客户投诉服务。请直接描述您遇到的问题,我们会为您登记并尽快处理。
+          隐私说明:您提供的信息只用于处理您的投诉,不会透露给无关人员。
+
+          已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
+          [说完了 ✅]
+        ~ 2 days later
+        > 取消
+        < 当前没有进行中的登记。发送 /new 可以开始新的投诉。
+          (keyboard removed)
+    """)
+
+
+async def test_an_unknown_stored_state_restarts_politely(
+    dispatcher: Dispatcher, store: Store
+) -> None:
+    await store.write(
+        lambda tx: tx.conversations.put(
+            "telegram", "1017", flow="intake", state="retired_step",
+            data={"parts": ["旧的内容"]}, now=dispatcher.clock.now(),
+        )
+    )  # fmt: skip
+    mo = Chat(dispatcher, "1017", None, "Mo")
+    await mo.verify("""
+        > 快递三天了还没派送
+        < 您好,这里是客户投诉服务。请直接描述您遇到的问题,我们会为您登记并尽快处理。
+          隐私说明:您提供的信息只用于处理您的投诉,不会透露给无关人员。
+
+          请用文字描述您遇到的问题(可以分几条发送,也可以发送照片或文件)。
+        > 快递三天了还没派送
+        < 已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
+          [说完了 ✅]
+    """)
+    async with store.read() as tx:
+        conversation = await tx.conversations.get("telegram", "1017")
+    assert conversation is not None
+    assert conversation["data"]["parts"] == ["快递三天了还没派送"]
+
+
+async def test_an_unknown_stored_flow_is_no_dialogue(dispatcher: Dispatcher, store: Store) -> None:
+    await store.write(
+        lambda tx: tx.conversations.put(
+            "telegram", "1018", flow="survey_v0", state="score", data={},
+            now=dispatcher.clock.now(),
+        )
+    )  # fmt: skip
+    ned = Chat(dispatcher, "1018", None, "Ned")
+    await ned.verify("""
+        > 快递三天了还没派送
+        < 您好,这里是客户投诉服务。请直接描述您遇到的问题,我们会为您登记并尽快处理。
+          隐私说明:您提供的信息只用于处理您的投诉,不会透露给无关人员。
+
+          已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
+          [说完了 ✅]
+    """)

@@ -1,1 +1,3 @@
-"""Dialogues, one per module, each a small table of states (DESIGN.md: flows/)."""
+"""Dialogues, one per module, each a declared table of states with async steps and a Mermaid
+diagram beside it (DESIGN.md: flows/); ``base`` is the framework, ``bot.dispatcher`` the
+registry that routes to them."""

@@ -1,42 +1,79 @@
 """The intake dialogue (投诉受理): the customer's words, a confirmed category, the details, a
 restatement to confirm (复述并请客户确认), then a case number and the promised response time.
-See intake.md for the diagram. Every step re-asks with a hint on input it cannot use."""
+See intake.md for the diagram; the table is :data:`FLOW` at the end. Every step re-asks with a
+hint on input it cannot use; the questions and the restatement are in ``intake_questions``."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
 
 import phonenumbers
 
 from bot.domain.cases import Priority, Risk
-from bot.flows.base import FlowContext, Turn
-from bot.flows.texts import LANGUAGES, convert, text
-from bot.messages import Attachment, Button, OutgoingMessage
+from bot.flows import intake_questions as ask
+from bot.flows.base import Flow, FlowContext, Step, Turn
+from bot.flows.texts import LANGUAGES, text
+from bot.messages import Attachment, OutgoingMessage
 from bot.nlp.analyse import analyse
 from bot.nlp.signals import Signals
 from bot.services import NewComplaint
 
 log = logging.getLogger(__name__)
 
-NAME = "intake"
+
+class Intake(StrEnum):
+    """The intake's states. The values are stored in conversation rows: never rename one."""
+
+    CONTENT = "content"
+    CATEGORY = "category"
+    PARTY = "party"
+    REFERENCE = "reference"
+    CONTACT = "contact"
+    OUTCOME = "outcome"
+    CONFIRM = "confirm"
+    EDIT = "edit"
+
+
 MAX_CONTENT_CHARS = 20_000  # the whole description; Telegram sends at most 4096 per message
 MAX_PARTS = 30
 MAX_FIELD_CHARS = 200  # party, reference
-OUTCOMES = ("refund", "repair", "apology", "explanation", "other")
-EDITABLE = ("content", "category", "party", "reference", "contact", "outcome")
-SUMMARY_CHARS = 600  # of the description, in the restatement (the case keeps all of it)
+FIRST_WORDS_CHARS = 4  # a first message this long is the complaint, not a mere "hello"
 # On Telegram the contact question is a reply keyboard: its keys come back as plain text.
 _CHAT_ONLY = {text(lang, "btn_chat_only") for lang in LANGUAGES}
 
 
-def start(ctx: FlowContext, *, greet: bool = True) -> Turn:
+# -- ways in ----------------------------------------------------------------------------------
+
+
+async def start(ctx: FlowContext) -> Turn:
     """Greet (with the privacy notice) and ask for the complaint in the customer's words."""
-    ctx.data.clear()
-    ctx.data["started_at"] = ctx.now.isoformat()  # 受理时间: when the customer began
-    ask = ctx.say("ask_content")
-    return Turn([with_greeting(ctx, ask) if greet else ask], "content")
+    return _begin(ctx, greet=True)
+
+
+async def first_words(ctx: FlowContext) -> Turn:
+    """A customer with no open case writes outside a dialogue: that begins a complaint, and
+    words enough (or a file) are already its first words."""
+    msg = ctx.msg
+    turn = _begin(ctx, greet=False)
+    if len(msg.text.strip()) >= FIRST_WORDS_CHARS or msg.attachments:
+        turn = await content(ctx)
+    first, *rest = turn.replies
+    return Turn([with_greeting(ctx, first), *rest], turn.state)
+
+
+def with_words(ctx: FlowContext, words: str, files: list[dict[str, Any]]) -> Turn:
+    """Begin with the words and files a customer sent before saying this is a new complaint
+    (no greeting: they have been talking to us)."""
+    turn = _begin(ctx, greet=False)
+    ctx.data["parts"] = [words] if words.strip() else []
+    ctx.data["attachments"] = files
+    if ctx.data["parts"] or files:
+        return Turn([ask.more(ctx)], Intake.CONTENT)
+    return turn
 
 
 def with_greeting(ctx: FlowContext, message: OutgoingMessage) -> OutgoingMessage:
@@ -45,60 +82,30 @@ def with_greeting(ctx: FlowContext, message: OutgoingMessage) -> OutgoingMessage
     return replace(message, text=f"{ctx.t('greeting')}\n\n{message.text}")
 
 
-def step(state: str, ctx: FlowContext) -> Turn:
-    """Run the step for ``state``; unknown states (an old deployment's) restart politely."""
-    handler = _STEPS.get(state)
-    if handler is None:
-        log.warning("intake: unknown state %r, starting again", state)
-        return start(ctx)
-    if ctx.msg.attachments and state != "content":
-        # Evidence sent while answering another question is kept, not dropped.
-        ctx.data.setdefault("attachments", []).extend(a.to_json() for a in ctx.msg.attachments)
-        return Turn([ctx.say("attachment_added"), *prompt(state, ctx)], state)
-    return handler(ctx)
-
-
-def prompt(state: str, ctx: FlowContext) -> list[OutgoingMessage]:
-    """The question of ``state`` again (after /start, /help or a language switch)."""
-    match state:
-        case "content":
-            if ctx.data.get("parts") or ctx.data.get("attachments"):
-                return [_more(ctx)]
-            return [ctx.say("ask_content")]
-        case "category":
-            return [_category_question(ctx)]
-        case "party":
-            return [ctx.say("ask_party", [("btn_skip", "i:skip")])]
-        case "reference":
-            return [ctx.say("ask_reference", [("btn_skip", "i:skip")])]
-        case "contact":
-            return [_contact_question(ctx)]
-        case "outcome":
-            return [_outcome_question(ctx)]
-        case "confirm":
-            return [_summary(ctx)]
-        case "edit":
-            return [_edit_question(ctx)]
-    return [ctx.say("ask_content")]
+def _begin(ctx: FlowContext, *, greet: bool) -> Turn:
+    ctx.data.clear()
+    ctx.data["started_at"] = ctx.now.isoformat()  # 受理时间: when the customer began
+    question = ctx.say("ask_content")
+    return Turn([with_greeting(ctx, question) if greet else question], Intake.CONTENT)
 
 
 # -- steps ------------------------------------------------------------------------------------
 
 
-def content(ctx: FlowContext) -> Turn:
+async def content(ctx: FlowContext) -> Turn:
     """Collect the description, verbatim, over as many messages and photos as it takes."""
     msg = ctx.msg
     parts: list[str] = ctx.data.setdefault("parts", [])
     files: list[dict[str, object]] = ctx.data.setdefault("attachments", [])
     if msg.callback == "i:done":
         if not parts:
-            return Turn([ctx.say("content_hint")], "content")
+            return Turn([ctx.say("content_hint")], Intake.CONTENT)
         return _to_category(ctx)
     if msg.callback is not None:
-        return Turn([ctx.say("button_expired"), *prompt("content", ctx)], "content")
+        return Turn([ctx.say("button_expired"), ask.content(ctx)], Intake.CONTENT)
     words = msg.text.strip()
     if not words and not msg.attachments:
-        return Turn([ctx.say("content_hint")], "content")
+        return Turn([ctx.say("content_hint")], Intake.CONTENT)
     if words:
         parts.append(msg.text)
     files.extend(a.to_json() for a in msg.attachments)
@@ -106,35 +113,37 @@ def content(ctx: FlowContext) -> Turn:
         turn = _to_category(ctx)
         turn.replies.insert(0, ctx.say("content_full"))
         return turn
-    return Turn([_more(ctx)], "content")
+    return Turn([ask.more(ctx)], Intake.CONTENT)
 
 
-def category(ctx: FlowContext) -> Turn:
+async def category(ctx: FlowContext) -> Turn:
     """是 keeps the suggestion; 否 shows every category; a category button picks it."""
     choice = ctx.msg.callback or ""
     if choice == "i:cat:yes" and ctx.data.get("suggested"):
         ctx.data["category"] = ctx.data["suggested"]
-        return _next_after(ctx, "party")
+        return _next_after(ctx, Intake.PARTY)
     if choice == "i:cat:no":
         ctx.data["suggested"] = None
-        return Turn([_category_question(ctx)], "category")
+        return Turn([ask.category(ctx)], Intake.CATEGORY)
     if choice.startswith("i:cat:"):
         picked = choice.removeprefix("i:cat:")
         if picked in ctx.deps.classifier.taxonomy.ids:
             ctx.data["category"] = picked
-            return _next_after(ctx, "party")
-    return Turn([ctx.say("category_hint"), _category_question(ctx)], "category")
+            return _next_after(ctx, Intake.PARTY)
+    return Turn([ctx.say("category_hint"), ask.category(ctx)], Intake.CATEGORY)
 
 
-def party(ctx: FlowContext) -> Turn:
-    return _free_text(ctx, "party", "reference")
+async def party(ctx: FlowContext) -> Turn:
+    """Who or where the complaint is about: a few words, or skipped."""
+    return _free_text(ctx, Intake.PARTY, Intake.REFERENCE)
 
 
-def reference(ctx: FlowContext) -> Turn:
-    return _free_text(ctx, "reference", "contact")
+async def reference(ctx: FlowContext) -> Turn:
+    """An order, waybill or receipt number: a few words, or skipped."""
+    return _free_text(ctx, Intake.REFERENCE, Intake.CONTACT)
 
 
-def contact(ctx: FlowContext) -> Turn:
+async def contact(ctx: FlowContext) -> Turn:
     """A shared contact or a typed number, checked for mainland and international formats."""
     msg = ctx.msg
     if msg.callback == "i:chat" or msg.text.strip() in _CHAT_ONLY:
@@ -143,58 +152,61 @@ def contact(ctx: FlowContext) -> Turn:
         raw = msg.contact_phone or msg.text.strip()
         number = _phone(raw) if raw and msg.callback is None else None
         if number is None:
-            return Turn([ctx.say("contact_invalid"), _contact_question(ctx)], "contact")
+            return Turn([ctx.say("contact_invalid"), ask.contact(ctx)], Intake.CONTACT)
         ctx.data["contact"] = number
-    turn = _next_after(ctx, "outcome")
+    turn = _next_after(ctx, Intake.OUTCOME)
     # The phone question came with a reply keyboard; only a message without buttons can take
     # it away again, so the acknowledgement does that before the next question.
     saved = OutgoingMessage(ctx.t("contact_saved"), remove_keyboard=True)
     return Turn([saved, *turn.replies], turn.state)
 
 
-def outcome(ctx: FlowContext) -> Turn:
+async def outcome(ctx: FlowContext) -> Turn:
+    """What the customer would like done; then the restatement to confirm."""
     choice = (ctx.msg.callback or "").removeprefix("i:out:")
-    if choice not in OUTCOMES:
-        return Turn([_outcome_question(ctx)], "outcome")
+    if choice not in ask.OUTCOMES:
+        return Turn([ask.outcome(ctx)], Intake.OUTCOME)
     ctx.data["outcome"] = choice
-    return Turn([_summary(ctx)], "confirm")
+    return Turn([ask.summary(ctx)], Intake.CONFIRM)
 
 
-def confirm(ctx: FlowContext) -> Turn:
+async def confirm(ctx: FlowContext) -> Turn:
     """Only an explicit 确认提交 opens the case; 修改 lets the customer pick what to change."""
     if ctx.msg.callback == "i:edit":
-        return Turn([_edit_question(ctx)], "edit")
+        return Turn([ask.edit(ctx)], Intake.EDIT)
     if ctx.msg.callback != "i:submit":
-        return Turn([_summary(ctx)], "confirm")
-    return Turn([], None)  # the dispatcher opens the case: see submit()
+        return Turn([ask.summary(ctx)], Intake.CONFIRM)
+    return await _submit(ctx)
 
 
-def edit(ctx: FlowContext) -> Turn:
+async def edit(ctx: FlowContext) -> Turn:
+    """The one field asked again; its answer leads straight back to the restatement."""
     field = (ctx.msg.callback or "").removeprefix("i:edit:")
-    if field not in EDITABLE:
-        return Turn([_edit_question(ctx)], "edit")
+    if field not in ask.EDITABLE:
+        return Turn([ask.edit(ctx)], Intake.EDIT)
     ctx.data["editing"] = True
     if field == "content":
         ctx.data["parts"], ctx.data["attachments"] = [], []
-        return Turn([ctx.say("ask_content_again")], "content")
+        return Turn([ctx.say("ask_content_again")], Intake.CONTENT)
     if field == "category":
         ctx.data["suggested"] = None
-    return Turn(prompt(field, ctx), field)
+    return Turn([_question(Intake(field), ctx)], Intake(field))
 
 
-_STEPS = {
-    "content": content,
-    "category": category,
-    "party": party,
-    "reference": reference,
-    "contact": contact,
-    "outcome": outcome,
-    "confirm": confirm,
-    "edit": edit,
-}
+def _keeping_evidence(state: Intake, step: Step) -> Step:
+    """Evidence sent while another question is open is kept, not dropped, and the question
+    asked again."""
+
+    async def run(ctx: FlowContext) -> Turn:
+        if not ctx.msg.attachments:
+            return await step(ctx)
+        ctx.data.setdefault("attachments", []).extend(a.to_json() for a in ctx.msg.attachments)
+        return Turn([ctx.say("attachment_added"), _question(state, ctx)], state)
+
+    return run
 
 
-async def submit(ctx: FlowContext) -> Turn:
+async def _submit(ctx: FlowContext) -> Turn:
     """Open the case in the dialogue's transaction and tell the customer its number and when
     they will hear from us. Internal flags (priority, severity, signals) are never shown."""
     words = "\n".join(ctx.data.get("parts") or [])
@@ -207,7 +219,7 @@ async def submit(ctx: FlowContext) -> Turn:
             channel=ctx.msg.channel,
             channel_user_id=ctx.msg.user_id,
             content=words,
-            subject=subject or _category_name(ctx, category_id),
+            subject=subject or ask.category_name(ctx, category_id),
             category=category_id,
             priority=sig.priority,
             severity=sig.severity,
@@ -230,116 +242,48 @@ async def submit(ctx: FlowContext) -> Turn:
         # "4 小时内(明天 13:00 前)" would read as a contradiction at night: say working hours.
         unit = "working_hours" if first_response.clock == "business" else "hours"
         within = ctx.t(unit, n=f"{first_response.hours:g}")
-    deadline = _when(ctx, case.first_response_due)
+    deadline = ask.when(ctx, case.first_response_due)
     ctx.data.clear()
-    return Turn(
-        [
-            OutgoingMessage(
-                ctx.t("submitted", number=case.number, within=within, deadline=deadline),
-                remove_keyboard=True,
-            )
-        ],
-        None,
-    )
+    done = ctx.t("submitted", number=case.number, within=within, deadline=deadline)
+    return Turn([OutgoingMessage(done, remove_keyboard=True)], None)
 
 
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def _more(ctx: FlowContext) -> OutgoingMessage:
-    return ctx.say("content_more", [("btn_done", "i:done")])
+def _question(state: Intake, ctx: FlowContext) -> OutgoingMessage:
+    return FLOW.questions[state](ctx)
 
 
 def _to_category(ctx: FlowContext) -> Turn:
     if ctx.data.get("editing") and ctx.data.get("category"):
-        return _next_after(ctx, "category")
+        return _next_after(ctx, Intake.CATEGORY)
     suggestion = ctx.deps.classifier.classify("\n".join(ctx.data["parts"]))
     ctx.data["suggested"] = suggestion.category if suggestion.confident else None
     ctx.data["alternatives"] = [a.category for a in suggestion.alternatives][:3]
-    return Turn([_category_question(ctx)], "category")
+    return Turn([ask.category(ctx)], Intake.CATEGORY)
 
 
-def _category_question(ctx: FlowContext) -> OutgoingMessage:
-    suggested = ctx.data.get("suggested")
-    if suggested:
-        return ctx.say(
-            "category_suggest",
-            [("btn_yes", "i:cat:yes"), ("btn_no", "i:cat:no")],
-            category=_category_name(ctx, suggested),
-        )
-    ids = ctx.deps.classifier.taxonomy.ids
-    ranked = [c for c in ctx.data.get("alternatives") or [] if c in ids]
-    ordered = ranked + [c for c in ids if c not in ranked]
-    rows = tuple((Button(_category_name(ctx, c), f"i:cat:{c}"),) for c in ordered)
-    return OutgoingMessage(ctx.t("category_pick"), buttons=rows)
-
-
-def _category_name(ctx: FlowContext, category_id: str) -> str:
-    try:
-        cat = ctx.deps.classifier.taxonomy.get(category_id)
-    except KeyError:
-        return category_id
-    return convert(ctx.lang, cat.name_zh, cat.name_en)
-
-
-def _free_text(ctx: FlowContext, field: str, following: str) -> Turn:
+def _free_text(ctx: FlowContext, field: Intake, following: Intake) -> Turn:
     msg = ctx.msg
-    question = prompt(field, ctx)
+    question = _question(field, ctx)
     if msg.callback == "i:skip":
-        ctx.data[field] = None
+        ctx.data[field.value] = None
         return _next_after(ctx, following)
     if msg.callback is not None or not msg.text.strip():
-        return Turn(question, field)
+        return Turn([question], field)
     value = msg.text.strip()
     if len(value) > MAX_FIELD_CHARS:
-        return Turn([ctx.say("text_too_long", limit=MAX_FIELD_CHARS), *question], field)
-    ctx.data[field] = value
+        return Turn([ctx.say("text_too_long", limit=MAX_FIELD_CHARS), question], field)
+    ctx.data[field.value] = value
     return _next_after(ctx, following)
 
 
-def _next_after(ctx: FlowContext, following: str) -> Turn:
+def _next_after(ctx: FlowContext, following: Intake) -> Turn:
     """The next question, or straight back to the restatement when correcting one field."""
     if ctx.data.pop("editing", False):
-        return Turn([_summary(ctx)], "confirm")
-    return Turn(prompt(following, ctx), following)
-
-
-def _contact_question(ctx: FlowContext) -> OutgoingMessage:
-    return OutgoingMessage(
-        ctx.t("ask_contact"),
-        buttons=((Button(ctx.t("btn_chat_only"), "i:chat"),),),
-        request_contact=ctx.t("btn_share_contact"),
-    )
-
-
-def _outcome_question(ctx: FlowContext) -> OutgoingMessage:
-    rows = tuple((Button(ctx.t(f"outcome_{o}"), f"i:out:{o}"),) for o in OUTCOMES)
-    return OutgoingMessage(ctx.t("ask_outcome"), buttons=rows, remove_keyboard=True)
-
-
-def _edit_question(ctx: FlowContext) -> OutgoingMessage:
-    rows = tuple((Button(ctx.t(f"field_{f}"), f"i:edit:{f}"),) for f in EDITABLE)
-    return OutgoingMessage(ctx.t("edit_which"), buttons=rows)
-
-
-def _summary(ctx: FlowContext) -> OutgoingMessage:
-    d = ctx.data
-    words = "\n".join(d.get("parts") or [])
-    if len(words) > SUMMARY_CHARS:
-        words = f"{words[:SUMMARY_CHARS]}…({len(words)})"
-    files = d.get("attachments") or []
-    missing = ctx.t("not_provided")
-    return ctx.say(
-        "confirm",
-        [("btn_submit", "i:submit"), ("btn_edit", "i:edit")],
-        content=words or missing,
-        attachments=ctx.t("attachments_count", n=len(files)) if files else missing,
-        category=_category_name(ctx, d.get("category") or "other"),
-        party=d.get("party") or missing,
-        reference=d.get("reference") or missing,
-        contact=d.get("contact") or ctx.t("via_chat"),
-        outcome=ctx.t(f"outcome_{d.get('outcome') or 'other'}"),
-    )
+        return Turn([ask.summary(ctx)], Intake.CONFIRM)
+    return Turn([_question(following, ctx)], following)
 
 
 def _phone(raw: str) -> str | None:
@@ -369,12 +313,30 @@ def _received_at(ctx: FlowContext) -> datetime:
     return datetime.fromisoformat(started) if started else ctx.now
 
 
-def _when(ctx: FlowContext, instant: datetime) -> str:
-    local = instant.astimezone(ctx.deps.tz)
-    today = ctx.now.astimezone(ctx.deps.tz).date()
-    clock = f"{local:%H:%M}"
-    if local.date() == today:
-        return ctx.t("today", time=clock)
-    if local.date() == today + timedelta(days=1):
-        return ctx.t("tomorrow", time=clock)
-    return ctx.t("date", month=local.month, day=local.day, time=clock)
+# -- the table: each state's step and the question it asks again after a fallback -------------
+
+FLOW = Flow(
+    name="intake",
+    states=Intake,
+    entry=start,
+    steps={
+        Intake.CONTENT: content,  # a photo here is part of the description
+        Intake.CATEGORY: _keeping_evidence(Intake.CATEGORY, category),
+        Intake.PARTY: _keeping_evidence(Intake.PARTY, party),
+        Intake.REFERENCE: _keeping_evidence(Intake.REFERENCE, reference),
+        Intake.CONTACT: _keeping_evidence(Intake.CONTACT, contact),
+        Intake.OUTCOME: _keeping_evidence(Intake.OUTCOME, outcome),
+        Intake.CONFIRM: _keeping_evidence(Intake.CONFIRM, confirm),
+        Intake.EDIT: _keeping_evidence(Intake.EDIT, edit),
+    },
+    questions={
+        Intake.CONTENT: ask.content,
+        Intake.CATEGORY: ask.category,
+        Intake.PARTY: ask.party,
+        Intake.REFERENCE: ask.reference,
+        Intake.CONTACT: ask.contact,
+        Intake.OUTCOME: ask.outcome,
+        Intake.CONFIRM: ask.summary,
+        Intake.EDIT: ask.edit,
+    },
+)

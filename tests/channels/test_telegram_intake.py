@@ -1,10 +1,11 @@
-"""Transcripts: a customer on Telegram, the real python-telegram-bot, kesu, and the emulator."""
+"""A customer on Telegram, the real python-telegram-bot, kesu, and the emulator: a whole intake
+with a photo and a shared contact, and a reply-keyboard key typed back. Every other turn of
+the dialogue is checked exactly, without HTTP, in tests/flows/ and tests/test_dispatcher.py."""
 
 from __future__ import annotations
 
 from tests.channels.conftest import Bot
 from tests.fakes.telegram import FakeTelegram, FakeUser
-from tests.queries import case_count
 
 
 async def test_a_whole_intake_in_simplified_chinese(bot: Bot, tg: FakeTelegram) -> None:
@@ -47,28 +48,6 @@ async def test_a_whole_intake_in_simplified_chinese(bot: Bot, tg: FakeTelegram) 
     assert case.content == "昨天在你们加油站加油,员工态度恶劣,还骂人\n这是当时的小票"
 
 
-async def test_traditional_chinese_customer(bot: Bot, tg: FakeTelegram) -> None:
-    bob = tg.user(1002, "陳大文", "zh-hk")
-    await bob.says("物業費亂收費,每個月都多收我們二十元")
-    first = await bob.hears()
-    assert "您好,這裡是客戶投訴服務" in first  # 繁體 from the first word
-    assert "還有要補充的嗎" in first
-    await bob.taps("說完了 ✅")
-    assert "價格/費用問題" in await bob.hears()
-    await bob.taps("是")
-    await bob.hears()
-    await bob.taps("跳過")
-    await bob.hears()
-    await bob.taps("跳過")
-    await bob.hears()
-    await bob.says("+852 9123 4567")
-    await bob.hears(2)
-    await bob.taps("退款")
-    assert "+85291234567" in await bob.hears()
-    await bob.taps("確認提交")
-    assert "您的投訴編號是 TS20261117001" in await bob.hears()
-
-
 async def test_english_customer_and_contact_by_chat(bot: Bot, tg: FakeTelegram) -> None:
     carol = tg.user(1003, "Carol", "en-US")
     await carol.says("/new")
@@ -91,53 +70,6 @@ async def test_english_customer_and_contact_by_chat(bot: Bot, tg: FakeTelegram) 
     assert "Contact: this chat" in summary
     await carol.taps("Submit")
     assert "Your case number is TS20261117001" in await carol.hears()
-
-
-async def test_no_suggestion_means_a_list_to_pick_from(bot: Bot, tg: FakeTelegram) -> None:
-    dan = tg.user(1004, "Dan")
-    await dan.says("你好,我有个问题想反映一下")
-    await dan.hears()
-    await dan.taps("说完了 ✅")
-    question = await dan.hears()
-    assert "请选择最接近的问题类型" in question
-    assert dan.last.buttons[:1] != []
-    assert "流程/效率问题" in dan.last.buttons
-    await dan.says("随便打的字")  # not a button: asked again, with a hint
-    assert "请点击下面的按钮" in await dan.hears(2)
-    await dan.taps("流程/效率问题")
-    assert "被投诉的网点" in await dan.hears()
-
-
-async def test_correcting_one_field_returns_to_the_restatement(bot: Bot, tg: FakeTelegram) -> None:
-    eve = tg.user(1005, "Eve")
-    await through_to_summary(eve, "快递三天了还没派送")
-    await eve.taps("修改")
-    assert "要修改哪一项" in await eve.hears()
-    await eve.taps("被投诉对象")
-    assert "被投诉的网点" in await eve.hears()
-    await eve.says("朝阳区驿站")
-    summary = await eve.hears()
-    assert "被投诉对象:朝阳区驿站" in summary
-    await eve.taps("确认提交")
-    assert "TS20261117001" in await eve.hears()
-
-
-async def test_cancel_help_and_status_work_in_the_middle(bot: Bot, tg: FakeTelegram) -> None:
-    fay = tg.user(1006, "Fay")
-    await fay.says("多扣了我话费")
-    await fay.hears()
-    await fay.says("/help")
-    helped = await fay.hears(2)
-    assert "/status" in helped
-    assert "还有要补充的吗" in helped  # and the dialogue's question again
-    await fay.says("/status")
-    assert "还没有投诉记录" in await fay.hears(2)
-    await fay.says("取消")
-    assert "已取消" in await fay.hears()
-    await fay.says("/cancel")
-    assert "没有进行中的登记" in await fay.hears()
-    async with bot.runtime.kesu.store.read() as tx:  # type: ignore[union-attr]
-        assert await case_count(tx) == 0
 
 
 async def through_to_summary(user: FakeUser, complaint: str) -> str:

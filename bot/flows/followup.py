@@ -1,0 +1,108 @@
+"""A customer writes outside any dialogue (补充): their words go to their open case; with
+several open cases they are asked which (or "这是新的投诉"); with none, the words begin an
+intake. See followup.md for the diagram; the table is :data:`FLOW` at the end."""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from typing import Any
+
+from bot.domain.cases import Case, DomainError
+from bot.flows import intake
+from bot.flows.base import Flow, FlowContext, Turn
+from bot.messages import Attachment, Button, OutgoingMessage
+
+log = logging.getLogger(__name__)
+
+MAX_CHOICES = 10  # cases offered as buttons, newest first
+
+
+class Followup(StrEnum):
+    """The follow-up's states. The values are stored in conversation rows: never rename one."""
+
+    CHOOSE = "choose"
+
+
+async def fresh(ctx: FlowContext) -> Turn:
+    """A message with no dialogue going on: add it to the one open case, ask which of several,
+    or begin an intake with it."""
+    msg = ctx.msg
+    if msg.callback:
+        return Turn([ctx.say("button_expired"), ctx.say("help")], None)
+    if not msg.text.strip() and not msg.attachments:
+        return Turn([ctx.say("unsupported")], None)
+    open_cases = await _open_cases(ctx)
+    if len(open_cases) == 1:
+        return Turn([await _append(ctx, open_cases[0].number)], None)
+    if len(open_cases) > 1:
+        ctx.data.clear()
+        ctx.data["pending_text"] = msg.text
+        ctx.data["pending_attachments"] = [a.to_json() for a in msg.attachments]
+        return Turn([_which_case(ctx, open_cases)], Followup.CHOOSE)
+    return await intake.first_words(ctx)
+
+
+async def choose(ctx: FlowContext) -> Turn:
+    """A case button adds what was kept to that case (if it is still theirs and open); "new"
+    begins an intake with it; more words are kept too, and the question asked again."""
+    msg = ctx.msg
+    if not msg.callback:
+        if msg.text.strip():
+            ctx.data["pending_text"] = "\n".join(
+                t for t in (ctx.data.get("pending_text"), msg.text) if t
+            )
+        ctx.data.setdefault("pending_attachments", []).extend(a.to_json() for a in msg.attachments)
+        return Turn([_which_case(ctx, await _open_cases(ctx))], Followup.CHOOSE)
+    choice = msg.callback.removeprefix("f:")
+    if choice == "new":
+        words = ctx.data.get("pending_text") or ""
+        files: list[dict[str, Any]] = ctx.data.get("pending_attachments") or []
+        return intake.with_words(ctx, words, files)
+    if choice not in {c.number for c in await _open_cases(ctx)}:
+        # A forged or stale button: someone else's case, or one closed since.
+        log.warning("%s user %s chose case %r not theirs/open", msg.channel, msg.user_id, choice)
+        return Turn([ctx.say("case_not_found")], None)
+    kept = [Attachment.from_json(a) for a in ctx.data.get("pending_attachments") or []]
+    reply = await _append(ctx, choice, ctx.data.get("pending_text") or "", kept)
+    return Turn([reply], None)
+
+
+def _which_case(ctx: FlowContext, open_cases: list[Case]) -> OutgoingMessage:
+    rows = tuple((Button(c.number, f"f:{c.number}"),) for c in open_cases[:MAX_CHOICES])
+    rows += ((Button(ctx.t("btn_new_case"), "f:new"),),)
+    return OutgoingMessage(ctx.t("followup_which"), buttons=rows)
+
+
+async def _open_cases(ctx: FlowContext) -> list[Case]:
+    msg = ctx.msg
+    return await ctx.deps.cases.customer_cases(
+        msg.channel, msg.user_id, open_only=True, customer_id=ctx.customer_id, tx=ctx.tx
+    )
+
+
+async def _append(
+    ctx: FlowContext,
+    number: str,
+    words: str | None = None,
+    files: list[Attachment] | None = None,
+) -> OutgoingMessage:
+    """Words and files to the case, seen by whoever handles it; by default this message's."""
+    msg = ctx.msg
+    try:
+        await ctx.deps.cases.add_customer_message(
+            number,
+            f"customer:{msg.channel}:{msg.user_id}",
+            msg.text if words is None else words,
+            list(msg.attachments) if files is None else files,
+            tx=ctx.tx,
+        )
+    except DomainError as exc:
+        log.warning("follow-up for %s refused: %s", number, exc)
+        return ctx.say("case_not_found")
+    return ctx.say("followup_added", number=number)
+
+
+# The which-case question is not asked again after /help or a language switch: its buttons
+# are still on the screen and still answer it, so CHOOSE declares no question.
+FLOW = Flow(name="followup", states=Followup, entry=fresh, steps={Followup.CHOOSE: choose})
