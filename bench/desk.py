@@ -28,6 +28,7 @@ from bot.domain.sla import Sla
 from bot.nlp.classifier import Classifier
 from bot.outbox import OutboxWorker
 from bot.services import CaseService, NewComplaint
+from bot.web import WebServer
 from storage import migrate
 from storage.db import Store
 
@@ -89,7 +90,8 @@ async def drain(directory: str, classifier: Classifier) -> dict:
         await service.claim(case.number, "slack:UAGENT001")
     channel = SlackChannel(desk, bot_token=slack.bot_token, staff_channel="CDESK0001",
                            clock=clock, tz=TZ, mode="http", signing_secret="unused",  # noqa: S106
-                           api_url=slack.api_url, limits=Limits(1000.0, 0.0))  # fmt: skip
+                           api_url=slack.api_url, limits=Limits(1000.0, 0.0),
+                           web_server=WebServer())  # never started: sending only  # fmt: skip
     channel.ready = True  # sending only: the start checks (and bolt's server) are not measured
     worker = OutboxWorker(store, {"slack": channel}, clock, tz=TZ)
     stop = asyncio.Event()

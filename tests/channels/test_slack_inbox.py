@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from bot.channels.slack_inbox import SlackProcessor
+from bot.channels.slack.inbox import SlackProcessor
 from bot.inbox import Inbox
 from storage.repositories.base import DatabaseError
 from tests.channels.conftest import AGENT, STAFF_CHANNEL, Bot
@@ -103,7 +103,7 @@ async def test_a_claim_processed_again_after_a_crash_changes_the_case_once(
     async with desk.runtime.kesu.store.read() as tx:  # type: ignore[union-attr]
         (row,) = [r for r in await tx.inbox.listing(["done"], 10) if r["channel"] == "slack"]
     told = len(slack.ephemerals(AGENT))
-    processor = SlackProcessor(desk.desk_channel)
+    processor = SlackProcessor(desk.desk_channel.handlers, desk.clock)
     await processor.process_apart({**row, "payload": click.request})
     history = await desk.runtime.kesu.cases.history(number)  # type: ignore[union-attr]
     assert [e.action for e in history].count("claim") == 1

@@ -11,8 +11,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from bot.channels import slack_blocks as kit
 from bot.channels.slack import SlackChannel, plain_from_slack
+from bot.channels.slack import blocks as kit
+from bot.channels.slack import text as words
 from bot.config import Settings
 from bot.desk import mask_contact
 from tests.conftest import SHANGHAI
@@ -53,20 +54,20 @@ def card_with(**values: object) -> dict[str, object]:
     ],
 )
 def test_customer_words_never_become_slack_markup(typed: str, shown: str) -> None:
-    assert kit.esc(typed) == shown
-    assert kit.quote(typed) == ">" + shown
+    assert words.esc(typed) == shown
+    assert words.quote(typed) == ">" + shown
 
 
 def test_only_the_desks_own_tokens_become_mentions() -> None:
-    text = kit.desk_text("TS1 已由 {slack:UAGENT001} 认领 <!here>")
+    text = words.desk_text("TS1 已由 {slack:UAGENT001} 认领 <!here>")
     assert text == "TS1 已由 <@UAGENT001> 认领 &lt;!here&gt;"
-    assert kit.actor_label("customer:telegram:42") == "客户 customer"
-    assert kit.actor_label(None) == "未认领 unclaimed"
-    assert kit.actor_label("cli:<b>") == "cli:&lt;b&gt;"
+    assert words.actor_label("customer:telegram:42") == "客户 customer"
+    assert words.actor_label(None) == "未认领 unclaimed"
+    assert words.actor_label("cli:<b>") == "cli:&lt;b&gt;"
 
 
 def test_long_words_are_cut_visibly_and_lines_stay_quoted() -> None:
-    quoted = kit.quote("第一行\n\n" + "长" * 3000, limit=100)
+    quoted = words.quote("第一行\n\n" + "长" * 3000, limit=100)
     lines = quoted.split("\n")
     assert lines[:2] == [">第一行", ">"]
     assert re.search(r"… \(\+29\d\d 字\)$", lines[-1])
@@ -76,7 +77,7 @@ def test_long_words_are_cut_visibly_and_lines_stay_quoted() -> None:
 def test_the_cut_counts_what_escaping_adds() -> None:
     """3,000 ``<`` become 12,000 characters of ``&lt;``: the cut keeps within Slack's block
     limit, never splits an entity, and still says how much is left out."""
-    quoted = kit.quote("<" * 3000, limit=3000)
+    quoted = words.quote("<" * 3000, limit=3000)
     assert len(quoted) <= 3000
     assert quoted.endswith(" 字)")
     assert "&lt;&lt;…" in quoted
@@ -141,7 +142,7 @@ def test_slack_settings_say_what_is_missing() -> None:
 
 def test_the_manifest_asks_for_what_the_code_uses() -> None:
     manifest = yaml.safe_load((ROOT / "slack-app-manifest.yml").read_text(encoding="utf-8"))
-    source = (ROOT / "bot" / "channels" / "slack.py").read_text(encoding="utf-8")
+    source = (ROOT / "bot" / "channels" / "slack" / "handlers.py").read_text(encoding="utf-8")
     events = set(re.findall(r'app\.event\("([a-z_]+)"\)', source))
     subscribed = {e.removesuffix(".channels").removesuffix(".groups")
                   for e in manifest["settings"]["event_subscriptions"]["bot_events"]}  # fmt: skip

@@ -18,7 +18,7 @@ from bot.clock import TickingClock
 from bot.config import Settings
 from bot.nlp.classifier import Classifier
 from tests.channels.conftest import AGENT, COLLEAGUE, OUTSIDER, STAFF_CHANNEL, Bot
-from tests.channels.test_slack_desk import card_of, card_shows, opened_view, thread_says
+from tests.channels.test_slack_desk import card_of, card_shows, kesu, opened_view, thread_says
 from tests.channels.test_telegram_intake import file_complaint
 from tests.conftest import SHANGHAI
 from tests.fakes.slack import FakeSlack, Message, input_value
@@ -124,12 +124,11 @@ async def test_a_refused_reply_comes_back_as_form_errors(
 
 
 async def test_the_kesu_command_over_the_socket(socket_desk: Bot, slack: FakeSlack) -> None:
-    helped = await slack.command(AGENT, "help")
-    assert helped.via == "socket"
-    assert "/kesu mine" in helped.text
-    assert "/kesu find" in helped.text
-    refused = await slack.command(OUTSIDER, "open")
-    assert "不是客服成员" in refused.text
+    helped = await kesu(slack, AGENT, "help", via="socket")
+    assert "/kesu mine" in helped
+    assert "/kesu find" in helped
+    refused = await kesu(slack, OUTSIDER, "open", via="socket")
+    assert "不是客服成员" in refused
 
 
 async def test_the_desk_reconnects_when_slack_asks(

@@ -302,6 +302,9 @@ class FakeSlack:
     delays: dict[str, float] = field(default_factory=dict)  # per method, added to ``delay``
     refused: int = 0  # calls answered by failure injection or ``down``
     trigger_ttl: float | None = 3.0  # Slack's trigger_id lifetime; None: never expires
+    # A response_url takes this many answers within this many seconds (Slack: 5 in 30 min).
+    response_url_uses: int = 5
+    response_url_ttl: float = 1800.0
     app_timeout: float = 3.0  # Slack waits this long for the app's answer (HTTP or ack)
     # How the helpers reach the app: "http" POSTs to ``app_events_url``; "socket" sends an
     # envelope over the app's Socket Mode connection (waiting up to ``app_timeout`` for one);
@@ -974,15 +977,23 @@ class FakeSlack:
 
     def _response_url(self, user: str, channel: str | None, message_ts: str | None) -> str:
         rid = f"{next(self._seq)}"
-        self._response_urls[rid] = {"user": user, "channel": channel, "message_ts": message_ts}
+        self._response_urls[rid] = {"user": user, "channel": channel, "message_ts": message_ts,
+                                    "issued": time.monotonic(), "uses": 0}  # fmt: skip
         return f"{self._base}/response/{rid}"
 
     async def _handle_response_url(self, request: web.Request) -> web.Response:
-        """What bolt's ``respond()`` posts: replace/delete the original, or a new message."""
+        """What bolt's ``respond()`` posts: replace/delete the original, or a new message.
+        Like Slack, a URL answers 404 ``expired_url`` after ``response_url_ttl`` seconds and
+        ``used_url`` after ``response_url_uses`` answers; neither shows anything."""
         rid = request.match_info["rid"]
         origin = self._response_urls.get(rid)
         if origin is None:
             return web.Response(status=404, text="no_such_url")
+        if time.monotonic() - origin["issued"] >= self.response_url_ttl:
+            return web.Response(status=404, text="expired_url")
+        if origin["uses"] >= self.response_url_uses:
+            return web.Response(status=404, text="used_url")
+        origin["uses"] += 1
         try:
             body = json.loads(await request.text() or "{}")
         except ValueError:
@@ -1284,6 +1295,26 @@ class FakeSlack:
         if subtype:
             event["subtype"] = subtype
         return event
+
+    def join(self, channel: str, user: str) -> JSON:
+        """``user`` joins ``channel``: the membership changes now; returns the
+        ``member_joined_channel`` event Slack sends about it (send it with ``send_event``)."""
+        cid = self._channel_id(channel) or channel
+        if user not in self.members.setdefault(cid, []):
+            self.members[cid].append(user)
+        return self._membership_event("member_joined_channel", cid, user)
+
+    def leave(self, channel: str, user: str) -> JSON:
+        """``user`` leaves ``channel``; returns the ``member_left_channel`` event."""
+        cid = self._channel_id(channel) or channel
+        if user in self.members.get(cid, []):
+            self.members[cid].remove(user)
+        return self._membership_event("member_left_channel", cid, user)
+
+    def _membership_event(self, kind: str, cid: str, user: str) -> JSON:
+        private = self.channels.get(cid, {}).get("is_private")
+        return {"type": kind, "user": user, "channel": cid, "channel_type": "G" if private else "C",
+                "team": self.team_id, "event_ts": self._ts()}  # fmt: skip
 
     def app_home_opened(self, user: str) -> JSON:
         event: JSON = {"type": "app_home_opened", "user": user, "channel": self.dm(user),

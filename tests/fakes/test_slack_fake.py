@@ -208,6 +208,25 @@ async def test_conversations_members_pages_with_a_cursor(
         await client.conversations_members(channel="C9", cursor="garbage!")
 
 
+async def test_joining_and_leaving_change_the_members_and_say_so(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    fake.add_channel("G7", "desk", ["U1"], private=True)
+    joined = fake.join("G7", "U2")
+    assert (joined["type"], joined["user"], joined["channel"]) == (
+        "member_joined_channel",
+        "U2",
+        "G7",
+    )
+    assert joined["channel_type"] == "G"
+    assert sorted((await client.conversations_members(channel="G7"))["members"]) == sorted(
+        ["U1", "U2", fake.bot_user_id]
+    )
+    left = fake.leave("G7", "U1")
+    assert left["type"] == "member_left_channel"
+    assert "U1" not in (await client.conversations_members(channel="G7"))["members"]
+
+
 async def test_users_usergroups_and_conversations_info(
     fake: FakeSlack, client: AsyncWebClient
 ) -> None:
@@ -435,6 +454,35 @@ async def test_slash_command_acks_and_responds(fake: FakeSlack, bolt: dict[str, 
     await fake.wait_for(lambda: fake.responses, within=3)
     assert fake.responses[0].body["text"] == "查询 #7"
     assert [e.text for e in fake.ephemerals("U1")] == ["查询 #7"]
+
+
+async def test_a_click_s_response_url_answers_the_clicker_five_times_while_it_lives(
+    fake: FakeSlack, client: AsyncWebClient, bolt: dict[str, list[Any]]
+) -> None:
+    """bolt's ``respond()`` after a button: an ephemeral for the person who clicked, where
+    they clicked; Slack takes five answers within 30 minutes and refuses the rest (404)."""
+    case = await _post_claimable(client, fake)
+    await fake.click("U1", "claim", message=case)
+    await fake.wait_for(lambda: bolt["claim"], within=3)
+    respond = AsyncRespond(response_url=bolt["claim"][0]["response_url"])
+    first = await respond(text="已由 <@U2> 认领", response_type="ephemeral")
+    assert first.status_code == 200
+    [told] = fake.ephemerals("U1")
+    assert (told.channel, told.text, told.via) == ("C1", "已由 <@U2> 认领", "response_url")
+    assert (fake.responses[0].user, fake.responses[0].channel) == ("U1", "C1")
+    assert fake.message("C1", case.ts).text == "新客诉 #1"  # the card itself is untouched
+    for _ in range(4):
+        assert (await respond(text="again")).status_code == 200
+    sixth = await respond(text="sixth")
+    assert (sixth.status_code, sixth.body) == (404, "used_url")
+    assert len(fake.ephemerals("U1")) == 5
+
+    fake.response_url_ttl = 0.0  # every URL has lapsed, as after 30 minutes
+    await fake.click("U2", "claim", message=case)
+    await fake.wait_for(lambda: len(bolt["claim"]) == 2, within=3)
+    late = await AsyncRespond(response_url=bolt["claim"][1]["response_url"])(text="late")
+    assert (late.status_code, late.body) == (404, "expired_url")
+    assert fake.ephemerals("U2") == []
 
 
 async def test_shortcut_modal_and_submission_errors(

@@ -11,6 +11,10 @@ details (``views.open`` needs the request's ``trigger_id``, valid 3 s). Nothing 
 they change nothing but what the person sees, except a form, and a form that kesu did not
 answer stays open in Slack with what was typed, saying it failed; pressed again it is applied
 once (its view id is recorded with the change).
+
+A stored request is processed by the same listener code as a live one, with the person's role
+looked up and someone outside the desk refused as the live middleware does; it is answered at
+its ``response_url`` while Slack still takes answers there (30 minutes), else as an ephemeral.
 """
 
 from __future__ import annotations
@@ -19,24 +23,25 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.response import BoltResponse
 
-from bot.channels import slack_blocks as kit
+from bot.channels.slack.app import REFUSAL, acting_user
+from bot.channels.slack.blocks import CLAIM, MORE
+from bot.channels.slack.handlers import INBOX_ID
+from bot.channels.slack.tell import RESPONSE_URL_LIFETIME
+from bot.clock import Clock
 from bot.desk import Outcome
 from bot.inbox import After, Inbound, Inbox
 from storage.repositories import Tx
 from storage.schema import Row
 
 if TYPE_CHECKING:
-    from bot.channels.slack import SlackChannel
+    from bot.channels.slack.handlers import Handlers
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "slack"
-#: Set on a payload processed from the inbox: the desk records this id with the change, so a
-#: row processed again after a crash changes nothing twice.
-INBOX_ID = "kesu_inbox_update"
 FAILED = "你的操作未能完成,已记录,请稍后再试 (your action could not be completed; it was logged)"
 
 
@@ -70,9 +75,9 @@ def inbound(body: dict[str, Any], staff_channel: str) -> Inbound | None:
 
 
 def _stored_action(action: dict[str, Any]) -> bool:
-    if action.get("action_id") == kit.CLAIM:
+    if action.get("action_id") == CLAIM:
         return True
-    if action.get("action_id") == kit.MORE:
+    if action.get("action_id") == MORE:
         value = str((action.get("selected_option") or {}).get("value") or "")
         return value.startswith("release|")
     return False
@@ -84,13 +89,13 @@ def _micros(ts: str) -> int:
     return int(seconds) * 1_000_000 + int((fraction + "000000")[:6])
 
 
-def middleware(channel: SlackChannel, inbox: Inbox) -> Callable[..., Awaitable[Any]]:
+def middleware(staff_channel: str, inbox: Inbox) -> Callable[..., Awaitable[Any]]:
     """Store, then acknowledge; bolt's own checks (the request's signature) run before."""
 
     async def store_then_ack(
         body: dict[str, Any], next: Callable[[], Awaitable[None]]
     ) -> BoltResponse | None:
-        item = inbound(body, channel.staff_channel)
+        item = inbound(body, staff_channel)
         if item is None:
             await next()
             return None
@@ -109,30 +114,44 @@ def middleware(channel: SlackChannel, inbox: Inbox) -> Callable[..., Awaitable[A
 
 
 class SlackProcessor:
-    """A stored desk request, processed by the channel's own handlers; the desk records the
+    """A stored desk request, processed by the listeners' own code; the desk records the
     row's id with the change in its own transaction (so this is an apart handler)."""
 
-    def __init__(self, channel: SlackChannel) -> None:
-        self.channel = channel
+    def __init__(self, handlers: Handlers, clock: Clock) -> None:
+        self.handlers = handlers
+        self.clock = clock
 
     async def process_apart(self, row: Row) -> After | None:
         body = {**row["payload"], INBOX_ID: row["update_id"]}
+        user = acting_user(body)
+        staff = None if user is None else await self.handlers.roles.of(user)
         if body.get("type") == "event_callback":
-            await self.channel._on_message(body=body, event=body["event"])
+            await self.handlers.thread_message(body, body["event"], staff)
+            return None
+        if staff is None or not staff.is_staff:  # as the live middleware refuses
+            log.warning("slack user %s is not staff: refused", user)
+            await self.handlers.teller.tell(str(user or row["chat"]), Outcome(False, REFUSAL))
             return None
         action = body["actions"][0]
-        ack = AsyncAck()  # type: ignore[no-untyped-call] # Slack was answered on storing
-        if action.get("action_id") == kit.CLAIM:
-            await self.channel._on_claim(ack=ack, body=body, action=action)
+        respond = self._respond(row)
+        if action.get("action_id") == CLAIM:
+            await self.handlers.claim(body, action, staff, respond)
         else:
-            await self.channel._on_more(ack=ack, body=body, action=action)
+            await self.handlers.more(body, action, staff, respond)
         return None
 
     async def parked(self, tx: Tx, row: Row, reason: str) -> After | None:
-        user = row["chat"]
-        channel = self.channel
+        user, respond, teller = str(row["chat"]), self._respond(row), self.handlers.teller
 
         async def tell() -> None:
-            await channel._tell(user, Outcome(False, FAILED))
+            await teller.answer(user, Outcome(False, FAILED), respond)
 
         return tell
+
+    def _respond(self, row: Row) -> AsyncRespond | None:
+        """Where the person acted, while Slack still takes answers there."""
+        url = (row.get("payload") or {}).get("response_url")
+        received = row.get("received_at")
+        if not url or (received and self.clock.now() - received >= RESPONSE_URL_LIFETIME):
+            return None
+        return AsyncRespond(response_url=str(url))

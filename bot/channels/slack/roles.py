@@ -1,0 +1,134 @@
+"""Who is staff on the Slack desk, and who is a supervisor, without asking Slack at each click.
+
+Staff are the staff channel's members and the configured staff; supervisors are the
+configured ones and the members of the supervisors' user group, and are staff too. The lists
+are kept here and read on every request (bolt's 3 seconds leave no room for a Web API call
+per click); they are asked again in the background once ``ttl`` has passed, and at once when
+someone joins or leaves the staff channel. When Slack cannot say, the last known lists stay
+(nobody at first) and Slack is asked again in 10 s, not at every click.
+
+Two lookups wait for Slack instead of answering from the lists, at most ``WAIT`` seconds so a
+request is still acknowledged in time: right after someone joined or left (a member who just
+left must not act on a case), and for someone the lists do not know while they are stale (a
+new colleague is not refused because the lists are a minute old).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.channels.slack.sender import NETWORK_ERRORS
+from bot.desk import Staff
+
+log = logging.getLogger(__name__)
+
+WAIT = 2.0  # seconds a lookup waits for Slack: under Slack's 3 s to acknowledge
+RETRY_SOON = 10.0  # seconds before asking again when Slack could not answer
+
+
+class Roles:
+    def __init__(
+        self,
+        web: AsyncWebClient,
+        staff_channel: str,
+        *,
+        ready: Callable[[], bool],
+        staff_users: Iterable[str] = (),
+        supervisors: Iterable[str] = (),
+        supervisor_group: str | None = None,
+        ttl: float = 60.0,
+    ) -> None:
+        # The outbox's client, which never retries: no sleeping out a 429 while clicks queue.
+        self.web = web
+        self.staff_channel = staff_channel
+        self.ready = ready
+        self.staff_users = frozenset(staff_users)
+        self.supervisors = frozenset(supervisors)
+        self.supervisor_group = supervisor_group
+        self.ttl = ttl
+        self._members: frozenset[str] = frozenset()
+        self._group: frozenset[str] = frozenset()
+        self._asked_at = float("-inf")  # monotonic: when the lists were last current
+        self._changes = 0  # joins and leaves heard of
+        self._seen = 0  # of which the lists reflect this many
+        self._refresh: asyncio.Task[None] | None = None
+
+    async def of(self, user_id: str) -> Staff:
+        """The person's role: staff act on cases; supervisors also reassign and act on any."""
+        if not self.ready():  # the staff channel has not passed the checks: nobody is staff
+            return Staff("slack", user_id, is_staff=False)
+        if time.monotonic() - self._asked_at >= self.ttl:
+            refresh = self.refresh()
+            if self._seen < self._changes or not self._known(user_id):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(refresh), WAIT)
+        supervisor = user_id in self.supervisors or user_id in self._group
+        member = user_id in self._members or user_id in self.staff_users
+        return Staff("slack", user_id, member or supervisor, supervisor)
+
+    def _known(self, user_id: str) -> bool:
+        return user_id in self._members or user_id in self._group or user_id in self.staff_users
+
+    def refresh(self) -> asyncio.Task[None]:
+        """Ask Slack again in the background (one question for any number of clicks)."""
+        if self._refresh is None or self._refresh.done():
+            self._refresh = asyncio.create_task(self._ask())
+        return self._refresh
+
+    def forget(self) -> None:
+        """Somebody joined or left the staff channel: the lists are asked for at once, and
+        the lookups meanwhile wait for them."""
+        self._asked_at = float("-inf")
+        self._changes += 1
+        if self.ready():
+            self.refresh()
+
+    async def close(self) -> None:
+        if self._refresh is not None:
+            self._refresh.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresh
+            self._refresh = None
+
+    async def _ask(self) -> None:
+        while True:  # someone joined or left while Slack was asked: ask again
+            changes = self._changes
+            try:
+                current = await self._read()
+            except Exception:  # a bug, not Slack: the lists stay, and it is on record
+                log.exception("reading the desk's members failed")
+                current = False
+            if changes == self._changes:
+                break
+        self._seen = changes  # tried: even when Slack could not say, nobody waits on it now
+        if current:
+            self._asked_at = time.monotonic()
+        else:  # the last known lists stay; Slack is asked again shortly
+            self._asked_at = time.monotonic() - max(self.ttl - RETRY_SOON, 0.0)
+
+    async def _read(self) -> bool:
+        try:
+            members: set[str] = set()
+            pages = await self.web.conversations_members(channel=self.staff_channel, limit=200)
+            async for page in pages:
+                members.update(page.get("members", []))
+            self._members = frozenset(members)
+        except (SlackApiError, *NETWORK_ERRORS) as exc:
+            log.warning("cannot read the staff channel's members: %s", exc)
+            return False
+        if self.supervisor_group:
+            try:
+                users = await self.web.usergroups_users_list(usergroup=self.supervisor_group)
+                self._group = frozenset(users.get("users", []))
+            except (SlackApiError, *NETWORK_ERRORS) as exc:
+                log.warning("cannot read the supervisors' group %s (scope usergroups:read?): %s",
+                            self.supervisor_group, exc)  # fmt: skip
+                return False
+        return True
