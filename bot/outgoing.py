@@ -13,7 +13,8 @@ character and its combining marks. Lengths are counted the way the platform coun
 (:class:`TextLimit`): Telegram counts UTF-16 code units, so an emoji outside the BMP is two.
 
 Channel-neutral: each channel's sender declares its ``text_limit``; :class:`TextLimits`
-collects them by channel name for the code that queues (dispatcher, desk, outbox follow-ups).
+collects them by channel name for the code that queues (dispatcher, the case service's
+notices, desk, outbox follow-ups).
 """
 
 from __future__ import annotations

@@ -170,6 +170,12 @@ class Chat:
                 lines.append(f"  (keyboard: {reply.request_contact})")
             if reply.remove_keyboard:
                 lines.append("  (keyboard removed)")
+            # Never in a customer's reply today; shown so that one appearing fails the diff.
+            named = {"ref": reply.ref, "edit": reply.edit, "thread": reply.thread}
+            lines.extend(f"  ({key}: {value})" for key, value in named.items() if value)
+            lines.extend(f"  (file: {f.kind} {f.name or f.file_id})" for f in reply.files)
+            if reply.card is not None or reply.on_sent or reply.on_failed:
+                lines.append("  (card or follow-up attached)")
         return [line.rstrip() for line in lines]
 
 

@@ -201,3 +201,18 @@ async def test_a_card_that_cannot_be_drawn_never_costs_the_customer_their_reply(
         f"【{number}】客服回复:\n您好,已处理"
     ]
     assert any(m.card and m.card.get("kind") == "line" for _, _, m in rows[-2:])  # thread line
+
+
+async def test_details_of_a_case_read_on_every_backend(desk: Desk, service: CaseService) -> None:
+    """Read in a read-only transaction: before issue 12 it locked the row, which PostgreSQL
+    refuses there (``BEGIN READ ONLY``), so Details, Reply and the forms failed on it."""
+    number = await open_case(service)
+    await desk.actions.claim(number, staff("UAGENT001"))
+    details = await desk.queries.details(number)
+    assert details is not None
+    assert details.card["number"] == number
+    assert details.card["assignee"] == "slack:UAGENT001"
+    assert [e.action for e in details.history] == ["open", "claim"]
+    assert details.attachments == 0
+    assert await desk.queries.details("TS20200101001") is None
+    assert await desk.queries.details("<!channel>") is None

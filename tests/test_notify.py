@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import column, select, table
 
 from bot.desk import Desk, Staff
 from bot.domain.cases import Status
@@ -139,3 +140,29 @@ async def test_the_first_receipt_asked_for_rides_on_the_customers_message(
 @pytest.fixture(scope="module")
 def classifier(cache_dir: Path) -> Classifier:
     return Classifier.load("default", cache_dir)
+
+
+async def test_a_change_refused_inside_a_dialogues_transaction_is_undone_whole(
+    service: CaseService, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A caller that catches the refusal and carries on (a dialogue, a sweep) commits what it
+    did itself, never the refused change — and on PostgreSQL a failed statement inside the
+    change does not leave the caller's transaction aborted."""
+    number = await open_case(service)
+    await service.claim(number, AGENT)
+
+    async def failing_statement(tx: Any, *args: Any, **kwargs: Any) -> Any:
+        missing = select(column("x")).select_from(table("no_such_table"))
+        await tx.session.execute(missing)  # the database refuses: on PostgreSQL, aborted
+
+    monkeypatch.setattr(notify, "enqueue", failing_statement)
+
+    async def work(tx: Any) -> None:
+        with pytest.raises(NotDelivered):
+            await service.reply(number, AGENT, "您好", tx=tx)
+        await service.add_note(number, AGENT, "客户电话未接通", tx=tx)  # the caller goes on
+
+    await store.write(work)
+    history = [e.action for e in await service.history(number)]
+    assert history == ["open", "claim", "note"]  # no reply on record
+    assert (await service.get(number)).first_responded_at is None

@@ -53,10 +53,7 @@ THREAD_LINES = {
     Action.START: ("📝", "开始处理 started"),
     Action.NOTE: ("📝", "备注 note"),
 }
-#: Field names staff may change from the desk, with the words the desk uses for them.
-DESK_CORRECTABLE = {"priority": "优先级", "category": "类别", "severity": "严重程度"}
-
-NOT_STAFF = "你不是客服成员,不能处理案件 (only desk members can act on cases)"
+NOT_STAFF = "你不是客服成员,不能查看或处理案件 (only desk members can see or act on cases)"
 ONLY_SUPERVISORS_ASSIGN = "只有主管可以转派 (only supervisors reassign cases)"
 EMPTY_REPLY = "回复内容不能为空 (the reply is empty)"
 

@@ -45,16 +45,19 @@ class CaseService:
     prefix: str = "TS"
     default_language: str = "zh-hans"
     text_limits: TextLimits = field(default_factory=TextLimits)
-    #: Wired by the composition root (app.py): the staff projection of each staff channel.
-    listeners: list[CaseListener] = field(default_factory=list)
     notices: Notices = field(init=False)
     _changes: Changes = field(init=False)
 
     def __post_init__(self) -> None:
         check_prefix(self.prefix)
         self.notices = Notices(self.sla, self.tz, self.default_language, self.text_limits)
-        # The same list object: a listener appended later is heard too.
-        self._changes = Changes(self.store, self.clock, self.notices, self.listeners)
+        self._changes = Changes(self.store, self.clock, self.notices)
+
+    @property
+    def listeners(self) -> list[CaseListener]:
+        """Heard in the transaction of every change; the composition root (app.py) appends
+        the staff projection of each staff channel."""
+        return self._changes.listeners
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -112,7 +115,16 @@ class CaseService:
                 changes=changes,
                 note="重复投诉 repeat complaint" if repeat_of is not None else None,
             )
-            change = Change(case, None, Action.OPEN, actor, None, changes, now, tuple(attachments))
+            change = Change(
+                case=case,
+                before=None,
+                action=Action.OPEN,
+                actor=actor,
+                note=None,
+                changes=changes,
+                at=now,
+                attachments=tuple(attachments),
+            )
             await self._changes.project(t, change)
             return case
 

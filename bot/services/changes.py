@@ -23,6 +23,7 @@ from bot.services.notify import TOLD, Notice, Notices, refused
 from bot.services.rules import plain, require
 from storage.db import Store
 from storage.repositories import Tx
+from storage.repositories.base import Conflict
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +80,23 @@ class Changes:
             after = Case.from_row(row)
             notice = await self._draw(t, after, action, note, now)
             change = Change(
-                after, case, action, actor, note, diff, now, tuple(files), echo,
-                notice.message if notice else None,
-            )  # fmt: skip
+                case=after,
+                before=case,
+                action=action,
+                actor=actor,
+                note=note,
+                changes=diff,
+                at=now,
+                attachments=tuple(files),
+                echo=echo,
+                to_customer=notice.message if notice else None,
+            )
             receipt = await self.project(t, change)
             if notice is not None:
                 try:
                     await self.notices.queue(t, change, notice, receipt)
+                except Conflict:
+                    raise  # PostgreSQL runs the whole transaction again: no refusal
                 except Exception as exc:
                     raise refused(after, action, exc) from exc
             return case, after
@@ -102,6 +113,8 @@ class Changes:
             return None
         try:
             return await self.notices.draw(tx, case, action, note or "", now)
+        except Conflict:
+            raise
         except Exception as exc:
             raise refused(case, action, exc) from exc
 
@@ -125,10 +138,15 @@ class Changes:
         return receipt
 
     async def write(self, tx: Tx | None, work: Callable[[Tx], Awaitable[T]]) -> T:
-        """``work`` in the caller's transaction if it has one, else in a new one."""
-        if tx is not None:
+        """``work`` in a transaction of its own, or in the caller's (a dialogue's) inside a
+        savepoint: a refused change (a rule, a customer message that cannot be queued) is
+        undone whole even when the caller catches the refusal and carries on — never a
+        change on record without its message — and on PostgreSQL the caller's transaction
+        stays usable after a failed statement."""
+        if tx is None:
+            return await self.store.write(work)
+        async with tx.savepoint():
             return await work(tx)
-        return await self.store.write(work)
 
     @contextlib.asynccontextmanager
     async def read(self, tx: Tx | None) -> AsyncIterator[Tx]:

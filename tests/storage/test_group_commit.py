@@ -292,7 +292,7 @@ async def test_a_transaction_ended_inside_a_listeners_savepoint_never_lets_the_u
                     broke.append(True)
                     await tx.session.modify(text("ROLLBACK"))  # as SQLITE_FULL or IOERR do
                     raise sqlite3.OperationalError("database or disk is full")
-        except Exception:  # noqa: S110 (the listener's own error handling, as in _notify)
+        except Exception:  # noqa: S110 (the listener's own error handling, as in Changes.project)
             pass
         first = await tx.inbound.first_time("t", "msg-1", NOW)  # the dispatcher's dedupe
         first_seen.append(first)

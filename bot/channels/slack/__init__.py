@@ -42,7 +42,7 @@ from bot.channels.slack.tell import Teller
 from bot.channels.slack.text import plain_from_slack
 from bot.clock import Clock
 from bot.delivery import Limits, SendResult
-from bot.desk import Desk, Staff
+from bot.desk import Desk
 from bot.inbox import Inbox
 from bot.messages import OutgoingMessage
 from bot.outgoing import TextLimit
@@ -178,15 +178,6 @@ class SlackChannel:
         self.ready = False  # the staff channel passed the checks (private, reachable, ours)
 
     # -- who is acting, and sending: the parts' work ---------------------------------------
-
-    async def staff(self, user_id: str) -> Staff:
-        """The person's role: staff channel members and configured staff act on cases;
-        supervisors (configured, or in the user group) also reassign and act on any case."""
-        return await self.roles.of(user_id)
-
-    def forget_members(self) -> None:
-        """Somebody joined or left the staff channel: ask Slack again before the next action."""
-        self.roles.forget()
 
     async def send(self, recipient: str, message: OutgoingMessage) -> SendResult:
         if not self.ready:  # not checked yet (Slack unreachable at start, or refused)

@@ -38,11 +38,12 @@ from bot.channels.slack.forms import ANSWER_FIELD, first_input
 from bot.channels.slack.roles import Roles
 from bot.channels.slack.tell import Teller
 from bot.desk import Outcome
+from bot.desk.wording import NOT_STAFF
 
 log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "出错了,已记录,请稍后再试 (an internal error was logged; please try again)"
-REFUSAL = "你不是客服成员,不能查看或处理案件 (only desk members can see or act on cases)"
+REFUSAL = NOT_STAFF  # the desk's own words: one refusal, whether Slack or the desk says it
 COMMAND_REFUSAL = "你不是客服成员 (only desk members can use /kesu)"
 #: Clicks on buttons and menus, and shortcuts: acknowledged at once, with nothing (as is
 #: /kesu, which is no interactive payload but a slash command).
@@ -78,13 +79,17 @@ def build_app(
     return app
 
 
-def acting_user(body: dict[str, Any]) -> str | None:
-    """Who acts in this request; interactive payloads, events and /kesu each say it apart."""
+def acting_user(body: dict[str, Any], staff_channel: str) -> str | None:
+    """Who acts in this request; interactive payloads, events and /kesu each say it apart.
+    None for talk that is no action (top-level, or in another channel): nobody's role is
+    looked up for it, so it never waits on Slack."""
     if "command" in body:
         return str(body["user_id"]) if body.get("user_id") else None
     if body.get("type") == "event_callback":
         event = body.get("event") or {}
-        on_a_case = event.get("type") != "message" or event.get("thread_ts")  # not top-level
+        on_a_case = event.get("type") != "message" or (
+            event.get("thread_ts") and event.get("channel") == staff_channel
+        )
         user = event.get("user") if event.get("type") in ACTING_EVENTS and on_a_case else None
     else:
         user = body.get("user")
@@ -112,7 +117,7 @@ def resolve_staff(roles: Roles, teller: Teller) -> Middleware:
         next: Callable[[], Awaitable[None]],
     ) -> BoltResponse | None:
         """The acting person's role into the context; someone outside the desk stops here."""
-        user = acting_user(body)
+        user = acting_user(body, roles.staff_channel)
         staff = context["staff"] = None if user is None else await roles.of(user)
         if staff is None:
             await next()
@@ -160,7 +165,7 @@ def on_error(teller: Teller) -> Callable[..., Awaitable[BoltResponse | None]]:
         """Logged with its trace; the person is told; Slack gets its acknowledgement (a form
         stays open, saying so under its first field). ``response`` is None once acked."""
         log.error("slack: %s failed: %s", _what(body), error, exc_info=error)
-        user = acting_user(body)
+        user = acting_user(body, teller.staff_channel)
         if user and body.get("type") != "event_callback":
             teller.after_ack(teller.answer(user, Outcome(False, INTERNAL_ERROR), respond))
         if response is None:

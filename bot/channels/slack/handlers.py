@@ -1,10 +1,10 @@
 """The listeners: a click, a form, /kesu or a thread message, each to one call of the desk.
 
 Every listener gets the acting person as ``staff`` from the context (``app.py`` looked them
-up and turned away anyone outside the desk), asks the desk, and says what came of it. Clicks
-and shortcuts reach their listener acknowledged already (``app.py``); a form and /kesu
-acknowledge with their answer. Errors are not caught here: ``app.py``'s error handler logs
-them and tells the person.
+up and turned away anyone outside the desk), asks the desk, and says what came of it. Clicks,
+shortcuts and /kesu reach their listener acknowledged already (``app.py``); a form
+acknowledges with its answer (a refusal shows under its field). Errors are not caught here:
+``app.py``'s error handler logs them and tells the person.
 
 The desk's wording, rules and authorization are the desk's; this module only translates.
 Every call of the desk from Slack is in this module (the inbox's processor replays stored
@@ -204,7 +204,9 @@ class Handlers:
         await self._answer_form(ack, view, outcome)
 
     async def assign_submitted(self, ack: AsyncAck, view: Body, staff: Staff) -> None:
-        to = await self.roles.of(forms.value(view, "user") or "")
+        # From the lists as they are: the acting person's lookup already waited for Slack
+        # if anyone did, and a second wait could run past Slack's 3 s for the form's answer.
+        to = await self.roles.of(forms.value(view, "user") or "", wait=False)
         outcome = await self.desk.actions.assign(
             view["private_metadata"],
             staff,
@@ -246,8 +248,8 @@ class Handlers:
                 text = f"不认识 `{esc(word)}` (unknown)\n{kit.HELP}"
         await self.teller.show(staff.user_id, text[:3900], respond)
 
-    async def home(self, event: Body, staff: Staff) -> None:
-        if event.get("tab", "home") != "home":
+    async def home(self, event: Body, staff: Staff | None) -> None:
+        if event.get("tab", "home") != "home" or staff is None:
             return
         now = self.clock.now()
         if staff.is_staff:

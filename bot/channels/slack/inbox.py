@@ -4,10 +4,10 @@ the request's payload and id, and only then answers Slack; a request that cannot
 not acknowledged (HTTP 503; no Socket Mode ack), so Slack sends it again. They are processed
 from the inbox, each person's in Slack's order.
 
-Not stored, because their answer must carry something within Slack's 3 seconds: a form
-submitted (``view_submission``: a refusal is shown under the field, in the answer itself),
-``/kesu`` (its answer is the list), and the buttons and shortcut that open a form or the
-details (``views.open`` needs the request's ``trigger_id``, valid 3 s). Nothing is lost there:
+Not stored: a form submitted (``view_submission``: a refusal is shown under the field, in the
+acknowledgement itself, within Slack's 3 seconds), ``/kesu`` (it changes nothing: a list), and
+the buttons and shortcut that open a form or the details (``views.open`` needs the request's
+``trigger_id``, valid 3 s). Nothing is lost there:
 they change nothing but what the person sees, except a form, and a form that kesu did not
 answer stays open in Slack with what was typed, saying it failed; pressed again it is applied
 once (its view id is recorded with the change).
@@ -21,23 +21,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.response import BoltResponse
 
 from bot.channels.slack.app import REFUSAL, acting_user
 from bot.channels.slack.blocks import CLAIM, MORE
-from bot.channels.slack.handlers import INBOX_ID
+from bot.channels.slack.handlers import INBOX_ID, Handlers
 from bot.channels.slack.tell import RESPONSE_URL_LIFETIME
 from bot.clock import Clock
 from bot.desk import Outcome
 from bot.inbox import After, Inbound, Inbox
 from storage.repositories import Tx
 from storage.schema import Row
-
-if TYPE_CHECKING:
-    from bot.channels.slack.handlers import Handlers
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +120,7 @@ class SlackProcessor:
 
     async def process_apart(self, row: Row) -> After | None:
         body = {**row["payload"], INBOX_ID: row["update_id"]}
-        user = acting_user(body)
+        user = acting_user(body, self.handlers.staff_channel)
         staff = None if user is None else await self.handlers.roles.of(user)
         if body.get("type") == "event_callback":
             await self.handlers.thread_message(body, body["event"], staff)

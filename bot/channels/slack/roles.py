@@ -60,13 +60,14 @@ class Roles:
         self._seen = 0  # of which the lists reflect this many
         self._refresh: asyncio.Task[None] | None = None
 
-    async def of(self, user_id: str) -> Staff:
-        """The person's role: staff act on cases; supervisors also reassign and act on any."""
+    async def of(self, user_id: str, *, wait: bool = True) -> Staff:
+        """The person's role (staff act on cases; supervisors also reassign and act on any),
+        from the lists; with ``wait``, the two uncertain cases above wait for Slack first."""
         if not self.ready():  # the staff channel has not passed the checks: nobody is staff
             return Staff("slack", user_id, is_staff=False)
         if time.monotonic() - self._asked_at >= self.ttl:
             refresh = self.refresh()
-            if self._seen < self._changes or not self._known(user_id):
+            if wait and (self._seen < self._changes or not self._known(user_id)):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(refresh), WAIT)
         supervisor = user_id in self.supervisors or user_id in self._group

@@ -5,8 +5,9 @@ the answer goes there, through bolt's ``respond()``: Slack shows it where the pe
 Where it gave none (events, forms, buttons in App Home) or the URL has lapsed (30 minutes,
 for a request processed late from the inbox), or Slack refused it, the answer is an ephemeral
 message in the staff channel, or a direct message with the app for someone who cannot see
-that channel (someone outside the desk). Refusals of people outside the desk always take the
-second way: they may have acted where they can no longer see (a card in a channel they left).
+that channel (someone outside the desk). Refusals of people outside the desk take the second
+way, except for /kesu, typed where they are: they may have clicked where they can no longer
+see (a card in a channel they left).
 """
 
 from __future__ import annotations
