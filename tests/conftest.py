@@ -25,7 +25,10 @@ from hypothesis.configuration import set_hypothesis_home_dir
 
 from bot.clock import FrozenClock
 from bot.config import load_policy
+from bot.dispatcher import Dispatcher
 from bot.domain.sla import Sla
+from bot.flows.base import FlowDeps
+from bot.nlp.classifier import Classifier
 from bot.services import CaseService
 from storage import migrate
 from storage.db import Store
@@ -126,3 +129,18 @@ def no_env_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """jieba's dictionary cache for the session, outside the working directory."""
     return tmp_path_factory.mktemp("jieba-cache")
+
+
+@pytest.fixture(scope="session")
+def classifier(cache_dir: Path) -> Classifier:
+    """The shipped default taxonomy; loading jieba once per session keeps the suite quick."""
+    return Classifier.load("default", cache_dir)
+
+
+@pytest.fixture
+def dispatcher(
+    store: Store, service: CaseService, sla: Sla, clock: FrozenClock, classifier: Classifier
+) -> Dispatcher:
+    """The dispatcher with every flow on a real store: what transcripts (tests/dialogue.py)
+    talk to."""
+    return Dispatcher(store, FlowDeps(service, classifier, sla, SHANGHAI), clock)

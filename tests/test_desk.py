@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,11 +20,6 @@ STAFF_CHANNEL = "CDESK0001"
 
 def staff(user: str, *, supervisor: bool = False, member: bool = True) -> Staff:
     return Staff("slack", user, member or supervisor, supervisor)
-
-
-@pytest.fixture(scope="module")
-def classifier(cache_dir: Path) -> Classifier:
-    return Classifier.load("default", cache_dir)
 
 
 @pytest.fixture

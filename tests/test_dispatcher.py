@@ -5,36 +5,17 @@ from __future__ import annotations
 import itertools
 import logging
 from datetime import datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 import bot.channels.telegram as telegram_channel
 from bot.clock import FrozenClock
 from bot.dispatcher import Dispatcher
-from bot.domain.sla import Sla
-from bot.flows.base import FlowDeps
 from bot.messages import IncomingMessage
-from bot.nlp.classifier import Classifier
-from bot.services import CaseService
 from storage.db import Store
 from tests.conftest import SHANGHAI
 from tests.dialogue import Chat
 from tests.queries import case_count, pending
 
 _ids = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def classifier(cache_dir: Path) -> Classifier:
-    return Classifier.load("default", cache_dir)
-
-
-@pytest.fixture
-def dispatcher(
-    store: Store, service: CaseService, sla: Sla, clock: FrozenClock, classifier: Classifier
-) -> Dispatcher:
-    return Dispatcher(store, FlowDeps(service, classifier, sla, SHANGHAI), clock)
 
 
 def msg(user: str = "42", text: str = "", **kw: object) -> IncomingMessage:

@@ -4,7 +4,6 @@ is refused — never a reply on record that the customer never got."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -135,11 +134,6 @@ async def test_the_first_receipt_asked_for_rides_on_the_customers_message(
     assert seen == [None, f"【{number}】客服回复:\n您好"]  # the opening tells nothing
     assert message.on_sent is not None
     assert message.on_sent.message.edit == "first"
-
-
-@pytest.fixture(scope="module")
-def classifier(cache_dir: Path) -> Classifier:
-    return Classifier.load("default", cache_dir)
 
 
 async def test_a_change_refused_inside_a_dialogues_transaction_is_undone_whole(

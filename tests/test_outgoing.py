@@ -5,7 +5,6 @@ message on its last part. The store's part runs on every backend."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import regex
@@ -297,11 +296,6 @@ async def test_without_a_key_every_part_has_none(store: Store, clock: FrozenCloc
 
 
 # -- where messages are queued: the desk's reply to the customer -------------------------------
-
-
-@pytest.fixture(scope="module")
-def classifier(cache_dir: Path) -> Classifier:
-    return Classifier.load("default", cache_dir)
 
 
 async def test_a_long_staff_reply_reaches_the_outbox_in_parts_the_receipt_on_the_last(
