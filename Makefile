@@ -25,8 +25,10 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy bot storage
 
+# Two workers, each taking the next test as it finishes (worksteal): the process tests spend
+# most of their time waiting, and one long test no longer holds up a finished worker.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist worksteal
 
 bench: install
 	$(BIN)/python bench/case_numbers.py
