@@ -16,6 +16,7 @@ from typing import Any
 from bot.desk import wording
 from bot.desk.model import Outcome, Refused, Staff, load_case
 from bot.domain.cases import Case, DomainError, IllegalTransition
+from bot.domain.words import blank
 from bot.nlp.classifier import Classifier
 from bot.services import OUTCOMES, CaseService
 from storage.repositories import StaleRow, Tx
@@ -85,7 +86,7 @@ class Actions:
         self, number: str, staff: Staff, message: str, *, update_id: str | None = None
     ) -> Outcome:
         body = message.strip()
-        if not body:
+        if blank(body):
             return Outcome(False, wording.EMPTY_REPLY)
         if len(body) > REPLY_LIMIT:
             return Outcome(False, wording.reply_too_long(len(body), REPLY_LIMIT))
@@ -100,7 +101,7 @@ class Actions:
         self, number: str, staff: Staff, message: str, *, update_id: str | None = None
     ) -> Outcome:
         """An internal thread message, kept in the case history; never sent to the customer."""
-        if not message.strip():
+        if blank(message):
             return Outcome(True)
         return await self._act(
             number,

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.domain.cases import Case, DomainError
+from bot.domain.words import blank
 from bot.flows import intake
 from bot.flows.base import Flow, FlowContext, Turn
 from bot.messages import Attachment, Button, OutgoingMessage
@@ -30,7 +31,7 @@ async def fresh(ctx: FlowContext) -> Turn:
     msg = ctx.msg
     if msg.callback:
         return Turn([ctx.say("button_expired"), ctx.say("help")], None)
-    if not msg.text.strip() and not msg.attachments:
+    if blank(msg.text) and not msg.attachments:
         return Turn([ctx.say("unsupported")], None)
     open_cases = await _open_cases(ctx)
     if len(open_cases) == 1:
@@ -48,7 +49,7 @@ async def choose(ctx: FlowContext) -> Turn:
     begins an intake with it; more words are kept too, and the question asked again."""
     msg = ctx.msg
     if not msg.callback:
-        if msg.text.strip():
+        if not blank(msg.text):
             ctx.data["pending_text"] = "\n".join(
                 t for t in (ctx.data.get("pending_text"), msg.text) if t
             )

@@ -14,6 +14,7 @@ from typing import Any
 import phonenumbers
 
 from bot.domain.cases import Priority, Risk
+from bot.domain.words import blank
 from bot.flows import intake_questions as ask
 from bot.flows.base import Flow, FlowContext, Step, Turn
 from bot.flows.texts import LANGUAGES, text
@@ -69,7 +70,7 @@ def with_words(ctx: FlowContext, words: str, files: list[dict[str, Any]]) -> Tur
     """Begin with the words and files a customer sent before saying this is a new complaint
     (no greeting: they have been talking to us)."""
     turn = _begin(ctx, greet=False)
-    ctx.data["parts"] = [words] if words.strip() else []
+    ctx.data["parts"] = [] if blank(words) else [words]
     ctx.data["attachments"] = files
     if ctx.data["parts"] or files:
         return Turn([ask.more(ctx)], Intake.CONTENT)
@@ -103,10 +104,9 @@ async def content(ctx: FlowContext) -> Turn:
         return _to_category(ctx)
     if msg.callback is not None:
         return Turn([ctx.say("button_expired"), ask.content(ctx)], Intake.CONTENT)
-    words = msg.text.strip()
-    if not words and not msg.attachments:
+    if blank(msg.text) and not msg.attachments:
         return Turn([ctx.say("content_hint")], Intake.CONTENT)
-    if words:
+    if not blank(msg.text):
         parts.append(msg.text)
     files.extend(a.to_json() for a in msg.attachments)
     if sum(len(p) for p in parts) >= MAX_CONTENT_CHARS or len(parts) >= MAX_PARTS:
@@ -270,7 +270,7 @@ def _free_text(ctx: FlowContext, field: Intake, following: Intake) -> Turn:
     if msg.callback == "i:skip":
         ctx.data[field.value] = None
         return _next_after(ctx, following)
-    if msg.callback is not None or not msg.text.strip():
+    if msg.callback is not None or blank(msg.text):
         return Turn([question], field)
     value = msg.text.strip()
     if len(value) > MAX_FIELD_CHARS:

@@ -23,6 +23,7 @@ from bot.domain.cases import (
 )
 from bot.domain.numbers import CaseNumber, check_prefix, desk_day
 from bot.domain.sla import Sla
+from bot.domain.words import blank
 from bot.messages import Attachment
 from bot.outgoing import TextLimits
 from bot.services import opening
@@ -74,7 +75,7 @@ class CaseService:
         A complaint in the same category from the same customer within 30 days is linked to
         the earlier case as a repeat (重复投诉). Pass ``tx`` to make it part of a larger
         transaction (the intake dialogue's)."""
-        if not complaint.content.strip():
+        if blank(complaint.content):
             raise DomainError("a complaint needs the customer's words (content is empty)")
         now = self.clock.now()
         received_at = complaint.received_at or now
@@ -147,7 +148,7 @@ class CaseService:
         tx: Tx | None = None,
     ) -> Case:
         """The customer's further words or evidence, kept verbatim on the case (补充材料)."""
-        if not text.strip() and not attachments:
+        if blank(text) and not attachments:
             raise DomainError("nothing to add: the message has no text and no attachment")
         return await self._changes.change(
             number, Action.CUSTOMER_MESSAGE, actor, text or None, _nothing, tx=tx,
@@ -222,7 +223,7 @@ class CaseService:
         *,
         tx: Tx | None = None,
     ) -> Case:
-        if not assignee.strip():
+        if blank(assignee):
             raise DomainError("assign needs somebody to assign the case to")
         return await self._changes.change(
             number, Action.ASSIGN, actor, note, lambda c, now: {"assignee": assignee}, tx=tx

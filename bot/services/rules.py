@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.domain.cases import SEVERITY_ZH, Case, DomainError, Priority, Risk, Severity
 from bot.domain.sla import Deadlines, Sla
+from bot.domain.words import blank
 
 _ENUM_FIELDS: dict[str, type[Enum]] = {
     "priority": Priority,
@@ -19,7 +20,7 @@ _ENUM_FIELDS: dict[str, type[Enum]] = {
 
 
 def require(text: str | None, message: str) -> None:
-    if text is None or not text.strip():
+    if blank(text):
         raise DomainError(message)
 
 
@@ -61,7 +62,7 @@ def validate_field(field_name: str, value: Any) -> Any:
             raise DomainError(f"{value!r} is not a valid {field_name} ({allowed})") from None
     if value is not None and not isinstance(value, str):
         raise DomainError(f"{field_name} must be text")
-    if field_name in {"category", "subject"} and not (value or "").strip():
+    if field_name in {"category", "subject"} and blank(value):
         raise DomainError(f"{field_name} cannot be empty")
     return value
 
