@@ -134,6 +134,12 @@ class Settings(BaseSettings):
             raise ValueError("KESU_CASE_PREFIX must be 1-8 capital letters A-Z, e.g. TS or YS")
         return value
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, value: object) -> object:
+        """``debug`` is as clear as ``DEBUG``: refusing it only cost an operator a restart."""
+        return value.strip().upper() if isinstance(value, str) else value
+
     @field_validator("timezone")
     @classmethod
     def _tz(cls, value: str) -> str:

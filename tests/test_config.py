@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from bot.config import Settings
+from bot.desk import REPLY_LIMIT
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,3 +44,18 @@ def test_the_inbox_retention_stays_under_telegrams_week() -> None:
     for bad in (7, 0, -1):
         with pytest.raises(ValidationError):
             Settings(_env_file=None, inbox_retention_days=bad)  # type: ignore[call-arg]
+
+
+def test_the_log_level_is_taken_in_any_case() -> None:
+    # issue 13: KESU_LOG_LEVEL=debug was refused
+    for given in ("debug", "Debug", " warning ", "ERROR"):
+        level = Settings(_env_file=None, log_level=given).log_level  # type: ignore[call-arg]
+        assert level == given.strip().upper()
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None, log_level="verbose")  # type: ignore[call-arg]
+
+
+def test_the_readme_states_the_reply_limit_the_desk_enforces() -> None:
+    # issue 13: the README said 3,500 characters, the desk allows 3,000
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"At most {REPLY_LIMIT:,} characters" in readme
