@@ -56,19 +56,15 @@ def inbox_list(failed: bool, limit: int, as_json: bool) -> None:
             return await tx.inbox.listing(statuses, limit), await tx.inbox.counts()
 
     rows, counts = _run(_with_store(settings, read))
-    if as_json:
-        for row in rows:
-            click.echo(json.dumps(_row_dict(row), ensure_ascii=False, default=str))
-        return
-    summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in (PENDING, PARKED))
-    click.echo(f"inbox: {summary}")
-    for row in rows:
-        error = (row["error"] or "").splitlines()[0][:100] if row["error"] else ""
-        click.echo(
+
+    def line(row: Row) -> str:
+        return (
             f"{row['id']:>8}  {row['status']:<7}  {row['channel']:<8}  update {row['update_id']}"
             f"  chat {row['chat']}  tries {row['attempts']}"
-            f"  received {_local(row['received_at'], settings.tz)}  {error}".rstrip()
+            f"  received {_local(row['received_at'], settings.tz)}  {_first_line(row['error'])}"
         )
+
+    _echo_listing("inbox", rows, counts, (PENDING, PARKED), as_json=as_json, line=line)
 
 
 @inbox.command("retry")
@@ -120,19 +116,16 @@ def outbox_list(failed: bool, limit: int, as_json: bool) -> None:
             return await tx.outbox.listing(statuses, limit), await tx.outbox.counts()
 
     rows, counts = _run(_with_store(settings, read))
-    if as_json:
-        for row in rows:
-            click.echo(json.dumps(_row_dict(row), ensure_ascii=False, default=str))
-        return
-    summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in (PENDING, FAILED, DROPPED))
-    click.echo(f"outbox: {summary}")
-    for row in rows:
-        error = (row["last_error"] or "").splitlines()[0][:100] if row["last_error"] else ""
-        click.echo(
+
+    def line(row: Row) -> str:
+        return (
             f"{row['id']:>8}  {row['status']:<7}  {row['channel']:<8}  to {row['recipient']}"
             f"  tries {row['attempts']}  queued {_local(row['created_at'], settings.tz)}"
-            f"  {error}".rstrip()
+            f"  {_first_line(row['last_error'])}"
         )
+
+    summarised = (PENDING, FAILED, DROPPED)
+    _echo_listing("outbox", rows, counts, summarised, as_json=as_json, line=line)
 
 
 @outbox.command("retry")
@@ -184,3 +177,29 @@ def _apply(change: Callable[[Tx], Awaitable[bool]], *, missing: str, done: str) 
 
 def _row_dict(row: Row) -> dict[str, Any]:
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
+
+
+def _echo_listing(
+    queue: str,
+    rows: list[Row],
+    counts: dict[str, int],
+    summarised: tuple[str, ...],
+    *,
+    as_json: bool,
+    line: Callable[[Row], str],
+) -> None:
+    """A queue's listing, the same shape for the inbox and the outbox: one JSON object per
+    row, or a summary of counts and one line per row."""
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(_row_dict(row), ensure_ascii=False, default=str))
+        return
+    summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in summarised)
+    click.echo(f"{queue}: {summary}")
+    for row in rows:
+        click.echo(line(row).rstrip())
+
+
+def _first_line(error: str | None) -> str:
+    """An error's first line, cut to 100 characters: a listing row stays one line."""
+    return error.splitlines()[0][:100] if error else ""
