@@ -6,6 +6,7 @@ No module-level singletons: whoever needs a kesu builds one here and closes it w
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 from dataclasses import dataclass, field
@@ -25,10 +26,11 @@ from bot.domain.sla import Sla
 from bot.flows.base import FlowDeps
 from bot.inbox import Inbox
 from bot.messages import Attachment
+from bot.nlp.analyse import keywords_of
 from bot.nlp.classifier import Classifier
 from bot.outbox import OutboxWorker
 from bot.outgoing import TextLimits
-from bot.services import CaseService
+from bot.services import CaseService, upkeep
 from bot.web import WebServer
 from storage import migrate
 from storage.db import Store
@@ -77,6 +79,16 @@ async def build(
     try:
         if upgrade:
             await migrate.upgrade(store)
+            above = await upkeep.cases_above_chain(store, policy)
+            if above:
+                top = policy.level(policy.top_level)
+                log.warning(
+                    "open cases at a level the policy's escalation chain no longer has; its top "
+                    "level %s (%s) handles them: %s",
+                    policy.top_level,
+                    top.name_en,
+                    ", ".join(above),
+                )
         else:
             current, head = await migrate.current_revision(store), migrate.head_revision()
             if current != head:
@@ -250,6 +262,8 @@ async def build_runtime(
     kesu = await build(settings, clock=clock, upgrade=True)
     try:
         classifier = classifier or Classifier.load(settings.taxonomy, settings.cache_dir)
+        await upkeep.backfill_keywords(kesu.store, classifier)
+        kesu.cases.explain = functools.partial(keywords_of, classifier)
         deps = FlowDeps(kesu.cases, classifier, kesu.sla, settings.tz)
         # Filled from the channels once they exist (below); nothing is queued before.
         text_limits = kesu.text_limits

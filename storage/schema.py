@@ -114,6 +114,12 @@ cases = Table(
     Column("headcount", Integer),  # people behind a collective complaint (集体投诉)
     Column("language", String(16)),  # the customer's language for this complaint's messages
     Column("received_at", UtcDateTime, nullable=False),
+    # The SLA clock: started at opening and again at reopening; every deadline is computed from
+    # it and the time it stood still waiting for the customer, on each clock.
+    Column("sla_started_at", UtcDateTime, nullable=False),
+    Column("paused_seconds", Integer, nullable=False, server_default="0"),
+    Column("paused_business_seconds", Integer, nullable=False, server_default="0"),
+    Column("keywords", JSON),  # the words that made the category, computed once at submission
     Column("first_response_due", UtcDateTime, nullable=False),
     Column("resolution_due", UtcDateTime, nullable=False),
     Column("first_responded_at", UtcDateTime),

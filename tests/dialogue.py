@@ -39,7 +39,7 @@ import itertools
 import re
 import textwrap
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.clock import FrozenClock
 from bot.dispatcher import Dispatcher
@@ -63,6 +63,7 @@ class Chat:
     name: str = "Customer"
     channel: str = "telegram"
     show_data: bool = False
+    sent_at: datetime | None = None  # the platform's time of what is sent (None: none given)
     seen: list[OutgoingMessage] = field(default_factory=list)  # every reply, oldest first
     _last: IncomingMessage | None = None
 
@@ -95,10 +96,13 @@ class Chat:
         self.seen.extend(replies or ())
         return replies
 
-    async def file_complaint(self, words: str) -> str:
-        """A whole intake with the usual answers; the case number the bot gave."""
+    async def file_complaint(self, words: str, sent_at: datetime | None = None) -> str:
+        """A whole intake with the usual answers; the case number the bot gave. ``sent_at``:
+        the platform's time of the message with the words (a backlog processed late)."""
         await self.send("> /new")
+        self.sent_at = sent_at
         await self.send(f"> {words}")
+        self.sent_at = None
         await self.send("> [data=i:done]")
         question = self.seen[-1]
         if question.buttons[0][0].data == "i:cat:yes":
@@ -122,6 +126,7 @@ class Chat:
             str(next(_update_ids)),
             language=self.language,
             display_name=self.name,
+            received_at=self.sent_at,
         )
         if said == "(again)":
             if self._last is None:

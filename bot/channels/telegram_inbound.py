@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import warnings
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 # As in telegram.py (whichever of the two is imported first): PTB 22 reads this on import.
@@ -154,6 +155,8 @@ class TelegramProcessor:
     async def process(self, tx: Tx, row: Row) -> After | None:
         update = Update.de_json(row["payload"], self.channel.bot)
         msg = translate(update)
+        if msg is not None and msg.received_at is None:  # a button press carries no date:
+            msg = replace(msg, received_at=row["received_at"])  # when kesu stored it counts
         replies = await self.channel.dispatcher.turn(tx, msg) if msg is not None else None
         query = update.callback_query
         if not replies and query is None:

@@ -51,7 +51,6 @@ CARD_FIELDS = frozenset(
         "outcome",
     }
 )
-KEYWORD_SPAN = 2_000  # characters of the complaint searched for the card's keywords
 
 
 def mask_contact(contact: str | None) -> str | None:
@@ -142,15 +141,6 @@ class Projection:
         summary = f"{case.number} {STATUS_ZH[case.status]} · {card['category_zh']}"
         return OutgoingMessage(summary, ref=f"card:{case.id}", card=card)
 
-    def keywords(self, case: Case) -> list[str]:
-        """The words that made the category. The opening words say it, and this runs inside
-        the change's transaction, so a 20,000-character complaint is not segmented whole."""
-        suggestion = self.classifier.classify(case.content[:KEYWORD_SPAN])
-        if suggestion.category == case.category:
-            return [k.word for k in suggestion.keywords]
-        alt = [a for a in suggestion.alternatives if a.category == case.category]
-        return [k.word for k in alt[0].keywords] if alt else []
-
     async def card(self, tx: Tx, case: Case) -> dict[str, Any]:
         """Everything the card shows, as plain data; the channel decides how it looks."""
         try:
@@ -159,8 +149,7 @@ class Projection:
         except KeyError:
             category_zh = category_en = case.category
         customer = await tx.customers.get(case.customer_id)
-        chain = self.sla.policy.escalation
-        level = chain[min(case.escalation_level, len(chain) - 1)]
+        level = self.sla.policy.level(case.escalation_level)
         repeat = await tx.cases.get(case.repeat_of) if case.repeat_of is not None else None
         return {
             "kind": "card",
@@ -176,7 +165,7 @@ class Projection:
             "category": case.category,
             "category_zh": category_zh,
             "category_en": category_en,
-            "keywords": self.keywords(case)[:5],
+            "keywords": (case.keywords or [])[:5],
             "subject": case.subject,
             "content": case.content,
             "party": case.party,
@@ -225,7 +214,7 @@ class Projection:
         what: str
         extra: dict[str, Any] = {}
         if action is Action.ESCALATE:
-            step = self.sla.policy.escalation[case.escalation_level]
+            step = self.sla.policy.level(case.escalation_level)
             what = f"升级至 escalated to {step.name_zh} {step.name_en}"
         elif action is Action.RESOLVE:
             what = f"已解决 resolved {OUTCOME_ZH.get(case.outcome or '', '')}".rstrip()

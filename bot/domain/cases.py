@@ -207,6 +207,10 @@ class Case:
     headcount: int | None
     language: str | None
     received_at: datetime
+    sla_started_at: datetime
+    paused_seconds: int
+    paused_business_seconds: int
+    keywords: list[str] | None
     first_response_due: datetime
     resolution_due: datetime
     first_responded_at: datetime | None

@@ -7,6 +7,7 @@ typo such as ``frist_response`` is reported instead of silently falling back to 
 from __future__ import annotations
 
 import tomllib
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfo
@@ -19,6 +20,26 @@ from bot.domain.cases import DomainError, Priority
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Paused:
+    """Time an SLA clock stood still waiting for the customer (等待客户), on each clock: a
+    calendar-clock target is credited the wall time, a business-clock one the working time."""
+
+    wall: timedelta = timedelta(0)
+    business: timedelta = timedelta(0)
+
+    def plus(self, calendar: BusinessCalendar, paused_at: datetime, resumed_at: datetime) -> Paused:
+        if resumed_at <= paused_at:
+            return self
+        return Paused(
+            self.wall + (resumed_at - paused_at),
+            self.business + calendar.between(paused_at, resumed_at),
+        )
+
+
+NOT_PAUSED = Paused()
 
 
 class Target(_Strict):
@@ -47,34 +68,39 @@ class Target(_Strict):
             return f"{self.working_days} 个工作日"
         return f"{self.hours:g} 小时" + ("(工作时间)" if self.clock == "business" else "")
 
-    def due(self, calendar: BusinessCalendar, start: datetime) -> datetime:
+    @property
+    def on_calendar_clock(self) -> bool:
+        """Runs around the clock (值班); otherwise it runs in working time only."""
+        return self.clock == "calendar" and self.working_days is None
+
+    def due(
+        self, calendar: BusinessCalendar, start: datetime, paused: Paused = NOT_PAUSED
+    ) -> datetime:
+        """Due ``start`` plus this target, plus the time the clock stood still waiting for the
+        customer, counted on this target's own clock."""
         if self.working_days is not None:
-            return calendar.add_working_days(start, self.working_days)
+            due = calendar.add_working_days(start, self.working_days)
+        else:
+            assert self.hours is not None  # noqa: S101 (guaranteed by _one_measure)
+            amount = timedelta(hours=self.hours)
+            due = start + amount if self.clock == "calendar" else calendar.add(start, amount)
+        if self.on_calendar_clock:
+            return due + paused.wall
+        return calendar.add(due, paused.business) if paused.business else due
+
+    def budget(self, working_day: timedelta) -> tuple[bool, timedelta]:
+        """(on the calendar clock?, length) — comparable between two targets on one clock;
+        a working day is the calendar's working hours of one day."""
+        if self.working_days is not None:
+            return False, working_day * self.working_days
         assert self.hours is not None  # noqa: S101 (guaranteed by _one_measure)
-        amount = timedelta(hours=self.hours)
-        if self.clock == "calendar":
-            return start + amount
-        return calendar.add(start, amount)
+        return self.on_calendar_clock, timedelta(hours=self.hours)
 
     def remaining(self, calendar: BusinessCalendar, due: datetime, now: datetime) -> timedelta:
         """Time left on this target's clock; negative = overdue by that much."""
-        if self.clock == "calendar" and self.working_days is None:
+        if self.on_calendar_clock:
             return due - now
         return calendar.between(now, due)
-
-    def shift_for_pause(
-        self, calendar: BusinessCalendar, due: datetime, paused_at: datetime, resumed_at: datetime
-    ) -> datetime:
-        """Move ``due`` by the time the clock stood still waiting for the customer.
-
-        A deadline already missed when the pause began stays missed: waiting for the customer
-        cannot undo a breach.
-        """
-        if due <= paused_at or resumed_at <= paused_at:
-            return due
-        if self.clock == "calendar" and self.working_days is None:
-            return due + (resumed_at - paused_at)
-        return calendar.add(due, calendar.between(paused_at, resumed_at))
 
 
 class PrioritySla(_Strict):
@@ -118,6 +144,14 @@ class CalendarPolicy(_Strict):
                 raise ValueError(f"working hours {start}-{end} end before they start")
         return value
 
+    def working_day(self) -> timedelta:
+        """The working time of one working day: what ``working_days = 1`` is worth."""
+        total = timedelta(0)
+        for start, end in self.hours:
+            s, e = _parse_hhmm(start), _parse_hhmm(end)
+            total += timedelta(hours=e.hour - s.hour, minutes=e.minute - s.minute)
+        return total
+
     def build(self, tz: ZoneInfo) -> BusinessCalendar:
         return BusinessCalendar(
             tz=tz,
@@ -150,6 +184,41 @@ class Policy(_Strict):
             raise ValueError("the escalation chain needs at least the front line")
         return value
 
+    @model_validator(mode="after")
+    def _targets_in_order(self) -> Self:
+        """A case must never be due for resolution before its first response: refuse a
+        resolution on the calendar clock after a first response on the business clock (a
+        Friday-evening case would be due Saturday, answered Monday) and a resolution shorter
+        than its first response on the same clock."""
+        day = self.calendar.working_day()
+        problems = []
+        for priority, sla in sorted(self.sla.items()):
+            first_calendar, first = sla.first_response.budget(day)
+            res_calendar, resolution = sla.resolution.budget(day)
+            if res_calendar and not first_calendar:
+                problems.append(
+                    f"sla.{priority.value}: the first response runs on the business clock but the "
+                    "resolution on the calendar clock, so a case received after hours would be due "
+                    "for resolution before its first response; put both on the business clock"
+                )
+            elif res_calendar == first_calendar and resolution < first:
+                problems.append(
+                    f"sla.{priority.value}: the resolution ({sla.resolution.describe()}) is "
+                    f"shorter than the first response ({sla.first_response.describe()})"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def level(self, index: int) -> EscalationStep:
+        """The chain's step at ``index``, clamped: a case stored at a level a later, shorter
+        chain no longer has is handled by the top of the chain (start-up names such cases)."""
+        return self.escalation[max(0, min(index, len(self.escalation) - 1))]
+
+    @property
+    def top_level(self) -> int:
+        return len(self.escalation) - 1
+
 
 def parse_policy(text: str, source: str = "<policy>") -> Policy:
     """Parse and validate; every problem comes back as one DomainError naming the key."""
@@ -160,8 +229,12 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err["loc"], err["msg"]) for err in exc.errors())
         raise DomainError(f"{source}: {problems}") from exc
+
+
+def _problem(loc: tuple[int | str, ...], msg: str) -> str:
+    """One validation error as a line: the key it is about, then what is wrong (a check of
+    the whole file names its keys itself)."""
+    msg = msg.removeprefix("Value error, ")
+    return f"{'.'.join(str(p) for p in loc)}: {msg}" if loc else msg

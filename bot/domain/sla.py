@@ -1,4 +1,9 @@
-"""Deadlines of one case (时限), computed from the policy on the desk's business calendar."""
+"""Deadlines of one case (时限), computed from the policy on the desk's business calendar.
+
+Every deadline is a function of the priority, the SLA clock's own start (set when the case is
+opened and again when it is reopened) and the time the clock stood still waiting for the
+customer. Nothing else: so a correction of the priority months later recomputes the same
+deadlines the case would have had, never ones before the clock started."""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from datetime import datetime, timedelta
 
 from bot.domain.calendar import BusinessCalendar
 from bot.domain.cases import Priority
-from bot.domain.policy import Policy, Target
+from bot.domain.policy import NOT_PAUSED, Paused, Policy, Target
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,26 +30,39 @@ class Sla:
         sla = self.policy.sla[priority]
         return sla.first_response, sla.resolution
 
-    def deadlines(self, priority: Priority, received_at: datetime) -> Deadlines:
+    def deadlines(
+        self, priority: Priority, start: datetime, paused: Paused = NOT_PAUSED
+    ) -> Deadlines:
         first, resolution = self.targets(priority)
         return Deadlines(
-            first_response=first.due(self.calendar, received_at),
-            resolution=resolution.due(self.calendar, received_at),
+            first_response=first.due(self.calendar, start, paused),
+            resolution=resolution.due(self.calendar, start, paused),
         )
 
     def remaining(self, target: Target, due: datetime, now: datetime) -> timedelta:
         return target.remaining(self.calendar, due, now)
 
     def resume(
-        self, priority: Priority, due: Deadlines, paused_at: datetime, resumed_at: datetime
-    ) -> Deadlines:
-        """Deadlines after a pause (等待客户) from ``paused_at`` to ``resumed_at``."""
-        first, resolution = self.targets(priority)
-        return Deadlines(
-            first_response=first.shift_for_pause(
-                self.calendar, due.first_response, paused_at, resumed_at
+        self,
+        priority: Priority,
+        due: Deadlines,
+        *,
+        start: datetime,
+        paused: Paused,
+        paused_at: datetime,
+        resumed_at: datetime,
+    ) -> tuple[Deadlines, Paused]:
+        """Deadlines and the credited pause after waiting for the customer from ``paused_at``
+        to ``resumed_at``. A deadline already missed when the pause began stays missed:
+        waiting for the customer cannot undo a breach."""
+        credited = paused.plus(self.calendar, paused_at, resumed_at)
+        fresh = self.deadlines(priority, start, credited)
+        return (
+            Deadlines(
+                first_response=due.first_response
+                if due.first_response <= paused_at
+                else fresh.first_response,
+                resolution=due.resolution if due.resolution <= paused_at else fresh.resolution,
             ),
-            resolution=resolution.shift_for_pause(
-                self.calendar, due.resolution, paused_at, resumed_at
-            ),
+            credited,
         )

@@ -49,6 +49,12 @@ class FlowContext:
     now: datetime
     customer_id: int | None = None  # known once the dispatcher has seen the customer
 
+    @property
+    def sent_at(self) -> datetime:
+        """When the customer sent this: the platform's time where the update carries one, else
+        when kesu first stored it (the inbox fills that in), else now."""
+        return self.msg.received_at or self.now
+
     def t(self, key: str, **values: Any) -> str:
         return text(self.lang, key, **values)
 

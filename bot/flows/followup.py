@@ -40,6 +40,7 @@ async def fresh(ctx: FlowContext) -> Turn:
         ctx.data.clear()
         ctx.data["pending_text"] = msg.text
         ctx.data["pending_attachments"] = [a.to_json() for a in msg.attachments]
+        ctx.data["pending_at"] = ctx.sent_at.isoformat()  # a new complaint is received then
         return Turn([_which_case(ctx, open_cases)], Followup.CHOOSE)
     return await intake.first_words(ctx)
 
@@ -59,7 +60,7 @@ async def choose(ctx: FlowContext) -> Turn:
     if choice == "new":
         words = ctx.data.get("pending_text") or ""
         files: list[dict[str, Any]] = ctx.data.get("pending_attachments") or []
-        return intake.with_words(ctx, words, files)
+        return intake.with_words(ctx, words, files, ctx.data.get("pending_at"))
     if choice not in {c.number for c in await _open_cases(ctx)}:
         # A forged or stale button: someone else's case, or one closed since.
         log.warning("%s user %s chose case %r not theirs/open", msg.channel, msg.user_id, choice)

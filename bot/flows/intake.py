@@ -66,12 +66,16 @@ async def first_words(ctx: FlowContext) -> Turn:
     return Turn([with_greeting(ctx, first), *rest], turn.state)
 
 
-def with_words(ctx: FlowContext, words: str, files: list[dict[str, Any]]) -> Turn:
+def with_words(
+    ctx: FlowContext, words: str, files: list[dict[str, Any]], sent_at: str | None = None
+) -> Turn:
     """Begin with the words and files a customer sent before saying this is a new complaint
-    (no greeting: they have been talking to us)."""
+    (no greeting: they have been talking to us); ``sent_at`` is when they sent them."""
     turn = _begin(ctx, greet=False)
     ctx.data["parts"] = [] if blank(words) else [words]
     ctx.data["attachments"] = files
+    if sent_at and (ctx.data["parts"] or files):
+        ctx.data["first_at"] = sent_at
     if ctx.data["parts"] or files:
         return Turn([ask.more(ctx)], Intake.CONTENT)
     return turn
@@ -106,6 +110,8 @@ async def content(ctx: FlowContext) -> Turn:
         return Turn([ctx.say("button_expired"), ask.content(ctx)], Intake.CONTENT)
     if blank(msg.text) and not msg.attachments:
         return Turn([ctx.say("content_hint")], Intake.CONTENT)
+    if not parts and not files:  # 受理时间: when the customer sent the first of their words
+        ctx.data["first_at"] = ctx.sent_at.isoformat()
     if not blank(msg.text):
         parts.append(msg.text)
     files.extend(a.to_json() for a in msg.attachments)
@@ -213,7 +219,8 @@ async def _submit(ctx: FlowContext) -> Turn:
     analysis = analyse(ctx.deps.classifier, words)
     sig = analysis.signals
     category_id = ctx.data.get("category") or analysis.suggestion.category
-    subject = "、".join([k.word for k in analysis.suggestion.keywords if k.weight > 0][:3])
+    keywords = analysis.suggestion.explaining(category_id)  # once: the card and reports read them
+    subject = "、".join(keywords[:3])
     case = await ctx.deps.cases.open_case(
         NewComplaint(
             channel=ctx.msg.channel,
@@ -221,6 +228,7 @@ async def _submit(ctx: FlowContext) -> Turn:
             content=words,
             subject=subject or ask.category_name(ctx, category_id),
             category=category_id,
+            keywords=keywords,
             priority=sig.priority,
             severity=sig.severity,
             risk=_risk(sig),
@@ -231,6 +239,7 @@ async def _submit(ctx: FlowContext) -> Turn:
             display_name=ctx.msg.display_name,
             language=ctx.lang,
             received_at=_received_at(ctx),
+            sla_started_at=ctx.sent_at,  # the submitting update: the SLA clock starts here
         ),
         attachments=[Attachment.from_json(a) for a in ctx.data.get("attachments") or []],
         tx=ctx.tx,
@@ -308,9 +317,10 @@ def _risk(sig: Signals) -> Risk:
 
 
 def _received_at(ctx: FlowContext) -> datetime:
-    """When the complaint began: the first message of the dialogue (受理时间)."""
-    started = ctx.data.get("started_at")
-    return datetime.fromisoformat(started) if started else ctx.now
+    """受理时间: the platform's time of the customer's first complaint message (not when the
+    dialogue began, nor when it was processed: a backlog after downtime is not born late)."""
+    first = ctx.data.get("first_at") or ctx.data.get("started_at")
+    return datetime.fromisoformat(first) if first else ctx.sent_at
 
 
 # -- the table: each state's step and the question it asks again after a fallback -------------

@@ -39,6 +39,12 @@ class Analysis:
         }
 
 
+def keywords_of(classifier: Classifier, text: str, category: str) -> list[str]:
+    """The words of ``text`` that explain ``category``: stored on a case once, when it is
+    submitted or its category corrected, never recomputed while drawing a card."""
+    return analyse(classifier, text).suggestion.explaining(category)
+
+
 def analyse(classifier: Classifier, text: str) -> Analysis:
     normalised = classifier.tools.normalise(text[:MAX_CHARS])
     return Analysis(

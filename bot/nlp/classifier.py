@@ -41,6 +41,15 @@ class Suggestion:
     alternatives: tuple[Alternative, ...]  # ranked, best first; the dialogue's "否,换一个"
     confident: bool  # False: fell back, ask the customer to pick
 
+    def explaining(self, category: str, limit: int = 10) -> list[str]:
+        """The words in favour of ``category`` (the customer's or staff's choice, which need not
+        be the best guess), strongest first; none when the words say nothing for it."""
+        if category == self.category:
+            found = self.keywords
+        else:
+            found = next((a.keywords for a in self.alternatives if a.category == category), ())
+        return [k.word for k in found if k.weight > 0][:limit]
+
 
 class Classifier:
     def __init__(self, taxonomy: Taxonomy, tools: TextTools) -> None:

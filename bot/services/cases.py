@@ -6,7 +6,7 @@ field may hold live in ``rules.py``; what the customer is told, in ``notify.py``
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -46,6 +46,8 @@ class CaseService:
     prefix: str = "TS"
     default_language: str = "zh-hans"
     text_limits: TextLimits = field(default_factory=TextLimits)
+    # (content, category) → the words explaining it, for a corrected category; app.py sets it
+    explain: Callable[[str, str], list[str]] | None = None
     notices: Notices = field(init=False)
     _changes: Changes = field(init=False)
 
@@ -78,7 +80,10 @@ class CaseService:
         if blank(complaint.content):
             raise DomainError("a complaint needs the customer's words (content is empty)")
         now = self.clock.now()
-        received_at = complaint.received_at or now
+        # A platform's clock may run a little ahead of ours: neither time is in our future,
+        # and the SLA clock never starts before the complaint was received.
+        received_at = min(complaint.received_at or now, now)
+        sla_started_at = max(min(complaint.sla_started_at or now, now), received_at)
         actor = actor or f"customer:{complaint.channel}:{complaint.channel_user_id}"
 
         async def work(t: Tx) -> Case:
@@ -98,7 +103,8 @@ class CaseService:
                 severity=severity,
                 repeat_of=repeat_of,
                 received_at=received_at,
-                deadlines=self.sla.deadlines(complaint.priority, received_at),
+                sla_started_at=sla_started_at,
+                deadlines=self.sla.deadlines(complaint.priority, sla_started_at),
                 now=now,
             )
             case = Case.from_row(await t.cases.insert(values))
@@ -316,12 +322,15 @@ class CaseService:
             allowed = ", ".join(sorted(CORRECTABLE_FIELDS))
             raise DomainError(f"{field_name!r} cannot be corrected; correctable: {allowed}")
         value = validate_field(field_name, value)
+        extra: dict[str, Any] = {}
+        if field_name == "category" and self.explain is not None:  # segmented before the write
+            extra["keywords"] = self.explain((await self.get(number)).content, value)
         return await self._changes.change(
             number,
             Action.CORRECT,
             actor,
             reason,
-            lambda c, now: corrected(self.sla, c, field_name, value),
+            lambda c, now: corrected(self.sla, c, field_name, value) | extra,
             tx=tx,
         )
 

@@ -46,7 +46,12 @@ class NewComplaint:
     contact: str | None = None
     display_name: str | None = None
     language: str | None = None
-    received_at: datetime | None = None  # defaults to now; set when the channel reports it
+    keywords: tuple[str, ...] | list[str] = ()  # the words that explain the category
+    # 受理时间: the platform's time of the customer's first complaint message (defaults to now).
+    received_at: datetime | None = None
+    # The SLA clock's start: the platform's time of the submitting message where it carries
+    # one, else when kesu first stored that update (defaults to now).
+    sla_started_at: datetime | None = None
     repeat_of: int | None = None
 
 

@@ -59,7 +59,7 @@ class Notices:
             case Action.MARK_INVALID:
                 body = text(lang, "desk_invalid", number=case.number, explanation=note)
             case _:
-                step = self.sla.policy.escalation[case.escalation_level]
+                step = self.sla.policy.level(case.escalation_level)
                 due = self.escalation_promise(case, at).astimezone(self.tz)
                 body = text(
                     lang,
@@ -92,7 +92,7 @@ class Notices:
         deadline itself stays: a breach is never erased."""
         if case.resolution_due > now:
             return case.resolution_due
-        step = self.sla.policy.escalation[case.escalation_level]
+        step = self.sla.policy.level(case.escalation_level)
         target = step.review_within or step.escalate_after or self.sla.targets(case.priority)[1]
         return target.due(self.sla.calendar, now)
 

@@ -44,6 +44,7 @@ def row(
     severity: Severity,
     repeat_of: int | None,
     received_at: datetime,
+    sla_started_at: datetime,
     deadlines: Deadlines,
     now: datetime,
 ) -> dict[str, Any]:
@@ -68,6 +69,8 @@ def row(
         "reopen_count": 0,
         "repeat_of": repeat_of,
         "received_at": received_at,
+        "sla_started_at": sla_started_at,
+        "keywords": list(complaint.keywords),
         "first_response_due": deadlines.first_response,
         "resolution_due": deadlines.resolution,
         "created_at": now,

@@ -4,11 +4,12 @@ they are read (and tested) without a store."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
 from bot.domain.cases import SEVERITY_ZH, Case, DomainError, Priority, Risk, Severity
+from bot.domain.policy import Paused
 from bot.domain.sla import Deadlines, Sla
 from bot.domain.words import blank
 
@@ -70,8 +71,8 @@ def validate_field(field_name: str, value: Any) -> Any:
 def corrected(sla: Sla, case: Case, field_name: str, value: Any) -> dict[str, Any]:
     """The values a correction writes: the field, and what follows from it."""
     result: dict[str, Any] = {field_name: value}
-    if field_name == "priority":  # the time limits follow the priority
-        fresh = sla.deadlines(Priority(value), case.received_at)
+    if field_name == "priority":  # the time limits follow the priority, from the clock's start
+        fresh = sla.deadlines(Priority(value), case.sla_started_at, paused(case))
         if case.first_responded_at is None:
             result["first_response_due"] = fresh.first_response
         result["resolution_due"] = fresh.resolution
@@ -89,13 +90,25 @@ def corrected(sla: Sla, case: Case, field_name: str, value: Any) -> dict[str, An
     return result
 
 
+def paused(case: Case) -> Paused:
+    """The time the case's SLA clock has stood still since it started, on each clock."""
+    return Paused(
+        timedelta(seconds=case.paused_seconds), timedelta(seconds=case.paused_business_seconds)
+    )
+
+
 def reopened(sla: Sla, case: Case, now: datetime) -> dict[str, Any]:
-    """Handling restarts one level up with fresh deadlines (DOMAIN.md §6)."""
+    """Handling restarts one level up with fresh deadlines (DOMAIN.md §6): the SLA clock
+    starts again now, with no pause credited."""
     deadlines = sla.deadlines(case.priority, now)
     return {
         "assignee": None,
         "reopen_count": case.reopen_count + 1,
-        "escalation_level": min(case.escalation_level + 1, len(sla.policy.escalation) - 1),
+        "escalation_level": min(case.escalation_level + 1, sla.policy.top_level),
+        "sla_started_at": now,
+        "paused_seconds": 0,
+        "paused_business_seconds": 0,
+        "clock_paused_at": None,
         "resolved_at": None,
         "closed_at": None,
         "first_responded_at": None,
@@ -108,13 +121,21 @@ def resumed(sla: Sla, case: Case, now: datetime) -> dict[str, Any]:
     """Unmet deadlines move by the paused time on their own clock."""
     if case.clock_paused_at is None:
         raise DomainError(f"the clock of case {case.number} is not paused")
-    moved = sla.resume(
+    moved, credited = sla.resume(
         case.priority,
         Deadlines(case.first_response_due, case.resolution_due),
-        case.clock_paused_at,
-        now,
+        start=case.sla_started_at,
+        paused=paused(case),
+        paused_at=case.clock_paused_at,
+        resumed_at=now,
     )
-    result: dict[str, Any] = {"clock_paused_at": None, "resolution_due": moved.resolution}
+    result: dict[str, Any] = {
+        "clock_paused_at": None,
+        "resolution_due": moved.resolution,
+        # Whole seconds: an SLA is not measured finer, and the row keeps plain integers.
+        "paused_seconds": round(credited.wall.total_seconds()),
+        "paused_business_seconds": round(credited.business.total_seconds()),
+    }
     if case.first_responded_at is None:
         result["first_response_due"] = moved.first_response
     return result

@@ -35,6 +35,26 @@ _BY_ID = select(cases).where(cases.c.id == bindparam("id"))
 _BY_ID_LOCKED = _BY_ID.with_for_update()
 _BY_NUMBER = select(cases).where(cases.c.number == bindparam("number"))
 _BY_NUMBER_LOCKED = _BY_NUMBER.with_for_update()
+_ABOVE_LEVEL = (
+    select(cases.c.number, cases.c.escalation_level)
+    .where(
+        cases.c.escalation_level > bindparam("level"),
+        cases.c.status.in_(bindparam("statuses", expanding=True)),
+    )
+    .order_by(cases.c.id)
+    .limit(bindparam("limit"))
+)
+_WITHOUT_KEYWORDS = (
+    select(cases.c.id, cases.c.content, cases.c.category)
+    .where(cases.c.keywords.is_(None), cases.c.id > bindparam("after"))
+    .order_by(cases.c.id)
+    .limit(bindparam("limit"))
+)
+_SET_KEYWORDS = (
+    update(cases)
+    .where(cases.c.id == bindparam("b_id"), cases.c.keywords.is_(None))
+    .values(keywords=bindparam("keywords"))
+)
 _UPDATE = (
     update(cases)
     .where(cases.c.id == bindparam("b_id"), cases.c.version == bindparam("b_version"))
@@ -103,6 +123,21 @@ class Cases(Repo):
         """``for_update`` locks the row on PostgreSQL; SQLite's single writer already does."""
         stmt = _BY_NUMBER_LOCKED if for_update else _BY_NUMBER
         return (await self.session.execute(stmt, {"number": number})).first()
+
+    async def above_level(self, level: int, statuses: Iterable[str], limit: int = 20) -> list[Row]:
+        """Cases in ``statuses`` stored at an escalation level above ``level``."""
+        params = {"level": level, "statuses": list(statuses), "limit": limit}
+        return (await self.session.execute(_ABOVE_LEVEL, params)).rows
+
+    async def without_keywords(self, after: int, limit: int) -> list[Row]:
+        """Cases from before keywords were stored (id, content, category), oldest first."""
+        return (
+            await self.session.execute(_WITHOUT_KEYWORDS, {"after": after, "limit": limit})
+        ).rows
+
+    async def set_keywords(self, case_id: int, keywords: list[str]) -> None:
+        """A derived field filled in once: it changes nothing a person did, so no version."""
+        await self.session.execute(_SET_KEYWORDS, {"b_id": case_id, "keywords": keywords})
 
     async def update(self, case_id: int, expected_version: int, values: Mapping[str, Any]) -> Row:
         """Write ``values`` if nobody changed the case since ``expected_version`` was read."""

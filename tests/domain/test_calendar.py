@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from bot.domain.calendar import BusinessCalendar, YearDays, statutory_years
 from bot.domain.cases import DomainError, Priority
-from bot.domain.policy import Target
+from bot.domain.policy import Paused, Target
 from bot.domain.sla import Deadlines, Sla
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -101,19 +101,19 @@ def test_working_days_from_outside_hours_start_next_morning(cal: BusinessCalenda
     assert cal.add_working_days(at(2026, 11, 21, 22), 3) == at(2026, 11, 26, 9)
 
 
-def test_pause_moves_an_unmet_deadline_by_the_paused_working_time(cal: BusinessCalendar) -> None:
-    target = Target(hours=4, clock="business")
-    due = at(2026, 11, 17, 13)
-    # Paused Tue 10:00 with 3 h left, resumed Wed 10:00: those 3 h now end Wed 13:00.
-    moved = target.shift_for_pause(cal, due, at(2026, 11, 17, 10), at(2026, 11, 18, 10))
-    assert moved == at(2026, 11, 18, 13)
-    # Calendar clock: by the wall-clock pause.
-    a = Target(hours=1, clock="calendar")
-    assert a.shift_for_pause(cal, due, at(2026, 11, 17, 12), at(2026, 11, 17, 12, 45)) == at(
-        2026, 11, 17, 13, 45
-    )
-    # Already missed when the pause began: waiting cannot undo a breach.
-    assert target.shift_for_pause(cal, due, at(2026, 11, 17, 14), at(2026, 11, 18, 10)) == due
+def test_pause_moves_a_deadline_by_the_paused_time_on_its_own_clock(cal: BusinessCalendar) -> None:
+    start = at(2026, 11, 17, 9)  # Tuesday 09:00
+    # Paused Tue 10:00, resumed Wed 10:00: one working day (9 h) and 24 wall hours stood still.
+    paused = Paused().plus(cal, at(2026, 11, 17, 10), at(2026, 11, 18, 10))
+    assert paused == Paused(wall=timedelta(hours=24), business=timedelta(hours=9))
+    business = Target(hours=4, clock="business")
+    assert business.due(cal, start) == at(2026, 11, 17, 13)
+    assert business.due(cal, start, paused) == at(2026, 11, 18, 13)
+    calendar = Target(hours=1, clock="calendar")
+    assert calendar.due(cal, start, paused) == at(2026, 11, 18, 10)
+    days = Target(working_days=1)
+    # Wednesday 09:00 plus the nine paused working hours: the end of Wednesday's working time.
+    assert days.due(cal, start, paused) == at(2026, 11, 18, 18)
 
 
 # -- years the package does not know ----------------------------------------------------------

@@ -22,7 +22,7 @@ resolution = { hours = 4, clock = "calendar" }
 name_zh = "高"
 name_en = "high"
 first_response = { hours = 4 }
-resolution = { hours = 24, clock = "calendar" }
+resolution = { hours = 24 }
 [sla.C]
 name_zh = "普通"
 name_en = "normal"
@@ -38,7 +38,8 @@ def test_default_policy_has_the_domain_table() -> None:
     p = load_policy(None)
     assert p.sla[Priority.A].first_response == Target(hours=1, clock="calendar")
     assert p.sla[Priority.B].first_response == Target(hours=4, clock="business")
-    assert p.sla[Priority.B].resolution == Target(hours=24, clock="calendar")
+    # "24 h" is one working day, as for C: both B targets run on the business clock.
+    assert p.sla[Priority.B].resolution == Target(working_days=1)
     assert p.sla[Priority.C].resolution == Target(working_days=3)
     chain = [(s.escalate_after, s.review_within) for s in p.escalation]
     assert [a.hours if a else None for a, _ in chain] == [2, 4, 24, None]
@@ -66,6 +67,18 @@ def test_listed_years_reach_the_calendar() -> None:
         (("{ hours = 4 }", '{ hours = 4, clock = "wall" }'), "calendar"),
         (("{ working_days = 3 }", '{ working_days = 3, clock = "calendar" }'), "business"),
         (("[sla.C]", "[sla.D]"), "sla"),
+        (
+            ("resolution = { hours = 24 }", 'resolution = { hours = 24, clock = "calendar" }'),
+            "sla.B: the first response runs on the business clock but the resolution on the",
+        ),
+        (
+            ("resolution = { hours = 24 }", "resolution = { hours = 3 }"),
+            r"sla.B: the resolution \(3 h \(business\)\) is shorter than the first response",
+        ),
+        (
+            ("resolution = { working_days = 3 }", "resolution = { hours = 8 }"),
+            "sla.C: the resolution .* is shorter than the first response .1 working day",
+        ),
         (('[[escalation]]\nname_zh = "一线客服"\nname_en = "front line"\n', ""), "escalation"),
         (('name_zh = "紧急"', 'name_zh = "紧急'), "not valid TOML"),
     ],

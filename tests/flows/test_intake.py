@@ -590,14 +590,18 @@ async def test_a_restatement_stored_by_an_earlier_version_submits(
         )
     )  # fmt: skip
     ann = Chat(dispatcher, "1010", None, "Ann")
-    # The promise runs from when the complaint began (受理时间, 14:00), not from the submission.
+    # The promise runs from the submission (14:30: the SLA clock's start); the receipt time
+    # of a row stored before first_at was kept is when its dialogue began (14:00).
     await ann.verify("""
         > [data=i:submit]
         < 已受理。您的投诉编号是 TS20261117001。
-          我们将在 1 个工作日内(明天 14:00前)联系您。
+          我们将在 1 个工作日内(明天 14:30前)联系您。
           可随时发送 /status 查询进度;有新的情况也可以直接发消息补充。
           (keyboard removed)
     """)
     async with store.read() as tx:
         assert await case_count(tx) == 1
         assert await tx.conversations.get("telegram", "1010") is None
+        case = await tx.cases.by_number("TS20261117001")
+    assert case is not None
+    assert case["received_at"].isoformat() == "2026-11-17T06:00:00+00:00"

@@ -35,6 +35,7 @@ def case_values(customer_id: int, number: str, **overrides: Any) -> dict[str, An
         "escalation_level": 0,
         "reopen_count": 0,
         "received_at": NOW,
+        "sla_started_at": NOW,
         "first_response_due": NOW + timedelta(days=1),
         "resolution_due": NOW + timedelta(days=3),
         "created_at": NOW,

@@ -10,10 +10,12 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import insert, inspect
 from sqlalchemy.engine import Connection
 
+from bot.nlp.classifier import Classifier
+from bot.services import upkeep
 from storage import migrate
 from storage.db import Store
 from storage.repositories import Tx
-from storage.schema import cases, customers, inbound_updates, metadata, outbox
+from storage.schema import case_events, cases, customers, inbound_updates, metadata, outbox
 from tests.conftest import Backend
 
 
@@ -207,3 +209,68 @@ async def test_instances_starting_at_once_migrate_once(backend: Backend) -> None
     finally:
         for s in stores:
             await s.close()
+
+
+async def test_upgrade_from_0005_starts_each_clock_and_fills_keywords_once(
+    backend: Backend, classifier: Classifier
+) -> None:
+    """Cases of the release before the SLA clock was stored: the clock started at the last
+    reopening, else at the receipt; keywords are computed once, at the next start."""
+    received = datetime(2026, 11, 17, 6, 30, tzinfo=UTC)
+    reopened_at = received + timedelta(days=30)
+    store = backend.connect()
+    try:
+        assert await migrate.upgrade(store, "0005") == (None, "0005")
+
+        def populate(sync: Connection) -> list[int]:
+            customer_id = sync.execute(
+                insert(customers)
+                .values(channel="telegram", channel_user_id="42", created_at=received,
+                        updated_at=received)
+                .returning(customers.c.id)
+            ).scalar_one()  # fmt: skip
+            ids = []
+            for n, (status, words) in enumerate(
+                [("new", "快递三天了还没派送"), ("reopened", "物业费乱收费,多收了两百元")], 1
+            ):
+                ids.append(
+                    sync.execute(
+                        insert(cases)
+                        .values(
+                            number=f"TS2026111700{n}", customer_id=customer_id, channel="telegram",
+                            status=status, priority="C", severity="general", risk="none",
+                            category="billing" if n == 2 else "process", subject="x",
+                            content=words, escalation_level=n - 1, reopen_count=n - 1,
+                            received_at=received, first_response_due=received,
+                            resolution_due=received, version=1, created_at=received,
+                            updated_at=received,
+                        )
+                        .returning(cases.c.id)
+                    ).scalar_one()
+                )  # fmt: skip
+            for at, action in [(received + timedelta(days=3), "reopen"), (reopened_at, "reopen")]:
+                sync.execute(
+                    insert(case_events).values(
+                        case_id=ids[1], at=at, actor="survey", action=action,
+                        from_status="closed", to_status="reopened", changes={},
+                    )
+                )  # fmt: skip
+            return ids
+
+        first, second = await store.write_sync(populate)
+        assert await migrate.upgrade(store) == ("0005", migrate.head_revision())
+        async with store.read() as tx:
+            rows = [await tx.cases.get(first), await tx.cases.get(second)]
+        assert [r["sla_started_at"] for r in rows] == [received, reopened_at]
+        assert [(r["paused_seconds"], r["keywords"]) for r in rows] == [(0, None), (0, None)]
+
+        assert await upkeep.backfill_keywords(store, classifier) == 2
+        assert await upkeep.backfill_keywords(store, classifier) == 0  # once
+        async with store.read() as tx:
+            billing = (await tx.cases.get(second))["keywords"]
+            delivery = (await tx.cases.get(first))["keywords"]
+        assert "乱收费" in billing or "多收" in billing, billing
+        assert delivery
+        assert all(isinstance(w, str) for w in delivery)
+    finally:
+        await store.close()
