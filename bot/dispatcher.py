@@ -183,6 +183,9 @@ async def _route(ctx: FlowContext, here: _Here | None) -> _Outcome:
     command = (msg.command or "").lower() or WORDS.get(msg.text.strip().lower(), "")
     if command:
         return await COMMANDS.get(command, _help)(ctx, here)
+    asked = _asked_about(ctx, here)
+    if asked:
+        return _keep(ctx, here, [await status.about(ctx, asked)])
     if here is None:
         turn = await FLOWS.idle.entry(ctx)
     elif here.state is None:
@@ -227,7 +230,30 @@ async def _ask_language(ctx: FlowContext, here: _Here | None) -> _Outcome:
 
 
 async def _status(ctx: FlowContext, here: _Here | None) -> _Outcome:
+    """/status alone lists the customer's cases; /status with numbers answers for those."""
+    asked = status.query(ctx.msg.text) if ctx.msg.command else None
+    if asked is not None:
+        return _keep(ctx, here, [await status.about(ctx, asked.numbers)])
     return _keep(ctx, here, [await status.answer(ctx)])
+
+
+def _asked_about(ctx: FlowContext, here: _Here | None) -> tuple[str, ...]:
+    """The case numbers a message asks about (「查询进度 TS…」), in any state. A bare number
+    is a question only outside a dialogue and only in this desk's form: inside one it is the
+    answer to the question asked (an earlier case as the reference), and another company's
+    number alone (a waybill) is words for the follow-up."""
+    msg = ctx.msg
+    if msg.callback is not None or msg.attachments:
+        return ()  # a photo's caption is part of the evidence
+    asked = status.query(msg.text)
+    if asked is None:
+        return ()
+    if asked.explicit:
+        return asked.numbers
+    prefix = ctx.deps.cases.prefix
+    if here is None and all(status.is_ours(n, prefix) for n in asked.numbers):
+        return asked.numbers
+    return ()
 
 
 async def _new(ctx: FlowContext, here: _Here | None) -> _Outcome:
