@@ -54,6 +54,28 @@ class _Here:
 
 #: The replies, and where the dialogue stands after them as (flow, state); None: it is over.
 _Outcome = tuple[list[OutgoingMessage], tuple[str, str] | None]
+#: The key of a conversation row's data that the dispatcher keeps for itself; the flow's
+#: data is everything else (a flow clears its own data freely).
+_OWN = "_dispatcher"
+
+
+@dataclass(frozen=True)
+class _Own:
+    """What the dispatcher keeps with a dialogue, whatever its flow."""
+
+    lang: str | None = None  # the dialogue's language, held until the dialogue ends
+
+    @classmethod
+    def read(cls, stored: Any) -> _Own:
+        """Tolerates a row written before it existed, or by hand: what it cannot use is no
+        value."""
+        if not isinstance(stored, dict):
+            return cls()
+        lang = stored.get("lang")
+        return cls(lang=lang if lang in LANGUAGES else None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"lang": self.lang}
 
 
 class Dispatcher:
@@ -102,7 +124,11 @@ class Dispatcher:
         staff see in the case's thread. True when a message to them was queued."""
         now = self.clock.now()
         customer = await tx.customers.find(channel, user_id)
-        lang = (customer or {}).get("language") or self.default_language
+        conversation = await tx.conversations.get(channel, chat_id)
+        dialogue = None
+        if conversation is not None and now - conversation["updated_at"] <= CONVERSATION_TTL:
+            dialogue = _Own.read(conversation["data"].get(_OWN)).lang
+        lang = (customer or {}).get("language") or dialogue or self.default_language
         if customer is not None:
             cases = await self.deps.cases.customer_cases(
                 channel, user_id, open_only=True, customer_id=int(customer["id"]), tx=tx
@@ -139,15 +165,22 @@ class Dispatcher:
             log.info("%s chat %s: dialogue idle since %s dropped", msg.channel,
                      msg.chat_id, conversation["updated_at"])  # fmt: skip
             conversation = None
-        data: dict[str, Any] = dict(conversation["data"]) if conversation else {}
-        saved_language = customer["language"]  # set only by the customer's own choice
-        lang = saved_language or pick_language(msg.language, self.default_language)
+        here = _where(conversation, msg)
+        data: dict[str, Any] = dict(conversation["data"]) if conversation and here else {}
+        own = _Own.read(data.pop(_OWN, None))  # the flow never sees the dispatcher's part
+        # The customer's own choice (/language) first; else the dialogue's, so that an update
+        # without a language code, or with another, does not switch language mid-dialogue;
+        # else the platform's code of this message, which a dialogue begun now keeps.
+        lang = (
+            customer["language"] or own.lang or pick_language(msg.language, self.default_language)
+        )
         ctx = FlowContext(msg, lang, data, tx, self.deps, now, customer_id=customer["id"])
-        replies, after = await _route(ctx, _where(conversation, msg))
+        replies, after = await _route(ctx, here)
         if after is None:
             await tx.conversations.delete(msg.channel, msg.chat_id)
         else:
             flow, state = after
+            ctx.data[_OWN] = _Own(lang=ctx.lang).to_json()
             await tx.conversations.put(
                 msg.channel, msg.chat_id, flow=flow, state=state, data=ctx.data, now=now
             )
