@@ -119,6 +119,9 @@ ZH: dict[str, str] = {
     "status_not_yours": (
         "没有找到您名下编号为 {number} 的投诉。请核对编号;发送 /status 可以查看您的全部投诉。"
     ),
+    "restart_ask": "放弃当前填写的投诉,重新开始?",
+    "btn_restart": "放弃,重新开始",
+    "btn_go_on": "继续填写",
 }
 
 EN: dict[str, str] = {
@@ -248,6 +251,9 @@ EN: dict[str, str] = {
         "We found no complaint {number} of yours. Please check the number; send /status to "
         "see all your complaints."
     ),
+    "restart_ask": "Drop the complaint you are entering and start again?",
+    "btn_restart": "Drop it, start again",
+    "btn_go_on": "Continue",
 }
 
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
