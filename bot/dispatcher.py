@@ -7,14 +7,17 @@ reply is queued in the outbox — all of it commits together or not at all, so a
 once that transaction is durable.
 
 Besides that, only what holds in every dialogue: a dialogue idle for a day is dropped, the
-language choice, the commands answered in every state (:data:`COMMANDS`, declared once) and
-the registry of flows (:data:`FLOWS`) that the conversation row is routed to. Which states a
-flow has and what its buttons carry is the flow's own business (``bot/flows/``).
+language (the customer's choice, else the dialogue's, kept in the row's ``_dispatcher`` part),
+the commands answered in every state (:data:`COMMANDS`, declared once) — /new asking first
+where answers would be lost — questions about case numbers, and the registry of flows
+(:data:`FLOWS`) that the conversation row is routed to. Which states a flow has and what its
+buttons carry is the flow's own business (``bot/flows/``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
@@ -38,6 +41,7 @@ log = logging.getLogger(__name__)
 FLOWS = Flows((intake.FLOW, followup.FLOW), begin=intake.FLOW, idle=followup.FLOW)
 CANCEL_WORDS = frozenset({"取消", "cancel", "/cancel"})
 LANGUAGE_BUTTON = "lang:"  # + a code of LANGUAGES
+RESTART_BUTTON = "r:"  # + yes: or no: + the question's token (see _new)
 _LOCKS = 256  # chats hash onto a fixed set of locks: bounded memory, per-chat order
 #: A dialogue left this long is abandoned: the next message starts afresh.
 CONVERSATION_TTL = timedelta(hours=24)
@@ -50,10 +54,42 @@ class _Here:
     stored: tuple[str, str]  # (flow, state) as the conversation row names them
     flow: Flow[Any]
     state: StrEnum | None  # None: a state this version does not have
+    restart: str | None = None  # the token of the /new question open, if one is
 
 
-#: The replies, and where the dialogue stands after them as (flow, state); None: it is over.
-_Outcome = tuple[list[OutgoingMessage], tuple[str, str] | None]
+@dataclass(frozen=True)
+class _Outcome:
+    replies: list[OutgoingMessage]
+    after: tuple[str, str] | None  # where the dialogue stands now: (flow, state); None: over
+    restart: str | None = None  # the token of the /new question left open
+
+
+#: The key of a conversation row's data that the dispatcher keeps for itself; the flow's
+#: data is everything else (a flow clears its own data freely).
+_OWN = "_dispatcher"
+
+
+@dataclass(frozen=True)
+class _Own:
+    """What the dispatcher keeps with a dialogue, whatever its flow."""
+
+    lang: str | None = None  # the dialogue's language, held until the dialogue ends
+    restart: str | None = None  # the token of the /new question open (see _new)
+
+    @classmethod
+    def read(cls, stored: Any) -> _Own:
+        """Tolerates a row written before it existed, or by hand: what it cannot use is no
+        value."""
+        if not isinstance(stored, dict):
+            return cls()
+        lang, restart = stored.get("lang"), stored.get("restart")
+        return cls(
+            lang=lang if lang in LANGUAGES else None,
+            restart=restart if isinstance(restart, str) else None,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"lang": self.lang, "restart": self.restart}
 
 
 class Dispatcher:
@@ -102,7 +138,11 @@ class Dispatcher:
         staff see in the case's thread. True when a message to them was queued."""
         now = self.clock.now()
         customer = await tx.customers.find(channel, user_id)
-        lang = (customer or {}).get("language") or self.default_language
+        conversation = await tx.conversations.get(channel, chat_id)
+        dialogue = None
+        if conversation is not None and now - conversation["updated_at"] <= CONVERSATION_TTL:
+            dialogue = _Own.read(conversation["data"].get(_OWN)).lang
+        lang = (customer or {}).get("language") or dialogue or self.default_language
         if customer is not None:
             cases = await self.deps.cases.customer_cases(
                 channel, user_id, open_only=True, customer_id=int(customer["id"]), tx=tx
@@ -139,15 +179,25 @@ class Dispatcher:
             log.info("%s chat %s: dialogue idle since %s dropped", msg.channel,
                      msg.chat_id, conversation["updated_at"])  # fmt: skip
             conversation = None
-        data: dict[str, Any] = dict(conversation["data"]) if conversation else {}
-        saved_language = customer["language"]  # set only by the customer's own choice
-        lang = saved_language or pick_language(msg.language, self.default_language)
+        here = _where(conversation, msg)
+        data: dict[str, Any] = dict(conversation["data"]) if conversation and here else {}
+        own = _Own.read(data.pop(_OWN, None))  # the flow never sees the dispatcher's part
+        if here is not None:
+            here = replace(here, restart=own.restart)
+        # The customer's own choice (/language) first; else the dialogue's, so that an update
+        # without a language code, or with another, does not switch language mid-dialogue;
+        # else the platform's code of this message, which a dialogue begun now keeps.
+        lang = (
+            customer["language"] or own.lang or pick_language(msg.language, self.default_language)
+        )
         ctx = FlowContext(msg, lang, data, tx, self.deps, now, customer_id=customer["id"])
-        replies, after = await _route(ctx, _where(conversation, msg))
-        if after is None:
+        outcome = await _route(ctx, here)
+        replies = outcome.replies
+        if outcome.after is None:
             await tx.conversations.delete(msg.channel, msg.chat_id)
         else:
-            flow, state = after
+            flow, state = outcome.after
+            ctx.data[_OWN] = _Own(lang=ctx.lang, restart=outcome.restart).to_json()
             await tx.conversations.put(
                 msg.channel, msg.chat_id, flow=flow, state=state, data=ctx.data, now=now
             )
@@ -180,9 +230,16 @@ async def _route(ctx: FlowContext, here: _Here | None) -> _Outcome:
     msg = ctx.msg
     if msg.callback and msg.callback.startswith(LANGUAGE_BUTTON):
         return await _set_language(ctx, msg.callback.removeprefix(LANGUAGE_BUTTON), here)
+    if msg.callback and msg.callback.startswith(RESTART_BUTTON):
+        answered = await _restart_answered(ctx, here)
+        if answered is not None:
+            return answered  # else a stale one: the step at hand treats it as any old button
     command = (msg.command or "").lower() or WORDS.get(msg.text.strip().lower(), "")
     if command:
         return await COMMANDS.get(command, _help)(ctx, here)
+    asked = _asked_about(ctx, here)
+    if asked:
+        return _keep(ctx, here, [await status.about(ctx, asked)])
     if here is None:
         turn = await FLOWS.idle.entry(ctx)
     elif here.state is None:
@@ -196,16 +253,17 @@ async def _route(ctx: FlowContext, here: _Here | None) -> _Outcome:
 
 def _moved(turn: Turn) -> _Outcome:
     if turn.state is None:
-        return turn.replies, None
-    return turn.replies, (FLOWS.owning(turn.state).name, turn.state.value)
+        return _Outcome(turn.replies, None)
+    return _Outcome(turn.replies, (FLOWS.owning(turn.state).name, turn.state.value))
 
 
 def _keep(ctx: FlowContext, here: _Here | None, replies: list[OutgoingMessage]) -> _Outcome:
-    """Answer without leaving the dialogue; the current question follows the answer."""
+    """Answer without leaving the dialogue; the current question follows the answer. Nothing
+    moved on, so a /new question open stays open: its buttons above still answer it."""
     if here is None:
-        return replies, None
+        return _Outcome(replies, None)
     question = here.flow.question(here.state, ctx) if here.state is not None else []
-    return [*replies, *question], here.stored
+    return _Outcome([*replies, *question], here.stored, here.restart)
 
 
 # -- commands: the same in every state --------------------------------------------------------
@@ -214,7 +272,7 @@ def _keep(ctx: FlowContext, here: _Here | None, replies: list[OutgoingMessage]) 
 async def _cancel(ctx: FlowContext, here: _Here | None) -> _Outcome:
     """Drop the dialogue, its data unsaved; the phone keyboard goes too."""
     key = "cancelled" if here is not None else "nothing_to_cancel"
-    return [replace(ctx.say(key), remove_keyboard=True)], None
+    return _Outcome([replace(ctx.say(key), remove_keyboard=True)], None)
 
 
 async def _help(ctx: FlowContext, here: _Here | None) -> _Outcome:
@@ -227,12 +285,59 @@ async def _ask_language(ctx: FlowContext, here: _Here | None) -> _Outcome:
 
 
 async def _status(ctx: FlowContext, here: _Here | None) -> _Outcome:
+    """/status alone lists the customer's cases; /status with numbers answers for those."""
+    asked = status.query(ctx.msg.text) if ctx.msg.command else None
+    if asked is not None:
+        return _keep(ctx, here, [await status.about(ctx, asked.numbers)])
     return _keep(ctx, here, [await status.answer(ctx)])
 
 
+def _asked_about(ctx: FlowContext, here: _Here | None) -> tuple[str, ...]:
+    """The case numbers a message asks about (「查询进度 TS…」), in any state. A bare number
+    is a question only outside a dialogue and only in this desk's form: inside one it is the
+    answer to the question asked (an earlier case as the reference), and another company's
+    number alone (a waybill) is words for the follow-up."""
+    msg = ctx.msg
+    if msg.callback is not None or msg.attachments:
+        return ()  # a photo's caption is part of the evidence
+    asked = status.query(msg.text)
+    if asked is None:
+        return ()
+    if asked.explicit:
+        return asked.numbers
+    prefix = ctx.deps.cases.prefix
+    if here is None and all(status.is_ours(n, prefix) for n in asked.numbers):
+        return asked.numbers
+    return ()
+
+
 async def _new(ctx: FlowContext, here: _Here | None) -> _Outcome:
-    """A new complaint, whatever was going on: the customer said so."""
-    return _moved(await FLOWS.begin.entry(ctx))
+    """A new complaint: the customer said so. Answers already given are not thrown away on
+    one word, though (a /new typed by habit, a menu tapped by mistake): 放弃当前填写的投诉,
+    重新开始? first. Its buttons carry a token of this question, so only they answer it, and
+    only while the dialogue has not moved on; a later /new asks afresh."""
+    if here is None or here.state is None or not here.flow.holds_answers(ctx.data):
+        return _moved(await FLOWS.begin.entry(ctx))
+    token = hashlib.blake2s(ctx.msg.update_id.encode(), digest_size=6).hexdigest()
+    question = ctx.say(
+        "restart_ask",
+        [
+            ("btn_restart", f"{RESTART_BUTTON}yes:{token}"),
+            ("btn_go_on", f"{RESTART_BUTTON}no:{token}"),
+        ],
+    )
+    return _Outcome([question], here.stored, token)
+
+
+async def _restart_answered(ctx: FlowContext, here: _Here | None) -> _Outcome | None:
+    """A button of the /new question, while it is open: yes begins again, no asks the
+    dialogue's question again. None for a stale one."""
+    answer, _, token = (ctx.msg.callback or "").removeprefix(RESTART_BUTTON).partition(":")
+    if here is None or here.state is None or here.restart is None or token != here.restart:
+        return None
+    if answer == "yes":
+        return _moved(await FLOWS.begin.entry(ctx))
+    return _Outcome([ctx.say("resume"), *here.flow.question(here.state, ctx)], here.stored)
 
 
 async def _start(ctx: FlowContext, here: _Here | None) -> _Outcome:
@@ -241,7 +346,7 @@ async def _start(ctx: FlowContext, here: _Here | None) -> _Outcome:
     if here is not None and here.state is not None:
         question = here.flow.question(here.state, ctx)
         if question:
-            return [ctx.say("resume"), *question], here.stored
+            return _Outcome([ctx.say("resume"), *question], here.stored, here.restart)
     return _moved(await FLOWS.begin.entry(ctx))
 
 

@@ -81,6 +81,10 @@ Question = Callable[[FlowContext], OutgoingMessage]
 S = TypeVar("S", bound=StrEnum)
 
 
+def _nothing_to_lose(data: Mapping[str, Any]) -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class Flow(Generic[S]):
     """One dialogue as a table; see the module docstring and the diagram beside each flow."""
@@ -90,6 +94,9 @@ class Flow(Generic[S]):
     entry: Step  # how the dialogue begins, and where a state this version lacks restarts
     steps: Mapping[S, Step]
     questions: Mapping[S, Question] = field(default_factory=dict)
+    # Whether the dialogue's data holds answers the customer gave, which /new would throw
+    # away: then /new asks first. By default a flow has nothing to lose.
+    holds_answers: Callable[[Mapping[str, Any]], bool] = _nothing_to_lose
 
     def __post_init__(self) -> None:
         """A state without a step would strand the customers stored in it: refuse at import."""

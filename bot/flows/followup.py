@@ -47,7 +47,8 @@ async def fresh(ctx: FlowContext) -> Turn:
 
 async def choose(ctx: FlowContext) -> Turn:
     """A case button adds what was kept to that case (if it is still theirs and open); "new"
-    begins an intake with it; more words are kept too, and the question asked again."""
+    begins an intake with it; more words are kept too, and the question asked again. Only
+    the question's own buttons answer it: any other keeps the words and asks again."""
     msg = ctx.msg
     if not msg.callback:
         if not blank(msg.text):
@@ -56,15 +57,21 @@ async def choose(ctx: FlowContext) -> Turn:
             )
         ctx.data.setdefault("pending_attachments", []).extend(a.to_json() for a in msg.attachments)
         return Turn([_which_case(ctx, await _open_cases(ctx))], Followup.CHOOSE)
+    if not msg.callback.startswith("f:"):
+        # A button of an earlier message (a stale 确认提交, a category): not an answer.
+        expired = ctx.say("button_expired")
+        return Turn([expired, _which_case(ctx, await _open_cases(ctx))], Followup.CHOOSE)
     choice = msg.callback.removeprefix("f:")
     if choice == "new":
         words = ctx.data.get("pending_text") or ""
         files: list[dict[str, Any]] = ctx.data.get("pending_attachments") or []
         return intake.with_words(ctx, words, files, ctx.data.get("pending_at"))
-    if choice not in {c.number for c in await _open_cases(ctx)}:
-        # A forged or stale button: someone else's case, or one closed since.
+    open_cases = await _open_cases(ctx)
+    if choice not in {c.number for c in open_cases}:
+        # A forged or stale button: someone else's case, or one closed since. The words
+        # stay, to go to a case that can still take them.
         log.warning("%s user %s chose case %r not theirs/open", msg.channel, msg.user_id, choice)
-        return Turn([ctx.say("case_not_found")], None)
+        return Turn([ctx.say("case_not_found"), _which_case(ctx, open_cases)], Followup.CHOOSE)
     kept = [Attachment.from_json(a) for a in ctx.data.get("pending_attachments") or []]
     reply = await _append(ctx, choice, ctx.data.get("pending_text") or "", kept)
     return Turn([reply], None)

@@ -6,6 +6,7 @@ hint on input it cannot use; the questions and the restatement are in ``intake_q
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
@@ -323,6 +324,11 @@ def _received_at(ctx: FlowContext) -> datetime:
     return datetime.fromisoformat(first) if first else ctx.sent_at
 
 
+def _holds_answers(data: Mapping[str, Any]) -> bool:
+    """Words, files or any answer given: what /new would throw away, so it asks first."""
+    return any(data.get(key) for key in ("parts", "attachments", *ask.EDITABLE))
+
+
 # -- the table: each state's step and the question it asks again after a fallback -------------
 
 FLOW = Flow(
@@ -349,4 +355,5 @@ FLOW = Flow(
         Intake.CONFIRM: ask.summary,
         Intake.EDIT: ask.edit,
     },
+    holds_answers=_holds_answers,
 )

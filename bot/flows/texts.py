@@ -115,6 +115,13 @@ ZH: dict[str, str] = {
     "unsupported": "暂时无法处理这类消息,请发送文字、照片或文件。",
     "unprocessable": "抱歉,您刚才发送的消息我们未能处理,已通知工作人员跟进。您可以继续发送消息。",
     "resume": "我们继续刚才的登记:",
+    # -- the dialogue's own (status by number, /new mid-intake, which-case buttons) --
+    "status_not_yours": (
+        "没有找到您名下编号为 {number} 的投诉。请核对编号;发送 /status 可以查看您的全部投诉。"
+    ),
+    "restart_ask": "放弃当前填写的投诉,重新开始?",
+    "btn_restart": "放弃,重新开始",
+    "btn_go_on": "继续填写",
 }
 
 EN: dict[str, str] = {
@@ -239,6 +246,14 @@ EN: dict[str, str] = {
         "will follow up. You can keep writing."
     ),
     "resume": "Let us continue where we were:",
+    # -- the dialogue's own (status by number, /new mid-intake, which-case buttons) --
+    "status_not_yours": (
+        "We found no complaint {number} of yours. Please check the number; send /status to "
+        "see all your complaints."
+    ),
+    "restart_ask": "Drop the complaint you are entering and start again?",
+    "btn_restart": "Drop it, start again",
+    "btn_go_on": "Continue",
 }
 
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]

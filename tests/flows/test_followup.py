@@ -1,5 +1,5 @@
 """After intake, as transcripts: the customer's words go to their open case, or they are asked
-which one; a stale or forged button gets nothing."""
+which one; a stale or forged button gets nothing, and the words wait for an answer."""
 
 from __future__ import annotations
 
@@ -114,14 +114,16 @@ async def test_a_forged_button_for_someone_elses_case_gets_nothing(
           [这是新的投诉]
         > [data=f:{victim}]
         < 找不到这个投诉。
+        < 您有多个进行中的投诉,这条补充属于哪一个?
+          [TS20261117003]
+          [TS20261117002]
+          [这是新的投诉]
         > [data=i:cat:yes]
         < 这个按钮已经失效了。
-        < 直接发消息描述问题即可投诉。
-          /new 新的投诉
-          /status 查询进度
-          /cancel 取消当前登记
-          /language 切换语言
-          /help 帮助
+        < 您有多个进行中的投诉,这条补充属于哪一个?
+          [TS20261117003]
+          [TS20261117002]
+          [这是新的投诉]
     """)
     assert [e.action for e in await service.history(victim)] == ["open"]
 
@@ -145,10 +147,19 @@ async def test_a_button_for_a_case_closed_since_gets_nothing(
     await alice.verify(f"""
         > [{first}]
         < 找不到这个投诉。
+        < 您有多个进行中的投诉,这条补充属于哪一个?
+          [{second}]
+          [这是新的投诉]
         > 他们今天又没来
+        < 您有多个进行中的投诉,这条补充属于哪一个?
+          [{second}]
+          [这是新的投诉]
+        > [{second}]
         < 已将您的补充记入投诉 {second},处理人员会看到。
     """)
     assert [e.action for e in await service.history(first)][-1] == "close"
+    note = [e.note for e in await service.history(second) if e.action == "customer_message"]
+    assert note == ["还有一件事\n他们今天又没来"]  # nothing lost on the way
 
 
 async def test_new_starts_another_intake_even_with_an_open_case(dispatcher: Dispatcher) -> None:
@@ -257,3 +268,48 @@ async def test_a_second_complaint_on_the_same_subject_is_a_repeat(
     case = await service.get(second)
     assert case.repeat_of == (await service.get(first)).id
     assert case.severity is Severity.IMPORTANT  # 重要: complained again after closure
+
+
+async def test_only_the_questions_own_buttons_answer_it(
+    dispatcher: Dispatcher, service: CaseService
+) -> None:
+    """Issue 13: an old button (a stale 确认提交 or category button of an earlier message)
+    ended the which-case question and threw the customer's words away."""
+    alice = Chat(dispatcher, "2015", None, "Alice")
+    first = await alice.file_complaint("快递三天了还没派送")
+    second = await alice.file_complaint("客服态度恶劣,还挂我电话")
+    await alice.verify(f"""
+        > 还有一件事
+        < 您有多个进行中的投诉,这条补充属于哪一个?
+          [{second}]
+          [{first}]
+          [这是新的投诉]
+        > [data=i:submit]
+        < 这个按钮已经失效了。
+        < 您有多个进行中的投诉,这条补充属于哪一个?
+          [{second}]
+          [{first}]
+          [这是新的投诉]
+        > [data=i:cat:yes]
+        < 这个按钮已经失效了。
+        < 您有多个进行中的投诉,这条补充属于哪一个?
+          [{second}]
+          [{first}]
+          [这是新的投诉]
+        > 他们今天又没来
+        < 您有多个进行中的投诉,这条补充属于哪一个?
+          [{second}]
+          [{first}]
+          [这是新的投诉]
+        > [data=f:TS20261117999]
+        < 找不到这个投诉。
+        < 您有多个进行中的投诉,这条补充属于哪一个?
+          [{second}]
+          [{first}]
+          [这是新的投诉]
+        > [{first}]
+        < 已将您的补充记入投诉 {first},处理人员会看到。
+    """)
+    note = [e.note for e in await service.history(first) if e.action == "customer_message"]
+    assert note == ["还有一件事\n他们今天又没来"]
+    assert [e.action for e in await service.history(second)] == ["open"]
