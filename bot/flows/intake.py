@@ -193,15 +193,24 @@ async def edit(ctx: FlowContext) -> Turn:
     return Turn([_question(Intake(field), ctx)], Intake(field))
 
 
-def _keeping_evidence(state: Intake, step: Step) -> Step:
-    """Evidence sent while another question is open is kept, not dropped, and the question
-    asked again."""
+def _keeping_evidence(state: Intake, step: Step, *, takes_words: bool) -> Step:
+    """Evidence sent while another question is open is kept, not dropped, and so are its
+    caption's words: the answer to a question that ``takes_words``; else, since a button
+    question has no place for them, part of the description (the restatement shows them)."""
 
     async def run(ctx: FlowContext) -> Turn:
-        if not ctx.msg.attachments:
+        msg = ctx.msg
+        if not msg.attachments:
             return await step(ctx)
-        ctx.data.setdefault("attachments", []).extend(a.to_json() for a in ctx.msg.attachments)
-        return Turn([ctx.say("attachment_added"), _question(state, ctx)], state)
+        ctx.data.setdefault("attachments", []).extend(a.to_json() for a in msg.attachments)
+        if blank(msg.text):
+            return Turn([ctx.say("attachment_added"), _question(state, ctx)], state)
+        if takes_words:
+            ctx.msg = replace(msg, attachments=())
+            turn = await step(ctx)
+            return Turn([ctx.say("attachment_added"), *turn.replies], turn.state)
+        ctx.data.setdefault("parts", []).append(msg.text)
+        return Turn([ctx.say("attachment_words_added"), _question(state, ctx)], state)
 
     return run
 
@@ -321,13 +330,13 @@ FLOW = Flow(
     entry=start,
     steps={
         Intake.CONTENT: content,  # a photo here is part of the description
-        Intake.CATEGORY: _keeping_evidence(Intake.CATEGORY, category),
-        Intake.PARTY: _keeping_evidence(Intake.PARTY, party),
-        Intake.REFERENCE: _keeping_evidence(Intake.REFERENCE, reference),
-        Intake.CONTACT: _keeping_evidence(Intake.CONTACT, contact),
-        Intake.OUTCOME: _keeping_evidence(Intake.OUTCOME, outcome),
-        Intake.CONFIRM: _keeping_evidence(Intake.CONFIRM, confirm),
-        Intake.EDIT: _keeping_evidence(Intake.EDIT, edit),
+        Intake.CATEGORY: _keeping_evidence(Intake.CATEGORY, category, takes_words=False),
+        Intake.PARTY: _keeping_evidence(Intake.PARTY, party, takes_words=True),
+        Intake.REFERENCE: _keeping_evidence(Intake.REFERENCE, reference, takes_words=True),
+        Intake.CONTACT: _keeping_evidence(Intake.CONTACT, contact, takes_words=True),
+        Intake.OUTCOME: _keeping_evidence(Intake.OUTCOME, outcome, takes_words=False),
+        Intake.CONFIRM: _keeping_evidence(Intake.CONFIRM, confirm, takes_words=False),
+        Intake.EDIT: _keeping_evidence(Intake.EDIT, edit, takes_words=False),
     },
     questions={
         Intake.CONTENT: ask.content,

@@ -1,0 +1,130 @@
+"""The customer's words are never dropped (issue 13): a caption, a short first message, a
+complaint of photos only, and whose phone number a shared contact card carries."""
+
+from __future__ import annotations
+
+from bot.dispatcher import Dispatcher
+from bot.services import CaseService
+from storage.db import Store
+from tests.dialogue import Chat
+
+async def test_a_caption_answers_a_text_question_and_its_photo_is_kept(
+    dispatcher: Dispatcher, service: CaseService
+) -> None:
+    ann = Chat(dispatcher, "4001", None, "Ann")
+    await ann.verify("""
+        > 加油站员工态度恶劣
+        < 您好,这里是客户投诉服务。请直接描述您遇到的问题,我们会为您登记并尽快处理。
+          隐私说明:您提供的信息只用于处理您的投诉,不会透露给无关人员。
+
+          已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
+          [说完了 ✅]
+        > [说完了 ✅]
+        < 您反映的问题属于「人员态度问题」,对吗?
+          [是] [否,换一个]
+        > [是]
+        < 被投诉的网点、门店或人员是?(没有可跳过)
+          [跳过]
+        > (photo) 第三加油站
+        < 附件已收到,会附在您的投诉里。
+        < 有订单号、运单号或单据号吗?(没有可跳过)
+          [跳过]
+        > (photo) A-1
+        < 附件已收到,会附在您的投诉里。
+        < 请留下联系电话,方便我们与您联系:可以点下方按钮分享手机号,也可以直接输入。
+          [通过本对话联系我]
+          (keyboard: 📱 分享我的手机号)
+        > (photo) 13800138000
+        < 附件已收到,会附在您的投诉里。
+        < 好的,联系方式已记录。
+          (keyboard removed)
+        < 您希望得到怎样的处理?
+          [退款]
+          [维修/更换]
+          [道歉]
+          [给个说法/解释]
+          [其他]
+          (keyboard removed)
+        > [道歉]
+        < 请核对您的投诉:
+
+          问题描述:加油站员工态度恶劣
+          附件:3 个
+          问题类型:人员态度问题
+          被投诉对象:第三加油站
+          单号:A-1
+          联系方式:+8613800138000
+          期望处理:道歉
+
+          确认无误请点「确认提交」,需要更改请点「修改」。
+          [确认提交] [修改]
+        > [确认提交]
+        < 已受理。您的投诉编号是 TS20261117001。
+          我们将在 1 个工作日内(明天 14:30前)联系您。
+          可随时发送 /status 查询进度;有新的情况也可以直接发消息补充。
+          (keyboard removed)
+    """)
+    case = await service.get("TS20261117001")
+    assert (case.party, case.reference, case.contact) == ("第三加油站", "A-1", "+8613800138000")
+
+
+async def test_a_caption_at_a_button_question_joins_the_description(
+    dispatcher: Dispatcher, service: CaseService
+) -> None:
+    """A button question takes no words, so the caption goes into the description the
+    restatement shows, and the photo with the complaint."""
+    bob = Chat(dispatcher, "4002", None, "Bob")
+    await bob.verify("""
+        > 加油站员工态度恶劣
+        < 您好,这里是客户投诉服务。请直接描述您遇到的问题,我们会为您登记并尽快处理。
+          隐私说明:您提供的信息只用于处理您的投诉,不会透露给无关人员。
+
+          已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
+          [说完了 ✅]
+        > [说完了 ✅]
+        < 您反映的问题属于「人员态度问题」,对吗?
+          [是] [否,换一个]
+        > (photo) 就是照片里这个人
+        < 附件和文字已收到,都会附在您的投诉里。
+        < 您反映的问题属于「人员态度问题」,对吗?
+          [是] [否,换一个]
+    """)
+    await bob.send("> [data=i:cat:yes]")
+    await bob.send("> [data=i:skip]")
+    await bob.send("> [data=i:skip]")
+    await bob.send("> [data=i:chat]")
+    await bob.verify("""
+        > [道歉]
+        < 请核对您的投诉:
+
+          问题描述:加油站员工态度恶劣
+          就是照片里这个人
+          附件:1 个
+          问题类型:人员态度问题
+          被投诉对象:未提供
+          单号:未提供
+          联系方式:通过本对话
+          期望处理:道歉
+
+          确认无误请点「确认提交」,需要更改请点「修改」。
+          [确认提交] [修改]
+        > (photo) 还有这张
+        < 附件和文字已收到,都会附在您的投诉里。
+        < 请核对您的投诉:
+
+          问题描述:加油站员工态度恶劣
+          就是照片里这个人
+          还有这张
+          附件:2 个
+          问题类型:人员态度问题
+          被投诉对象:未提供
+          单号:未提供
+          联系方式:通过本对话
+          期望处理:道歉
+
+          确认无误请点「确认提交」,需要更改请点「修改」。
+          [确认提交] [修改]
+    """)
+    await bob.send("> [data=i:submit]")
+    case = await service.get("TS20261117001")
+    assert case.content == "加油站员工态度恶劣\n就是照片里这个人\n还有这张"
