@@ -350,7 +350,7 @@ async def test_the_question_of_each_step_is_asked_again_after_a_fallback(
 
 async def test_outside_a_dialogue(dispatcher: Dispatcher) -> None:
     """No dialogue going on: a stale button, a sticker, /cancel, /help and a language
-    choice answer alone; a few words start an intake that asks for more."""
+    choice answer alone; any words (even "hi") start an intake with them and ask for more."""
     hal = Chat(dispatcher, "1012", None, "Hal")
     await hal.verify("""
         > [data=i:cat:yes]
@@ -382,7 +382,8 @@ async def test_outside_a_dialogue(dispatcher: Dispatcher) -> None:
         < Hello, this is the customer complaints service. Tell us what happened and we will record it and get back to you.
           Privacy: what you tell us is used only to handle your complaint and is not shared with anyone not involved.
 
-          Please describe the problem in your own words (several messages are fine; photos and files too).
+          Noted. Anything to add? Send more text or photos; when you are done, tap “Done”.
+          [Done ✅]
     """)
 
 

@@ -42,7 +42,6 @@ class Intake(StrEnum):
 MAX_CONTENT_CHARS = 20_000  # the whole description; Telegram sends at most 4096 per message
 MAX_PARTS = 30
 MAX_FIELD_CHARS = 200  # party, reference
-FIRST_WORDS_CHARS = 4  # a first message this long is the complaint, not a mere "hello"
 # On Telegram the contact question is a reply keyboard: its keys come back as plain text.
 _CHAT_ONLY = {text(lang, "btn_chat_only") for lang in LANGUAGES}
 
@@ -57,10 +56,12 @@ async def start(ctx: FlowContext) -> Turn:
 
 async def first_words(ctx: FlowContext) -> Turn:
     """A customer with no open case writes outside a dialogue: that begins a complaint, and
-    words enough (or a file) are already its first words."""
+    whatever shows (or a file) is already its first words, verbatim — 乱收费, and a bare 你好
+    too: no list of greetings decides which words count, and the restatement shows the
+    customer every word before anything is filed."""
     msg = ctx.msg
     turn = _begin(ctx, greet=False)
-    if len(msg.text.strip()) >= FIRST_WORDS_CHARS or msg.attachments:
+    if not blank(msg.text) or msg.attachments:
         turn = await content(ctx)
     first, *rest = turn.replies
     return Turn([with_greeting(ctx, first), *rest], turn.state)

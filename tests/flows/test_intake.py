@@ -439,7 +439,7 @@ async def test_input_a_step_cannot_use_gets_a_hint_and_the_question_again(
 ) -> None:
     ann = Chat(dispatcher, "1008", None, "Ann")
     await ann.verify("""
-        > 你好
+        > /new
         < 您好,这里是客户投诉服务。请直接描述您遇到的问题,我们会为您登记并尽快处理。
           隐私说明:您提供的信息只用于处理您的投诉,不会透露给无关人员。
 

@@ -8,6 +8,7 @@ from bot.services import CaseService
 from storage.db import Store
 from tests.dialogue import Chat
 
+
 async def test_a_caption_answers_a_text_question_and_its_photo_is_kept(
     dispatcher: Dispatcher, service: CaseService
 ) -> None:
@@ -128,3 +129,54 @@ async def test_a_caption_at_a_button_question_joins_the_description(
     await bob.send("> [data=i:submit]")
     case = await service.get("TS20261117001")
     assert case.content == "加油站员工态度恶劣\n就是照片里这个人\n还有这张"
+
+
+async def test_a_short_first_message_is_the_start_of_the_complaint(
+    dispatcher: Dispatcher, store: Store
+) -> None:
+    cat = Chat(dispatcher, "4003", None, "Cat")
+    await cat.verify("""
+        > 乱收费
+        < 您好,这里是客户投诉服务。请直接描述您遇到的问题,我们会为您登记并尽快处理。
+          隐私说明:您提供的信息只用于处理您的投诉,不会透露给无关人员。
+
+          已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
+          [说完了 ✅]
+        > [说完了 ✅]
+        < 您反映的问题属于「价格/费用问题」,对吗?
+          [是] [否,换一个]
+    """)
+    async with store.read() as tx:
+        conversation = await tx.conversations.get("telegram", "4003")
+    assert conversation is not None
+    assert conversation["data"]["parts"] == ["乱收费"]
+
+
+async def test_a_greeting_alone_is_kept_too_and_shown_before_anything_is_filed(
+    dispatcher: Dispatcher, service: CaseService
+) -> None:
+    """你好 is kept like any words: dropping greetings would need a list of them, and drop
+    whatever words it missed; the restatement shows the customer what will be filed."""
+    dan = Chat(dispatcher, "4004", "en-US", "Dan")
+    await dan.verify("""
+        > hi
+        < Hello, this is the customer complaints service. Tell us what happened and we will record it and get back to you.
+          Privacy: what you tell us is used only to handle your complaint and is not shared with anyone not involved.
+
+          Noted. Anything to add? Send more text or photos; when you are done, tap “Done”.
+          [Done ✅]
+        ~ 1 minute later
+        > The parcel never came
+        < Noted. Anything to add? Send more text or photos; when you are done, tap “Done”.
+          [Done ✅]
+    """)
+    await dan.send("> [data=i:done]")
+    await dan.send("> [data=i:cat:process]")
+    await dan.send("> [data=i:skip]")
+    await dan.send("> [data=i:skip]")
+    await dan.send("> [data=i:chat]")
+    summary = await dan.send("> [data=i:out:refund]")
+    assert summary is not None
+    assert "Problem: hi\nThe parcel never came\n" in summary[-1].text
+    await dan.send("> [data=i:submit]")
+    assert (await service.get("TS20261117001")).content == "hi\nThe parcel never came"
