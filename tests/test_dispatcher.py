@@ -397,7 +397,7 @@ async def test_a_photo_alone_starts_an_intake_with_it(dispatcher: Dispatcher) ->
           已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
           [说完了 ✅]
         > [说完了 ✅]
-        < 请用文字描述您的问题,也可以发送照片或文件。
+        < 请再用一句话说明照片或文件反映的问题,这句话会作为您的问题描述。
     """)
 
 

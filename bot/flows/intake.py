@@ -100,16 +100,26 @@ async def content(ctx: FlowContext) -> Turn:
     parts: list[str] = ctx.data.setdefault("parts", [])
     files: list[dict[str, object]] = ctx.data.setdefault("attachments", [])
     if msg.callback == "i:done":
-        if not parts:
-            return Turn([ctx.say("content_hint")], Intake.CONTENT)
-        return _to_category(ctx)
+        if parts:
+            return _to_category(ctx)
+        if files:  # photos only: a case needs words, and only the customer's own will do
+            ctx.data["describe"] = True
+            return Turn([ask.describe(ctx)], Intake.CONTENT)
+        return Turn([ctx.say("content_hint")], Intake.CONTENT)
     if msg.callback is not None:
         return Turn([ctx.say("button_expired"), ask.content(ctx)], Intake.CONTENT)
     if blank(msg.text) and not msg.attachments:
-        return Turn([ctx.say("content_hint")], Intake.CONTENT)
+        hint = ask.describe(ctx) if ctx.data.get("describe") else ctx.say("content_hint")
+        return Turn([hint], Intake.CONTENT)
+    files.extend(a.to_json() for a in msg.attachments)
+    if ctx.data.get("describe"):  # the sentence about the photos, asked for after 说完了
+        if blank(msg.text):
+            return Turn([ctx.say("attachment_added"), ask.describe(ctx)], Intake.CONTENT)
+        parts.append(msg.text)
+        del ctx.data["describe"]
+        return _to_category(ctx)
     if not blank(msg.text):
         parts.append(msg.text)
-    files.extend(a.to_json() for a in msg.attachments)
     if sum(len(p) for p in parts) >= MAX_CONTENT_CHARS or len(parts) >= MAX_PARTS:
         turn = _to_category(ctx)
         turn.replies.insert(0, ctx.say("content_full"))

@@ -20,6 +20,7 @@ ZH: dict[str, str] = {
     "content_more": "已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。",
     "content_hint": "请用文字描述您的问题,也可以发送照片或文件。",
     "content_full": "内容已经很多了,我们先记录到这里。",
+    "content_describe": "请再用一句话说明照片或文件反映的问题,这句话会作为您的问题描述。",
     "btn_done": "说完了 ✅",
     "category_suggest": "您反映的问题属于「{category}」,对吗?",
     "btn_yes": "是",
@@ -133,6 +134,10 @@ EN: dict[str, str] = {
     ),
     "content_hint": "Please describe the problem in words; you can also send photos or files.",
     "content_full": "That is a lot already; we have recorded it up to here.",
+    "content_describe": (
+        "Please add one sentence saying what problem the photos or files show; it becomes the "
+        "description of your complaint."
+    ),
     "btn_done": "Done ✅",
     "category_suggest": "Is this about \u201c{category}\u201d?",
     "btn_yes": "Yes",

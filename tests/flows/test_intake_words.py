@@ -180,3 +180,68 @@ async def test_a_greeting_alone_is_kept_too_and_shown_before_anything_is_filed(
     assert "Problem: hi\nThe parcel never came\n" in summary[-1].text
     await dan.send("> [data=i:submit]")
     assert (await service.get("TS20261117001")).content == "hi\nThe parcel never came"
+
+
+async def test_a_complaint_of_photos_only_asks_for_one_sentence_about_them(
+    dispatcher: Dispatcher, service: CaseService
+) -> None:
+    eve = Chat(dispatcher, "4005", None, "Eve")
+    await eve.verify("""
+        > (photo)
+        < 您好,这里是客户投诉服务。请直接描述您遇到的问题,我们会为您登记并尽快处理。
+          隐私说明:您提供的信息只用于处理您的投诉,不会透露给无关人员。
+
+          已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
+          [说完了 ✅]
+        ~ 1 minute later
+        > (document receipt.pdf)
+        < 已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
+          [说完了 ✅]
+        > [说完了 ✅]
+        < 请再用一句话说明照片或文件反映的问题,这句话会作为您的问题描述。
+        > [说完了 ✅]
+        < 请再用一句话说明照片或文件反映的问题,这句话会作为您的问题描述。
+        > (sticker)
+        < 请再用一句话说明照片或文件反映的问题,这句话会作为您的问题描述。
+        > /help
+        < 直接发消息描述问题即可投诉。
+          /new 新的投诉
+          /status 查询进度
+          /cancel 取消当前登记
+          /language 切换语言
+          /help 帮助
+        < 请再用一句话说明照片或文件反映的问题,这句话会作为您的问题描述。
+        > (photo)
+        < 附件已收到,会附在您的投诉里。
+        < 请再用一句话说明照片或文件反映的问题,这句话会作为您的问题描述。
+        > 照片里的员工态度恶劣
+        < 您反映的问题属于「人员态度问题」,对吗?
+          [是] [否,换一个]
+    """)
+    await eve.send("> [data=i:cat:yes]")
+    await eve.send("> [data=i:skip]")
+    await eve.send("> [data=i:skip]")
+    await eve.send("> [data=i:chat]")
+    summary = await eve.send("> [data=i:out:repair]")
+    assert summary is not None
+    assert "问题描述:照片里的员工态度恶劣\n附件:3 个\n" in summary[-1].text
+    await eve.send("> [data=i:submit]")
+    case = await service.get("TS20261117001")
+    assert case.content == "照片里的员工态度恶劣"
+
+
+async def test_a_caption_is_the_sentence_about_the_photos(dispatcher: Dispatcher) -> None:
+    fay = Chat(dispatcher, "4006", "en", "Fay")
+    await fay.verify("""
+        > (photo)
+        < Hello, this is the customer complaints service. Tell us what happened and we will record it and get back to you.
+          Privacy: what you tell us is used only to handle your complaint and is not shared with anyone not involved.
+
+          Noted. Anything to add? Send more text or photos; when you are done, tap “Done”.
+          [Done ✅]
+        > [Done ✅]
+        < Please add one sentence saying what problem the photos or files show; it becomes the description of your complaint.
+        > (photo) The courier was rude and threw my parcel
+        < Is this about “Staff attitude”?
+          [Yes] [No, another]
+    """)
