@@ -22,7 +22,9 @@ What the customer can send:
 ``> [data=i:cat:yes]``      presses a button with this data, shown or not (stale, forged)
 ``> (photo)``               a photo, ``> (photo) caption`` with a caption
 ``> (document name.pdf)``   a file
-``> (contact +86 138…)``    shares a phone number
+``> (contact +86 138…)``    shares their own phone number (a contact card of the sender)
+``> (contact 139… of 77)``  shares the card of Telegram user 77 (``of nobody``: a card of
+                            someone who is no Telegram user)
 ``> (sticker)``             something kesu cannot use: no words, no file
 ``> (again)``               the platform delivers the previous update once more
 
@@ -192,7 +194,11 @@ def _media(base: IncomingMessage, said: str) -> IncomingMessage:
             doc = Attachment("document", f"doc-{n}", 52_000, "application/pdf", argument or None)
             return replace(base, attachments=(doc,), text=caption)
         case "contact":
-            return replace(base, contact_phone=argument)
+            number, _, owner = argument.partition(" of ")
+            if not owner:
+                owner = base.user_id
+            holder = None if owner == "nobody" else owner
+            return replace(base, contact_phone=number, contact_user_id=holder)
         case "sticker":
             return base
     raise TranscriptError(f"the customer cannot send ({kind})")

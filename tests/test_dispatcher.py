@@ -74,7 +74,7 @@ async def test_cancel_at_the_restatement_opens_nothing(
     await say(dispatcher, callback="i:cat:yes")
     await say(dispatcher, callback="i:skip")
     await say(dispatcher, callback="i:skip")
-    await say(dispatcher, contact_phone="13800138000")
+    await say(dispatcher, contact_phone="13800138000", contact_user_id="42")
     assert "请核对" in await say(dispatcher, callback="i:out:apology")
     assert "已取消" in await say(dispatcher, text="取消")
     async with store.read() as tx:

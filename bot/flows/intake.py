@@ -155,10 +155,14 @@ async def reference(ctx: FlowContext) -> Turn:
 
 
 async def contact(ctx: FlowContext) -> Turn:
-    """A shared contact or a typed number, checked for mainland and international formats."""
+    """The customer's own shared contact or a typed number, checked for mainland and
+    international formats. A card of someone else (another user's, or a phone-book entry)
+    is not the customer's number: refused, though the same number may be typed."""
     msg = ctx.msg
     if msg.callback == "i:chat" or msg.text.strip() in _CHAT_ONLY:
         ctx.data["contact"] = None
+    elif msg.contact_phone is not None and msg.contact_user_id != msg.user_id:
+        return Turn([ctx.say("contact_not_yours"), ask.contact(ctx)], Intake.CONTACT)
     else:
         raw = msg.contact_phone or msg.text.strip()
         number = _phone(raw) if raw and msg.callback is None else None

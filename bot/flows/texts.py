@@ -37,6 +37,9 @@ ZH: dict[str, str] = {
         "这个号码好像不对。请输入手机号(如 13800138000)或带国家/地区区号的号码(如 +852 9123 4567)。"
     ),
     "contact_saved": "好的,联系方式已记录。",
+    "contact_not_yours": (
+        "这是别人的名片,不是您本人的号码。要留这个号码请直接输入;要分享您自己的手机号请点下方按钮。"
+    ),
     "attachment_added": "附件已收到,会附在您的投诉里。",
     "attachment_words_added": "附件和文字已收到,都会附在您的投诉里。",
     "ask_outcome": "您希望得到怎样的处理?",
@@ -158,6 +161,10 @@ EN: dict[str, str] = {
         "number with its country code (e.g. +852 9123 4567)."
     ),
     "contact_saved": "Thank you, noted.",
+    "contact_not_yours": (
+        "That contact card is someone else's, not your own number. To leave that number, type "
+        "it; to share your own, tap the button below."
+    ),
     "attachment_added": "Got the attachment; it will go with your complaint.",
     "attachment_words_added": "Got the attachment and your words; both go with your complaint.",
     "ask_outcome": "What would you like us to do?",

@@ -72,6 +72,32 @@ async def test_english_customer_and_contact_by_chat(bot: Bot, tg: FakeTelegram) 
     assert "Your case number is TS20261117001" in await carol.hears()
 
 
+async def test_a_contact_card_of_someone_else_is_not_the_customers_number(
+    bot: Bot, tg: FakeTelegram
+) -> None:
+    dora = tg.user(1006, "Dora", "zh-hans")
+    await dora.says("/new")
+    await dora.hears()
+    await dora.says("加油站员工态度恶劣")
+    await dora.hears()
+    await dora.taps("说完了 ✅")
+    await dora.hears()
+    await dora.taps("是")
+    await dora.hears()
+    await dora.taps("跳过")
+    await dora.hears()
+    await dora.taps("跳过")
+    assert "联系电话" in await dora.hears()
+    await dora.shares_card("13900139000", "Mum", 2002)  # another Telegram user's card
+    assert "这是别人的名片" in await dora.hears(2)
+    await dora.shares_card("13700137000", "Plumber", None)  # a phone-book entry
+    assert "这是别人的名片" in await dora.hears(2)
+    await dora.shares_contact("13800138000")
+    assert "希望得到怎样的处理" in await dora.hears(2)
+    await dora.taps("道歉")
+    assert "联系方式:+8613800138000" in await dora.hears()
+
+
 async def through_to_summary(user: FakeUser, complaint: str) -> str:
     """The usual answers up to the restatement, starting with /new; returns it."""
     await user.says("/new")

@@ -245,3 +245,61 @@ async def test_a_caption_is_the_sentence_about_the_photos(dispatcher: Dispatcher
         < Is this about “Staff attitude”?
           [Yes] [No, another]
     """)
+
+
+async def test_only_the_customers_own_contact_card_is_their_number(
+    dispatcher: Dispatcher, service: CaseService
+) -> None:
+    """A card of another Telegram user, or a phone-book entry that is no Telegram user,
+    is someone else's; the number can still be typed if that is what the customer wants."""
+    gus = Chat(dispatcher, "4007", None, "Gus")
+    await gus.send("> 加油站员工态度恶劣")
+    await gus.send("> [data=i:done]")
+    await gus.send("> [data=i:cat:yes]")
+    await gus.send("> [data=i:skip]")
+    await gus.send("> [data=i:skip]")
+    await gus.verify("""
+        > (contact 13900139000 of 777)
+        < 这是别人的名片,不是您本人的号码。要留这个号码请直接输入;要分享您自己的手机号请点下方按钮。
+        < 请留下联系电话,方便我们与您联系:可以点下方按钮分享手机号,也可以直接输入。
+          [通过本对话联系我]
+          (keyboard: 📱 分享我的手机号)
+        > (contact 13700137000 of nobody)
+        < 这是别人的名片,不是您本人的号码。要留这个号码请直接输入;要分享您自己的手机号请点下方按钮。
+        < 请留下联系电话,方便我们与您联系:可以点下方按钮分享手机号,也可以直接输入。
+          [通过本对话联系我]
+          (keyboard: 📱 分享我的手机号)
+        > (contact 13800138000)
+        < 好的,联系方式已记录。
+          (keyboard removed)
+        < 您希望得到怎样的处理?
+          [退款]
+          [维修/更换]
+          [道歉]
+          [给个说法/解释]
+          [其他]
+          (keyboard removed)
+    """)
+    await gus.send("> [data=i:out:apology]")
+    await gus.send("> [data=i:submit]")
+    assert (await service.get("TS20261117001")).contact == "+8613800138000"
+
+
+async def test_someone_elses_card_is_refused_in_english_and_traditional_chinese(
+    dispatcher: Dispatcher,
+) -> None:
+    for chat, language, refusal in (
+        ("4008", "en", "That contact card is someone else's, not your own number. To leave "
+         "that number, type it; to share your own, tap the button below."),
+        ("4009", "zh-hk", "這是別人的名片,不是您本人的號碼。要留這個號碼請直接輸入;要分享您"
+         "自己的手機號請點下方按鈕。"),
+    ):  # fmt: skip
+        customer = Chat(dispatcher, chat, language, "Hal")
+        for line in ("> 员工态度恶劣", "> [data=i:done]", "> [data=i:cat:yes]"):
+            await customer.send(line)
+        await customer.send("> [data=i:skip]")
+        await customer.send("> [data=i:skip]")
+        replies = await customer.send("> (contact 13900139000 of 777)")
+        assert replies is not None
+        assert replies[0].text == refusal
+        assert replies[1].request_contact is not None  # the question again, with its key
