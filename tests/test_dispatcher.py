@@ -35,11 +35,12 @@ async def say(d: Dispatcher, *args: object, **kw: object) -> str:
     return "\n".join(r.text for r in replies)
 
 
-async def test_language_choice_is_remembered(dispatcher: Dispatcher) -> None:
+async def test_language_choice_is_remembered(dispatcher: Dispatcher, clock: FrozenClock) -> None:
     assert "请选择语言" in await say(dispatcher, command="language")
     assert "Switched to English" in await say(dispatcher, callback="lang:en")
     assert "Hello" in await say(dispatcher, text="my parcel is late")
     assert "已切換為繁體中文" in await say(dispatcher, callback="lang:zh-hant")
+    clock.advance(timedelta(seconds=10))  # past the quiet time: acknowledged at once
     assert "還有要補充的嗎" in await say(dispatcher, text="還有一件事")
 
 

@@ -15,6 +15,7 @@ import phonenumbers
 
 from bot.domain.cases import Priority, Risk
 from bot.domain.words import blank
+from bot.flows import acks
 from bot.flows import intake_questions as ask
 from bot.flows.base import Flow, FlowContext, Step, Turn
 from bot.flows.texts import LANGUAGES, text
@@ -51,6 +52,7 @@ _CHAT_ONLY = {text(lang, "btn_chat_only") for lang in LANGUAGES}
 
 async def start(ctx: FlowContext) -> Turn:
     """Greet (with the privacy notice) and ask for the complaint in the customer's words."""
+    await acks.drop(ctx)  # /new in the middle of a description: its 已记录 is not for this one
     return _begin(ctx, greet=True)
 
 
@@ -74,6 +76,7 @@ def with_words(ctx: FlowContext, words: str, files: list[dict[str, Any]]) -> Tur
     ctx.data["parts"] = [] if blank(words) else [words]
     ctx.data["attachments"] = files
     if ctx.data["parts"] or files:
+        acks.mark(ctx)
         return Turn([ask.more(ctx)], Intake.CONTENT)
     return turn
 
@@ -100,6 +103,7 @@ async def content(ctx: FlowContext) -> Turn:
     parts: list[str] = ctx.data.setdefault("parts", [])
     files: list[dict[str, object]] = ctx.data.setdefault("attachments", [])
     if msg.callback == "i:done":
+        await acks.drop(ctx)  # whatever comes next, a held-back 已记录…说完了 would be stale
         if parts:
             return _to_category(ctx)
         if files:  # photos only: a case needs words, and only the customer's own will do
@@ -121,10 +125,11 @@ async def content(ctx: FlowContext) -> Turn:
     if not blank(msg.text):
         parts.append(msg.text)
     if sum(len(p) for p in parts) >= MAX_CONTENT_CHARS or len(parts) >= MAX_PARTS:
+        await acks.drop(ctx)
         turn = _to_category(ctx)
         turn.replies.insert(0, ctx.say("content_full"))
         return turn
-    return Turn([ask.more(ctx)], Intake.CONTENT)
+    return Turn(await acks.acknowledge(ctx), Intake.CONTENT)  # 已记录, or one for several later
 
 
 async def category(ctx: FlowContext) -> Turn:

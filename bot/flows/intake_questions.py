@@ -28,7 +28,10 @@ def content(ctx: FlowContext) -> OutgoingMessage:
     return ctx.say("ask_content")
 
 
-def more(ctx: FlowContext) -> OutgoingMessage:
+def more(ctx: FlowContext, count: int = 1) -> OutgoingMessage:
+    """已记录 for one message; 已记录 3 条 for several acknowledged together (``acks``)."""
+    if count > 1:
+        return ctx.say("content_more_n", [("btn_done", "i:done")], n=count)
     return ctx.say("content_more", [("btn_done", "i:done")])
 
 

@@ -18,6 +18,7 @@ ZH: dict[str, str] = {
     ),
     "ask_content": "请用文字描述您遇到的问题(可以分几条发送,也可以发送照片或文件)。",
     "content_more": "已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。",
+    "content_more_n": "已记录 {n} 条。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。",
     "content_hint": "请用文字描述您的问题,也可以发送照片或文件。",
     "content_full": "内容已经很多了,我们先记录到这里。",
     "content_describe": "请再用一句话说明照片或文件反映的问题,这句话会作为您的问题描述。",
@@ -134,6 +135,10 @@ EN: dict[str, str] = {
     ),
     "content_more": (
         "Noted. Anything to add? Send more text or photos; when you are done, tap \u201cDone\u201d."
+    ),
+    "content_more_n": (
+        "{n} messages recorded. Anything to add? Send more text or photos; when you are done, "
+        "tap \u201cDone\u201d."
     ),
     "content_hint": "Please describe the problem in words; you can also send photos or files.",
     "content_full": "That is a lot already; we have recorded it up to here.",

@@ -23,6 +23,7 @@ async def test_a_whole_intake_in_simplified_chinese(
         < 已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
           [说完了 ✅]
         > (photo) 这是当时的小票
+        ~ 10 seconds later
         < 已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
           [说完了 ✅]
         > [说完了 ✅]
@@ -382,8 +383,6 @@ async def test_correcting_one_field_returns_to_the_restatement(dispatcher: Dispa
         < 已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
           [说完了 ✅]
         > (photo)
-        < 已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
-          [说完了 ✅]
         > [说完了 ✅]
         < 请核对您的投诉:
 
