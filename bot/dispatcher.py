@@ -26,7 +26,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.clock import Clock
-from bot.flows import followup, intake, status, texts
+from bot.flows import acks, followup, intake, status, texts
 from bot.flows.base import Flow, FlowContext, FlowDeps, Flows, Turn
 from bot.flows.texts import LANGUAGE_NAMES, LANGUAGES, pick_language
 from bot.messages import Button, IncomingMessage, OutgoingMessage
@@ -195,6 +195,8 @@ class Dispatcher:
         replies = outcome.replies
         if outcome.after is None:
             await tx.conversations.delete(msg.channel, msg.chat_id)
+            if conversation is not None:  # a held-back 已记录 must not follow 已取消
+                await acks.withdraw(tx, msg.channel, msg.chat_id)
         else:
             flow, state = outcome.after
             ctx.data[_OWN] = _Own(lang=ctx.lang, restart=outcome.restart).to_json()

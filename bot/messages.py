@@ -49,7 +49,10 @@ class IncomingMessage:
     text: str = ""
     command: str | None = None  # "start", "cancel" … (without the slash)
     callback: str | None = None  # data of a pressed button
-    contact_phone: str | None = None  # a shared contact
+    contact_phone: str | None = None  # a shared contact card's number ...
+    # ... and the platform user it belongs to: None for a card of someone who is no user of
+    # the platform (a phone-book entry). Only a card of the sender is the sender's number.
+    contact_user_id: str | None = None
     attachments: tuple[Attachment, ...] = ()
     language: str | None = None  # the platform's language code, e.g. zh-hans, zh-hk, en-US
     display_name: str | None = None

@@ -193,7 +193,9 @@ class OutboxWorker:
             return max(IDLE_MIN, (later.start - now).total_seconds() - MAX_AHEAD / 2)
         if not rows:
             async with self.store.read() as tx:
-                due = await tx.outbox.next_due(channel)
+                due = await tx.outbox.next_due(channel, self.clock.now())
+            # Also a row queued for later (a held-back acknowledgement): the loop sleeps until
+            # then (at most its idle tick), not until something else is queued.
             return None if due is None else max(IDLE_MIN, (due - self.clock.now()).total_seconds())
         claimed = [_Claimed(row, readable(row)) for row in rows]
         refs = await self._refs(channel, claimed)

@@ -22,11 +22,16 @@ What the customer can send:
 ``> [data=i:cat:yes]``      presses a button with this data, shown or not (stale, forged)
 ``> (photo)``               a photo, ``> (photo) caption`` with a caption
 ``> (document name.pdf)``   a file
-``> (contact +86 138…)``    shares a phone number
+``> (contact +86 138…)``    shares their own phone number (a contact card of the sender)
+``> (contact 139… of 77)``  shares the card of Telegram user 77 (``of nobody``: a card of
+                            someone who is no Telegram user)
 ``> (sticker)``             something kesu cannot use: no words, no file
 ``> (again)``               the platform delivers the previous update once more
 
-``~ 25 hours later`` lets time pass (the dispatcher's clock must be a :class:`FrozenClock`).
+``~ 25 hours later`` lets time pass (the dispatcher's clock must be a :class:`FrozenClock`);
+``~ 10 seconds later`` too. What the bot queued for later (a held-back acknowledgement) and
+whose time came meanwhile follows that line as the bot's replies: it is what the customer
+receives then, unless something superseded it first.
 A reply's buttons are one line per row; ``(keyboard: label)`` is a share-my-phone key and
 ``(keyboard removed)`` a reply that takes the keyboard away. ``Chat(show_data=True)``
 writes buttons as ``[label → data]``.
@@ -41,12 +46,15 @@ import textwrap
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
+
 from bot.clock import FrozenClock
 from bot.dispatcher import Dispatcher
 from bot.messages import Attachment, IncomingMessage, OutgoingMessage
+from storage.schema import outbox
 
 _update_ids = itertools.count(1)
-_LATER = re.compile(r"~ (\d+) (minute|hour|day)s? later")
+_LATER = re.compile(r"~ (\d+) (second|minute|hour|day)s? later")
 
 
 class TranscriptError(AssertionError):
@@ -83,7 +91,7 @@ class Chat:
                 actual.extend(self._render(replies))
             elif line.startswith("~ "):
                 actual.append(line)
-                self._let_time_pass(line)
+                actual.extend(self._render(await self._let_time_pass(line)))
         if actual != expected:
             raise AssertionError(_diff(expected, actual))
 
@@ -151,14 +159,33 @@ class Chat:
                         return button.data
         raise TranscriptError(f"no button [{label}] in the bot's messages to {self.name}")
 
-    def _let_time_pass(self, line: str) -> None:
+    async def _let_time_pass(self, line: str) -> list[OutgoingMessage]:
+        """Move the clock; the messages queued for later that fell due meanwhile."""
         later = _LATER.fullmatch(line)
         if later is None:
             raise ValueError(f"not a narration kesu's transcripts know: {line!r}")
         clock = self.dispatcher.clock
         assert isinstance(clock, FrozenClock), "time passes only on a FrozenClock"
         amount, unit = int(later.group(1)), later.group(2)
-        clock.advance(timedelta(**{f"{unit}s": amount}))
+        before = clock.now()
+        after = clock.advance(timedelta(**{f"{unit}s": amount}))
+        stmt = (
+            select(outbox)
+            .where(
+                outbox.c.channel == self.channel,
+                outbox.c.recipient == self.user,
+                outbox.c.status == "pending",
+                outbox.c.not_before > outbox.c.created_at,  # queued for later
+                outbox.c.not_before > before,
+                outbox.c.not_before <= after,
+            )
+            .order_by(outbox.c.not_before, outbox.c.id)
+        )
+        async with self.dispatcher.store.read() as tx:
+            rows = (await tx.session.execute(stmt)).rows
+        due = [OutgoingMessage.from_payload(r["payload"]) for r in rows]
+        self.seen.extend(due)
+        return due
 
     def _render(self, replies: list[OutgoingMessage] | None) -> list[str]:
         if replies is None:
@@ -197,7 +224,11 @@ def _media(base: IncomingMessage, said: str) -> IncomingMessage:
             doc = Attachment("document", f"doc-{n}", 52_000, "application/pdf", argument or None)
             return replace(base, attachments=(doc,), text=caption)
         case "contact":
-            return replace(base, contact_phone=argument)
+            number, _, owner = argument.partition(" of ")
+            if not owner:
+                owner = base.user_id
+            holder = None if owner == "nobody" else owner
+            return replace(base, contact_phone=number, contact_user_id=holder)
         case "sticker":
             return base
     raise TranscriptError(f"the customer cannot send ({kind})")

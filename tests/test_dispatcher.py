@@ -35,11 +35,12 @@ async def say(d: Dispatcher, *args: object, **kw: object) -> str:
     return "\n".join(r.text for r in replies)
 
 
-async def test_language_choice_is_remembered(dispatcher: Dispatcher) -> None:
+async def test_language_choice_is_remembered(dispatcher: Dispatcher, clock: FrozenClock) -> None:
     assert "请选择语言" in await say(dispatcher, command="language")
     assert "Switched to English" in await say(dispatcher, callback="lang:en")
     assert "Hello" in await say(dispatcher, text="my parcel is late")
     assert "已切換為繁體中文" in await say(dispatcher, callback="lang:zh-hant")
+    clock.advance(timedelta(seconds=10))  # past the quiet time: acknowledged at once
     assert "還有要補充的嗎" in await say(dispatcher, text="還有一件事")
 
 
@@ -74,7 +75,7 @@ async def test_cancel_at_the_restatement_opens_nothing(
     await say(dispatcher, callback="i:cat:yes")
     await say(dispatcher, callback="i:skip")
     await say(dispatcher, callback="i:skip")
-    await say(dispatcher, contact_phone="13800138000")
+    await say(dispatcher, contact_phone="13800138000", contact_user_id="42")
     assert "请核对" in await say(dispatcher, callback="i:out:apology")
     assert "已取消" in await say(dispatcher, text="取消")
     async with store.read() as tx:
@@ -353,7 +354,7 @@ async def test_the_question_of_each_step_is_asked_again_after_a_fallback(
 
 async def test_outside_a_dialogue(dispatcher: Dispatcher) -> None:
     """No dialogue going on: a stale button, a sticker, /cancel, /help and a language
-    choice answer alone; a few words start an intake that asks for more."""
+    choice answer alone; any words (even "hi") start an intake with them and ask for more."""
     hal = Chat(dispatcher, "1012", None, "Hal")
     await hal.verify("""
         > [data=i:cat:yes]
@@ -385,7 +386,8 @@ async def test_outside_a_dialogue(dispatcher: Dispatcher) -> None:
         < Hello, this is the customer complaints service. Tell us what happened and we will record it and get back to you.
           Privacy: what you tell us is used only to handle your complaint and is not shared with anyone not involved.
 
-          Please describe the problem in your own words (several messages are fine; photos and files too).
+          Noted. Anything to add? Send more text or photos; when you are done, tap “Done”.
+          [Done ✅]
     """)
 
 
@@ -399,7 +401,7 @@ async def test_a_photo_alone_starts_an_intake_with_it(dispatcher: Dispatcher) ->
           已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
           [说完了 ✅]
         > [说完了 ✅]
-        < 请用文字描述您的问题,也可以发送照片或文件。
+        < 请再用一句话说明照片或文件反映的问题,这句话会作为您的问题描述。
     """)
 
 

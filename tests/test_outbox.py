@@ -104,6 +104,34 @@ async def test_named_messages_are_recorded_and_a_follow_up_is_queued_when_delive
     assert receipt.card == {"at": "11-17 14:30:00"}  # the delivery time, in the desk's zone
 
 
+async def test_a_message_queued_for_later_is_sent_at_its_time_and_holds_up_nothing(
+    store: Store, clock: FrozenClock
+) -> None:
+    """A held-back acknowledgement: the pass says how long until it is due (the running
+    loop sleeps that long, not until something else is queued), sends what was queued after
+    it at once, and sends it when the clock reaches its time."""
+    start = clock.now()
+
+    async def work(tx: Tx) -> None:
+        for text, not_before in (("later", start + timedelta(seconds=10)), ("now", None)):
+            await tx.outbox.enqueue(
+                channel="x", recipient="r", payload={"text": text}, now=start,
+                not_before=not_before,
+            )  # fmt: skip
+
+    await store.write(work)
+    sender = Counting()
+    worker = OutboxWorker(store, {"x": sender}, clock)
+    assert await worker.drain_once("x") == 0.0
+    assert await worker.drain_once("x") == 10.0  # asleep until then
+    assert sender.sent == ["now"]
+    clock.advance(timedelta(seconds=9))
+    assert await worker.drain_once("x") == 1.0
+    clock.advance(timedelta(seconds=1))
+    await worker.drain_once("x")
+    assert sender.sent == ["now", "later"]
+
+
 class Scripted:
     """A sender that answers from a script, then sends; records every call in order."""
 

@@ -239,6 +239,7 @@ def translate(update: Update) -> IncomingMessage | None:
         log.info("telegram: ignoring a message from %s chat %s", m.chat.type, m.chat.id)
         return None
     text = m.text or m.caption or ""
+    card = m.contact
     command = None
     if m.text and m.text.startswith("/"):
         head, _, rest = m.text[1:].partition(" ")
@@ -251,7 +252,9 @@ def translate(update: Update) -> IncomingMessage | None:
         update_id=uid,
         text=text,
         command=command,
-        contact_phone=m.contact.phone_number if m.contact is not None else None,
+        contact_phone=card.phone_number if card is not None else None,
+        # Whose card it is: Telegram names the user (absent for a phone-book entry).
+        contact_user_id=str(card.user_id) if card is not None and card.user_id else None,
         attachments=_attachments(m),
         language=m.from_user.language_code,
         display_name=m.from_user.full_name,

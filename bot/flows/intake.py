@@ -16,6 +16,7 @@ import phonenumbers
 
 from bot.domain.cases import Priority, Risk
 from bot.domain.words import blank
+from bot.flows import acks
 from bot.flows import intake_questions as ask
 from bot.flows.base import Flow, FlowContext, Step, Turn
 from bot.flows.texts import LANGUAGES, text
@@ -43,7 +44,6 @@ class Intake(StrEnum):
 MAX_CONTENT_CHARS = 20_000  # the whole description; Telegram sends at most 4096 per message
 MAX_PARTS = 30
 MAX_FIELD_CHARS = 200  # party, reference
-FIRST_WORDS_CHARS = 4  # a first message this long is the complaint, not a mere "hello"
 # On Telegram the contact question is a reply keyboard: its keys come back as plain text.
 _CHAT_ONLY = {text(lang, "btn_chat_only") for lang in LANGUAGES}
 
@@ -53,15 +53,18 @@ _CHAT_ONLY = {text(lang, "btn_chat_only") for lang in LANGUAGES}
 
 async def start(ctx: FlowContext) -> Turn:
     """Greet (with the privacy notice) and ask for the complaint in the customer's words."""
+    await acks.drop(ctx)  # /new in the middle of a description: its 已记录 is not for this one
     return _begin(ctx, greet=True)
 
 
 async def first_words(ctx: FlowContext) -> Turn:
     """A customer with no open case writes outside a dialogue: that begins a complaint, and
-    words enough (or a file) are already its first words."""
+    whatever shows (or a file) is already its first words, verbatim — 乱收费, and a bare 你好
+    too: no list of greetings decides which words count, and the restatement shows the
+    customer every word before anything is filed."""
     msg = ctx.msg
     turn = _begin(ctx, greet=False)
-    if len(msg.text.strip()) >= FIRST_WORDS_CHARS or msg.attachments:
+    if not blank(msg.text) or msg.attachments:
         turn = await content(ctx)
     first, *rest = turn.replies
     return Turn([with_greeting(ctx, first), *rest], turn.state)
@@ -78,6 +81,7 @@ def with_words(
     if sent_at and (ctx.data["parts"] or files):
         ctx.data["first_at"] = sent_at
     if ctx.data["parts"] or files:
+        acks.mark(ctx)
         return Turn([ask.more(ctx)], Intake.CONTENT)
     return turn
 
@@ -104,23 +108,35 @@ async def content(ctx: FlowContext) -> Turn:
     parts: list[str] = ctx.data.setdefault("parts", [])
     files: list[dict[str, object]] = ctx.data.setdefault("attachments", [])
     if msg.callback == "i:done":
-        if not parts:
-            return Turn([ctx.say("content_hint")], Intake.CONTENT)
-        return _to_category(ctx)
+        await acks.drop(ctx)  # whatever comes next, a held-back 已记录…说完了 would be stale
+        if parts:
+            return _to_category(ctx)
+        if files:  # photos only: a case needs words, and only the customer's own will do
+            ctx.data["describe"] = True
+            return Turn([ask.describe(ctx)], Intake.CONTENT)
+        return Turn([ctx.say("content_hint")], Intake.CONTENT)
     if msg.callback is not None:
         return Turn([ctx.say("button_expired"), ask.content(ctx)], Intake.CONTENT)
     if blank(msg.text) and not msg.attachments:
-        return Turn([ctx.say("content_hint")], Intake.CONTENT)
+        hint = ask.describe(ctx) if ctx.data.get("describe") else ctx.say("content_hint")
+        return Turn([hint], Intake.CONTENT)
     if not parts and not files:  # 受理时间: when the customer sent the first of their words
         ctx.data["first_at"] = ctx.sent_at.isoformat()
+    files.extend(a.to_json() for a in msg.attachments)
+    if ctx.data.get("describe"):  # the sentence about the photos, asked for after 说完了
+        if blank(msg.text):
+            return Turn([ctx.say("attachment_added"), ask.describe(ctx)], Intake.CONTENT)
+        parts.append(msg.text)
+        del ctx.data["describe"]
+        return _to_category(ctx)
     if not blank(msg.text):
         parts.append(msg.text)
-    files.extend(a.to_json() for a in msg.attachments)
     if sum(len(p) for p in parts) >= MAX_CONTENT_CHARS or len(parts) >= MAX_PARTS:
+        await acks.drop(ctx)
         turn = _to_category(ctx)
         turn.replies.insert(0, ctx.say("content_full"))
         return turn
-    return Turn([ask.more(ctx)], Intake.CONTENT)
+    return Turn(await acks.acknowledge(ctx), Intake.CONTENT)  # 已记录, or one for several later
 
 
 async def category(ctx: FlowContext) -> Turn:
@@ -151,10 +167,14 @@ async def reference(ctx: FlowContext) -> Turn:
 
 
 async def contact(ctx: FlowContext) -> Turn:
-    """A shared contact or a typed number, checked for mainland and international formats."""
+    """The customer's own shared contact or a typed number, checked for mainland and
+    international formats. A card of someone else (another user's, or a phone-book entry)
+    is not the customer's number: refused, though the same number may be typed."""
     msg = ctx.msg
     if msg.callback == "i:chat" or msg.text.strip() in _CHAT_ONLY:
         ctx.data["contact"] = None
+    elif msg.contact_phone is not None and msg.contact_user_id != msg.user_id:
+        return Turn([ctx.say("contact_not_yours"), ask.contact(ctx)], Intake.CONTACT)
     else:
         raw = msg.contact_phone or msg.text.strip()
         number = _phone(raw) if raw and msg.callback is None else None
@@ -200,15 +220,24 @@ async def edit(ctx: FlowContext) -> Turn:
     return Turn([_question(Intake(field), ctx)], Intake(field))
 
 
-def _keeping_evidence(state: Intake, step: Step) -> Step:
-    """Evidence sent while another question is open is kept, not dropped, and the question
-    asked again."""
+def _keeping_evidence(state: Intake, step: Step, *, takes_words: bool) -> Step:
+    """Evidence sent while another question is open is kept, not dropped, and so are its
+    caption's words: the answer to a question that ``takes_words``; else, since a button
+    question has no place for them, part of the description (the restatement shows them)."""
 
     async def run(ctx: FlowContext) -> Turn:
-        if not ctx.msg.attachments:
+        msg = ctx.msg
+        if not msg.attachments:
             return await step(ctx)
-        ctx.data.setdefault("attachments", []).extend(a.to_json() for a in ctx.msg.attachments)
-        return Turn([ctx.say("attachment_added"), _question(state, ctx)], state)
+        ctx.data.setdefault("attachments", []).extend(a.to_json() for a in msg.attachments)
+        if blank(msg.text):
+            return Turn([ctx.say("attachment_added"), _question(state, ctx)], state)
+        if takes_words:
+            ctx.msg = replace(msg, attachments=())
+            turn = await step(ctx)
+            return Turn([ctx.say("attachment_added"), *turn.replies], turn.state)
+        ctx.data.setdefault("parts", []).append(msg.text)
+        return Turn([ctx.say("attachment_words_added"), _question(state, ctx)], state)
 
     return run
 
@@ -337,13 +366,13 @@ FLOW = Flow(
     entry=start,
     steps={
         Intake.CONTENT: content,  # a photo here is part of the description
-        Intake.CATEGORY: _keeping_evidence(Intake.CATEGORY, category),
-        Intake.PARTY: _keeping_evidence(Intake.PARTY, party),
-        Intake.REFERENCE: _keeping_evidence(Intake.REFERENCE, reference),
-        Intake.CONTACT: _keeping_evidence(Intake.CONTACT, contact),
-        Intake.OUTCOME: _keeping_evidence(Intake.OUTCOME, outcome),
-        Intake.CONFIRM: _keeping_evidence(Intake.CONFIRM, confirm),
-        Intake.EDIT: _keeping_evidence(Intake.EDIT, edit),
+        Intake.CATEGORY: _keeping_evidence(Intake.CATEGORY, category, takes_words=False),
+        Intake.PARTY: _keeping_evidence(Intake.PARTY, party, takes_words=True),
+        Intake.REFERENCE: _keeping_evidence(Intake.REFERENCE, reference, takes_words=True),
+        Intake.CONTACT: _keeping_evidence(Intake.CONTACT, contact, takes_words=True),
+        Intake.OUTCOME: _keeping_evidence(Intake.OUTCOME, outcome, takes_words=False),
+        Intake.CONFIRM: _keeping_evidence(Intake.CONFIRM, confirm, takes_words=False),
+        Intake.EDIT: _keeping_evidence(Intake.EDIT, edit, takes_words=False),
     },
     questions={
         Intake.CONTENT: ask.content,

@@ -19,14 +19,25 @@ SUMMARY_CHARS = 600  # of the description, in the restatement (the case keeps al
 
 
 def content(ctx: FlowContext) -> OutgoingMessage:
-    """The description so far has something: ask for more; else ask for it."""
+    """The description so far has something: ask for more; else ask for it. Files alone,
+    and the customer said they are done: one sentence about them."""
+    if ctx.data.get("describe"):
+        return describe(ctx)
     if ctx.data.get("parts") or ctx.data.get("attachments"):
         return more(ctx)
     return ctx.say("ask_content")
 
 
-def more(ctx: FlowContext) -> OutgoingMessage:
+def more(ctx: FlowContext, count: int = 1) -> OutgoingMessage:
+    """已记录 for one message; 已记录 3 条 for several acknowledged together (``acks``)."""
+    if count > 1:
+        return ctx.say("content_more_n", [("btn_done", "i:done")], n=count)
     return ctx.say("content_more", [("btn_done", "i:done")])
+
+
+def describe(ctx: FlowContext) -> OutgoingMessage:
+    """No 说完了 button: the customer said so already; their next words end the description."""
+    return ctx.say("content_describe")
 
 
 def category(ctx: FlowContext) -> OutgoingMessage:

@@ -18,8 +18,10 @@ ZH: dict[str, str] = {
     ),
     "ask_content": "请用文字描述您遇到的问题(可以分几条发送,也可以发送照片或文件)。",
     "content_more": "已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。",
+    "content_more_n": "已记录 {n} 条。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。",
     "content_hint": "请用文字描述您的问题,也可以发送照片或文件。",
     "content_full": "内容已经很多了,我们先记录到这里。",
+    "content_describe": "请再用一句话说明照片或文件反映的问题,这句话会作为您的问题描述。",
     "btn_done": "说完了 ✅",
     "category_suggest": "您反映的问题属于「{category}」,对吗?",
     "btn_yes": "是",
@@ -36,7 +38,11 @@ ZH: dict[str, str] = {
         "这个号码好像不对。请输入手机号(如 13800138000)或带国家/地区区号的号码(如 +852 9123 4567)。"
     ),
     "contact_saved": "好的,联系方式已记录。",
+    "contact_not_yours": (
+        "这是别人的名片,不是您本人的号码。要留这个号码请直接输入;要分享您自己的手机号请点下方按钮。"
+    ),
     "attachment_added": "附件已收到,会附在您的投诉里。",
+    "attachment_words_added": "附件和文字已收到,都会附在您的投诉里。",
     "ask_outcome": "您希望得到怎样的处理?",
     "outcome_refund": "退款",
     "outcome_repair": "维修/更换",
@@ -137,8 +143,16 @@ EN: dict[str, str] = {
     "content_more": (
         "Noted. Anything to add? Send more text or photos; when you are done, tap \u201cDone\u201d."
     ),
+    "content_more_n": (
+        "{n} messages recorded. Anything to add? Send more text or photos; when you are done, "
+        "tap \u201cDone\u201d."
+    ),
     "content_hint": "Please describe the problem in words; you can also send photos or files.",
     "content_full": "That is a lot already; we have recorded it up to here.",
+    "content_describe": (
+        "Please add one sentence saying what problem the photos or files show; it becomes the "
+        "description of your complaint."
+    ),
     "btn_done": "Done ✅",
     "category_suggest": "Is this about \u201c{category}\u201d?",
     "btn_yes": "Yes",
@@ -159,7 +173,12 @@ EN: dict[str, str] = {
         "number with its country code (e.g. +852 9123 4567)."
     ),
     "contact_saved": "Thank you, noted.",
+    "contact_not_yours": (
+        "That contact card is someone else's, not your own number. To leave that number, type "
+        "it; to share your own, tap the button below."
+    ),
     "attachment_added": "Got the attachment; it will go with your complaint.",
+    "attachment_words_added": "Got the attachment and your words; both go with your complaint.",
     "ask_outcome": "What would you like us to do?",
     "outcome_refund": "Refund",
     "outcome_repair": "Repair / replace",

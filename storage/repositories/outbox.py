@@ -4,6 +4,10 @@ and claimed per recipient by whichever worker — on any number of instances —
 A worker claims recipients, not rows: it takes a recipient's lease only while nobody holds it
 and the recipient's pace allows, then sends that recipient's oldest pending row. So each
 recipient's messages go out one at a time, in order, once, whatever the number of workers.
+
+A row queued for later (``not_before`` in the future, never tried: an acknowledgement held
+back while the customer is still typing) waits for its time without holding up the rows
+queued after it; once due, or once tried, it takes its place in its recipient's order.
 """
 
 from __future__ import annotations
@@ -13,7 +17,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, String, and_, bindparam, case, delete, exists, func, select, update
+from sqlalchemy import (
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.sql import Executable
 
 from storage.repositories.base import Repo, insert_for, per_dialect
@@ -31,7 +47,8 @@ def _enqueue(dialect: str) -> Executable:
 
 
 def _first_pending() -> Any:
-    """The id of the outbox row's recipient's oldest pending message."""
+    """The id of the outbox row's recipient's oldest pending message, leaving out rows
+    queued for later whose time has not come (see the module docstring)."""
     older = outbox.alias("older")
     return (
         select(func.min(older.c.id))
@@ -39,6 +56,7 @@ def _first_pending() -> Any:
             older.c.status == PENDING,
             older.c.channel == outbox.c.channel,
             older.c.recipient == outbox.c.recipient,
+            or_(older.c.not_before <= _NOW, older.c.attempts > 0),
         )
         .scalar_subquery()
     )
@@ -119,7 +137,8 @@ _PACE_SET = (
 
 @functools.cache
 def _next_due() -> Select[Any]:
-    """When the earliest head can next be claimed: its own time, or its recipient's lease's."""
+    """When the earliest head can next be claimed: its own time, or its recipient's lease's.
+    A row queued for later is a head-to-be: its time counts too."""
     lease_until = _LEASE.c.until
     when = case((lease_until > outbox.c.not_before, lease_until), else_=outbox.c.not_before)
     return (
@@ -135,7 +154,10 @@ def _next_due() -> Select[Any]:
         .where(
             outbox.c.status == PENDING,
             outbox.c.channel == bindparam("channel"),
-            outbox.c.id == _first_pending(),
+            or_(
+                outbox.c.id == _first_pending(),
+                and_(outbox.c.attempts == 0, outbox.c.not_before > _NOW),
+            ),
         )
     )
 
@@ -221,8 +243,11 @@ class Outbox(Repo):
         payload: Any,
         now: datetime,
         dedupe_key: str | None = None,
+        not_before: datetime | None = None,
     ) -> int | None:
-        """Queue a message; None when a message with the same ``dedupe_key`` already is."""
+        """Queue a message, to be sent from ``not_before`` (default: now; a later time holds
+        up none of the recipient's other messages meanwhile); None when a message with the
+        same ``dedupe_key`` already is."""
         params = {
             "channel": channel,
             "recipient": recipient,
@@ -231,7 +256,7 @@ class Outbox(Repo):
             "status": PENDING,
             "attempts": 0,
             "failures": 0,
-            "not_before": now,
+            "not_before": now if not_before is None else not_before,
             "created_at": now,
             "since": now,
         }
@@ -273,11 +298,11 @@ class Outbox(Repo):
         params = {"b_channel": channel, "b_recipient": recipient, "b_owner": owner, "until": until}
         return await self.session.modify(_RELEASE, params) > 0
 
-    async def next_due(self, channel: str) -> datetime | None:
-        """When the earliest head can be claimed (its retry time or its recipient's lease
-        and pace), so the worker can sleep until then."""
+    async def next_due(self, channel: str, now: datetime) -> datetime | None:
+        """When the earliest head can be claimed (its retry time, its recipient's lease and
+        pace, or the time of a row queued for later), so the worker can sleep until then."""
         value: datetime | None = (
-            await self.session.execute(_next_due(), {"channel": channel})
+            await self.session.execute(_next_due(), {"channel": channel, "now": now})
         ).scalar()
         return value
 

@@ -486,6 +486,14 @@ class FakeUser:
         contact = {"phone_number": phone, "first_name": self.name, "user_id": self.id}
         return await self.tg.push(self._message(contact=contact))
 
+    async def shares_card(self, phone: str, name: str, user_id: int | None) -> int:
+        """Someone else's contact card: a Telegram user's, or (``user_id`` None) a phone-book
+        entry, which Telegram sends without ``user_id``."""
+        contact: dict[str, Any] = {"phone_number": phone, "first_name": name}
+        if user_id is not None:
+            contact["user_id"] = user_id
+        return await self.tg.push(self._message(contact=contact))
+
     async def taps(self, label: str) -> int:
         """Press a button of the bot's latest message that has it (inline or keyboard key)."""
         for sent in reversed(self.tg.to(self.id)):

@@ -23,6 +23,7 @@ async def test_a_whole_intake_in_simplified_chinese(
         < 已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
           [说完了 ✅]
         > (photo) 这是当时的小票
+        ~ 10 seconds later
         < 已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
           [说完了 ✅]
         > [说完了 ✅]
@@ -382,8 +383,6 @@ async def test_correcting_one_field_returns_to_the_restatement(dispatcher: Dispa
         < 已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
           [说完了 ✅]
         > (photo)
-        < 已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
-          [说完了 ✅]
         > [说完了 ✅]
         < 请核对您的投诉:
 
@@ -439,7 +438,7 @@ async def test_input_a_step_cannot_use_gets_a_hint_and_the_question_again(
 ) -> None:
     ann = Chat(dispatcher, "1008", None, "Ann")
     await ann.verify("""
-        > 你好
+        > /new
         < 您好,这里是客户投诉服务。请直接描述您遇到的问题,我们会为您登记并尽快处理。
           隐私说明:您提供的信息只用于处理您的投诉,不会透露给无关人员。
 

@@ -70,8 +70,8 @@ class TestClaims:
         assert await claim(store, "w1") == []
         assert await claim(store, "w2", channel="slack") == [c1]
         async with store.read() as tx:
-            assert await tx.outbox.next_due("telegram") == NOW + timedelta(seconds=10)  # B
-            assert await tx.outbox.next_due("web") is None
+            assert await tx.outbox.next_due("telegram", NOW) == NOW + timedelta(seconds=10)  # B
+            assert await tx.outbox.next_due("web", NOW) is None
 
         # The holder records and releases with the per-chat pace: A waits a second more.
         async def sent(tx: Tx) -> bool:
@@ -81,7 +81,7 @@ class TestClaims:
         assert await store.write(sent) is True
         assert await claim(store, "w2") == []  # paced
         async with store.read() as tx:
-            assert await tx.outbox.next_due("telegram") == NOW + timedelta(seconds=1)
+            assert await tx.outbox.next_due("telegram", NOW) == NOW + timedelta(seconds=1)
         assert await claim(store, "w2", now=NOW + timedelta(seconds=1)) == [a2]
         assert await claim(store, "w3", now=NOW + timedelta(seconds=10)) == [b1]  # A: w2 has it
 
@@ -123,10 +123,48 @@ class TestClaims:
         await store.write(retry)
         assert await claim(store, "w1") == []  # the head waits, and A's next waits behind it
         async with store.read() as tx:
-            assert await tx.outbox.next_due("telegram") == NOW + timedelta(seconds=5)
+            assert await tx.outbox.next_due("telegram", NOW) == NOW + timedelta(seconds=5)
         assert await claim(store, "w1", now=NOW + timedelta(seconds=5)) == [a1]
         got = await row(store, a1)
         assert (got["attempts"], got["failures"], got["last_error"]) == (1, 1, "500 internal")
+
+    async def test_a_row_queued_for_later_holds_up_nothing_until_its_time(
+        self, store: Store
+    ) -> None:
+        """A held-back acknowledgement (queued with a later ``not_before``) must not hold its
+        chat's replies behind it; once due, or once tried, it is the head like any row."""
+        later = NOW + timedelta(seconds=10)
+
+        async def work(tx: Tx) -> tuple[int, int]:
+            return await enqueue(tx, "A", not_before=later), await enqueue(tx, "A")
+
+        a1, a2 = await store.write(work)
+        got = await row(store, a1)
+        assert (got["not_before"], got["created_at"]) == (later, NOW)
+        assert await claim(store, "w1") == [a2]  # the row behind it goes now
+
+        async def sent(tx: Tx) -> None:
+            await tx.outbox.mark_sent(a2, NOW, "m-1")
+            await tx.outbox.release("telegram", "A", "w1", NOW + timedelta(seconds=1))
+
+        await store.write(sent)
+        async with store.read() as tx:
+            assert await tx.outbox.next_due("telegram", NOW + timedelta(seconds=1)) == later
+        assert await claim(store, "w1", now=later - timedelta(seconds=1)) == []
+        assert await claim(store, "w1", now=later) == [a1]
+
+        async def retry(tx: Tx) -> int:
+            await tx.outbox.mark_retry(a1, "500 internal", later + timedelta(seconds=5))
+            await tx.outbox.release("telegram", "A", "w1", later)
+            return await enqueue(tx, "A", now=later)
+
+        a3 = await store.write(retry)
+        # Tried once, it holds its recipient as any retry does: a3 waits behind it.
+        assert await claim(store, "w1", now=later) == []
+        async with store.read() as tx:
+            assert await tx.outbox.next_due("telegram", later) == later + timedelta(seconds=5)
+        assert await claim(store, "w1", now=later + timedelta(seconds=5)) == [a1]
+        assert a3 > a1
 
     async def test_uncounted_failures_do_not_bring_a_dead_letter_closer(self, store: Store) -> None:
         a1 = await store.write(lambda tx: enqueue(tx, "A"))
@@ -144,7 +182,7 @@ class TestClaims:
         await store.write(work)
         assert await claim(store, "w1") == []
         async with store.read() as tx:
-            assert await tx.outbox.next_due("telegram") is None
+            assert await tx.outbox.next_due("telegram", NOW) is None
 
 
 class TestPace:
