@@ -94,6 +94,9 @@ async def test_cancel_and_new_withdraw_it_too(dispatcher: Dispatcher, store: Sto
           [说完了 ✅]
         > 打电话也没人接
         > /new
+        < 放弃当前填写的投诉,重新开始?
+          [放弃,重新开始] [继续填写]
+        > [放弃,重新开始]
         < 您好,这里是客户投诉服务。请直接描述您遇到的问题,我们会为您登记并尽快处理。
           隐私说明:您提供的信息只用于处理您的投诉,不会透露给无关人员。
 

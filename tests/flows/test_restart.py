@@ -77,6 +77,7 @@ async def test_stale_buttons_of_the_question_do_no_harm(
         > /new
         < 放弃当前填写的投诉,重新开始?
           [放弃,重新开始] [继续填写]
+        ~ 1 minute later
         > 昨天又等了一整天
         < 已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
           [说完了 ✅]
