@@ -65,15 +65,24 @@ async def push_round(tg: FakeTelegram, users: list[Any], texts: list[str]) -> No
     await asyncio.gather(*(u.says(texts[i % len(texts)]) for i, u in enumerate(users)))
 
 
+#: A message within 10 s of the last 已记录 is acknowledged later, counted with the others: the
+#: second round waits that long (untimed), so it measures processing, not that quiet period.
+ACK_QUIET = 10.5
+
+
 async def two_rounds(tg: FakeTelegram, n_users: int) -> float:
-    """Every customer writes twice; seconds until every reply reached the emulator."""
+    """Every customer writes twice; seconds until every reply reached the emulator, the
+    pause between the rounds not counted."""
     users = [tg.user(10_000 + i, f"U{i}") for i in range(n_users)]
     start = time.perf_counter()
     await push_round(tg, users, COMPLAINTS)
     await tg.wait_for(lambda: len(tg.sent) >= n_users, 300)
+    first = time.perf_counter() - start
+    await asyncio.sleep(ACK_QUIET)
+    start = time.perf_counter()
     await push_round(tg, users, ["补充一句:这已经是第二次了"])
     await tg.wait_for(lambda: len(tg.sent) >= 2 * n_users, 300)
-    return time.perf_counter() - start
+    return first + time.perf_counter() - start
 
 
 async def start_kesu(
