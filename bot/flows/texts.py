@@ -218,6 +218,9 @@ EN: dict[str, str] = {
     "hours": "{n} hours",
     "working_hours": "{n} working hours",
     "working_days": "{n} working days",
+    "working_days_one": "{n} working day",  # English says "1 working day": see text()
+    "hours_one": "{n} hour",
+    "working_hours_one": "{n} working hour",
     "today": "today {time}",
     "tomorrow": "tomorrow {time}",
     "date": "{day} {month_name} {time}",
@@ -294,7 +297,9 @@ def _traditional() -> dict[str, str]:
 def text(lang: str, key: str, **values: Any) -> str:
     """The text ``key`` in ``lang`` with ``values`` filled in."""
     if lang == "en":
-        template = EN.get(key, ZH[key])
+        if str(values.get("n")) == "1" and f"{key}_one" in EN:  # Chinese has no plural
+            key = f"{key}_one"
+        template = EN[key] if key in EN else ZH[key]
     elif lang == "zh-hant":
         template = _traditional()[key]
     else:

@@ -191,7 +191,7 @@ async def test_english_customer_and_contact_by_chat(
           [Submit] [Change]
         > [Submit]
         < Received. Your case number is TS20261117001.
-          We will contact you within 1 working days (by tomorrow 14:30).
+          We will contact you within 1 working day (by tomorrow 14:30).
           Send /status any time to see progress; you can also just write to add information.
           (keyboard removed)
     """)
