@@ -236,7 +236,10 @@ async def _route(ctx: FlowContext, here: _Here | None) -> _Outcome:
         answered = await _restart_answered(ctx, here)
         if answered is not None:
             return answered  # else a stale one: the step at hand treats it as any old button
-    command = (msg.command or "").lower() or WORDS.get(msg.text.strip().lower(), "")
+    # Words meaning a command, unless they are a photo's caption (取消 under a photo of a
+    # cancelled order is part of the complaint).
+    said = "" if msg.attachments else msg.text.strip().lower()
+    command = (msg.command or "").lower() or WORDS.get(said, "")
     if command:
         return await COMMANDS.get(command, _help)(ctx, here)
     asked = _asked_about(ctx, here)
@@ -318,6 +321,8 @@ async def _new(ctx: FlowContext, here: _Here | None) -> _Outcome:
     one word, though (a /new typed by habit, a menu tapped by mistake): 放弃当前填写的投诉,
     重新开始? first. Its buttons carry a token of this question, so only they answer it, and
     only while the dialogue has not moved on; a later /new asks afresh."""
+    if here is not None and here.state is not None and here.flow.renew is not None:
+        return _moved(await here.flow.renew(ctx))
     if here is None or here.state is None or not here.flow.holds_answers(ctx.data):
         return _moved(await FLOWS.begin.entry(ctx))
     token = hashlib.blake2s(ctx.msg.update_id.encode(), digest_size=6).hexdigest()

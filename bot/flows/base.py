@@ -97,6 +97,9 @@ class Flow(Generic[S]):
     # Whether the dialogue's data holds answers the customer gave, which /new would throw
     # away: then /new asks first. By default a flow has nothing to lose.
     holds_answers: Callable[[Mapping[str, Any]], bool] = _nothing_to_lose
+    # What /new means in the middle of this flow when it is not "begin afresh": the which-case
+    # question takes it as "this is a new complaint" and keeps the words waiting there.
+    renew: Step | None = None
 
     def __post_init__(self) -> None:
         """A state without a step would strand the customers stored in it: refuse at import."""

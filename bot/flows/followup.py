@@ -63,9 +63,7 @@ async def choose(ctx: FlowContext) -> Turn:
         return Turn([expired, _which_case(ctx, await _open_cases(ctx))], Followup.CHOOSE)
     choice = msg.callback.removeprefix("f:")
     if choice == "new":
-        words = ctx.data.get("pending_text") or ""
-        files: list[dict[str, Any]] = ctx.data.get("pending_attachments") or []
-        return intake.with_words(ctx, words, files, ctx.data.get("pending_at"))
+        return await as_new(ctx)
     open_cases = await _open_cases(ctx)
     if choice not in {c.number for c in open_cases}:
         # A forged or stale button: someone else's case, or one closed since. The words
@@ -114,4 +112,17 @@ async def _append(
 
 # The which-case question is not asked again after /help or a language switch: its buttons
 # are still on the screen and still answer it, so CHOOSE declares no question.
-FLOW = Flow(name="followup", states=Followup, entry=fresh, steps={Followup.CHOOSE: choose})
+async def as_new(ctx: FlowContext) -> Turn:
+    """[这是新的投诉], or /new typed instead: the words waiting here begin the complaint."""
+    words = ctx.data.get("pending_text") or ""
+    files: list[dict[str, Any]] = ctx.data.get("pending_attachments") or []
+    return intake.with_words(ctx, words, files, ctx.data.get("pending_at"))
+
+
+FLOW = Flow(
+    name="followup",
+    states=Followup,
+    entry=fresh,
+    steps={Followup.CHOOSE: choose},
+    renew=as_new,
+)

@@ -313,3 +313,31 @@ async def test_only_the_questions_own_buttons_answer_it(
     note = [e.note for e in await service.history(first) if e.action == "customer_message"]
     assert note == ["还有一件事\n他们今天又没来"]
     assert [e.action for e in await service.history(second)] == ["open"]
+
+
+async def test_new_typed_at_the_which_case_question_begins_with_the_words_waiting(
+    dispatcher: Dispatcher, store: Store
+) -> None:
+    """/new at the which-case question is [这是新的投诉]: the words waiting there are the new
+    complaint's first words, never dropped."""
+    bea = Chat(dispatcher, "2016", None, "Bea")
+    first = await bea.file_complaint("快递三天了还没派送")
+    second = await bea.file_complaint("客服态度恶劣,还挂我电话")
+    await bea.verify(f"""
+        > 加油站多收了我二十元
+        < 您有多个进行中的投诉,这条补充属于哪一个?
+          [{second}]
+          [{first}]
+          [这是新的投诉]
+        > /new
+        < 已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
+          [说完了 ✅]
+    """)
+    async with store.read() as tx:
+        row = await tx.conversations.get("telegram", "2016")
+    assert row is not None
+    assert (row["flow"], row["state"], row["data"]["parts"]) == (
+        "intake",
+        "content",
+        ["加油站多收了我二十元"],
+    )

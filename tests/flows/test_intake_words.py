@@ -303,3 +303,27 @@ async def test_someone_elses_card_is_refused_in_english_and_traditional_chinese(
         assert replies is not None
         assert replies[0].text == refusal
         assert replies[1].request_contact is not None  # the question again, with its key
+
+
+async def test_a_caption_that_reads_like_a_command_is_words(
+    dispatcher: Dispatcher, store: Store
+) -> None:
+    """取消 under a photo of a cancelled order is part of the complaint, not /cancel."""
+    cai = Chat(dispatcher, "4031", None, "Cai")
+    await cai.verify("""
+        > 订单被商家无故取消了
+        < 您好,这里是客户投诉服务。请直接描述您遇到的问题,我们会为您登记并尽快处理。
+          隐私说明:您提供的信息只用于处理您的投诉,不会透露给无关人员。
+
+          已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
+          [说完了 ✅]
+        ~ 1 minute later
+        > (photo) 取消
+        < 已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
+          [说完了 ✅]
+    """)
+    async with store.read() as tx:
+        row = await tx.conversations.get("telegram", "4031")
+    assert row is not None
+    assert row["data"]["parts"] == ["订单被商家无故取消了", "取消"]
+    assert len(row["data"]["attachments"]) == 1
