@@ -465,6 +465,31 @@ async def test_thread_talk_is_internal_unless_the_desk_configured_a_reply_prefix
     await customer.hears_nothing_more(0.7)
 
 
+async def test_a_prefixed_thread_reply_keeps_links_and_dates_and_drops_slack_only_markup(
+    desk: Bot, tg: FakeTelegram, slack: FakeSlack
+) -> None:
+    """As Slack delivers what staff typed: the customer gets the URL behind a link and the
+    date's words, never a channel's name or a colleague's id (issue 13)."""
+    number, card, customer = await claimed_case(tg, slack, 5130)
+    await desk.stop()
+    desk.settings = desk.settings.model_copy(update={"slack_reply_prefix": ">>"})
+    await desk.start()
+    await slack.send_event(
+        slack.message_event(
+            STAFF_CHANNEL,
+            AGENT,
+            "&gt;&gt; <@UBOSS0001> 您好,<https://t.example/track?n=1&amp;v=2|查看物流>,"
+            "预计 <!date^1795312800^{date_short} {time}|11月22日 10:00> 送达 <#CLOGI0001|logistics>"
+            " <!here>",
+            thread_ts=card.ts,
+        )
+    )
+    assert await customer.hears() == (
+        f"【{number}】客服回复:\n"
+        "您好,查看物流 (https://t.example/track?n=1&v=2),预计 11月22日 10:00 送达"
+    )
+
+
 async def test_the_customers_photos_are_relayed_into_the_thread(
     desk: Bot, tg: FakeTelegram, slack: FakeSlack
 ) -> None:
