@@ -135,6 +135,7 @@ def test_what_staff_type_in_slack_reaches_the_customer_as_typed() -> None:
         ),
         ("<!date^1795312800^{date_num}^https://a.example|2026-11-22>", "2026-11-22"),
         ("<!date^1795312800^{date_num} {time}>", "2026-11-22 10:00"),  # none: the desk's time
+        ("约 <!date^99999999999999999999^{date}> 前", "约 前"),
         # What only means something inside Slack is dropped, with the space it leaves.
         ("<#C123|general> 已转给物流", "已转给物流"),
         ("已转 <#C123> 处理", "已转 处理"),

@@ -116,10 +116,10 @@ def _token(inner: str, tz: tzinfo) -> str:
     if target.startswith("!date^"):
         if label:
             return _unescape(label)
-        stamp = target.split("^")[1]
-        if stamp.isdigit():
-            return f"{datetime.fromtimestamp(int(stamp), tz):%Y-%m-%d %H:%M}"
-        return _GONE
+        try:
+            return f"{datetime.fromtimestamp(int(target.split('^')[1]), tz):%Y-%m-%d %H:%M}"
+        except (ValueError, OverflowError, OSError):  # not a time a computer can show
+            return _GONE
     if target[:1] in ("@", "#", "!"):
         return _GONE  # a colleague, a channel, @here/@channel/@everyone, a user group
     url, label = _unescape(target), _unescape(label).strip()
