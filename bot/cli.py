@@ -25,7 +25,7 @@ from bot.domain.cases import STATUS_ZH, Case, DomainError, Priority, Status
 from bot.domain.policy import Policy, Target
 from bot.services import CaseEvent
 from storage import migrate
-from storage.db import Store
+from storage.db import CannotOpen, NoDatabase, Store
 
 T = TypeVar("T")
 
@@ -38,11 +38,16 @@ def _settings() -> Settings:
     root = logging.getLogger()
     if root.level != logging.DEBUG:  # --verbose wins over KESU_LOG_LEVEL
         root.setLevel(settings.log_level)
+    # Alembic says at INFO what it checks and runs on every start and every command: noise
+    # to an operator (kesu says itself when the schema changed), useful when debugging.
+    debug = root.level == logging.DEBUG
+    logging.getLogger("alembic").setLevel(logging.NOTSET if debug else logging.WARNING)
     return settings
 
 
 def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
-    """Run one async command, turning domain errors into a clean one-line failure."""
+    """Run one async command, turning what an operator can fix (a domain error, a database
+    that is not there or does not answer) into a clean one-line failure."""
 
     async def runner() -> T:
         return await coro_factory()
@@ -50,6 +55,12 @@ def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
     try:
         return asyncio.run(runner())
     except DomainError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except NoDatabase as exc:
+        raise click.ClickException(
+            f"{exc}: run `kesu db upgrade` first (`kesu run` also creates it)"
+        ) from exc
+    except CannotOpen as exc:
         raise click.ClickException(str(exc)) from exc
 
 
