@@ -106,7 +106,9 @@ class Store(ABC):
         elif backend == "postgresql":
             from storage.postgres import PostgresStore  # noqa: PLC0415 (one backend per process)
 
-            if driver not in ("asyncpg", "psycopg2"):  # psycopg2 is SQLAlchemy's name for bare
+            # A bare postgresql:// (SQLAlchemy 2.0 names its driver psycopg2, 2.1 psycopg)
+            # means asyncpg here: it is the driver kesu ships with.
+            if "+" in parsed.drivername and driver not in ("asyncpg", "psycopg2"):
                 raise CannotOpen(
                     f"unsupported PostgreSQL driver {driver!r}: use postgresql+asyncpg://"
                 )
