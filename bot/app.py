@@ -72,13 +72,15 @@ async def build(
     clock = clock or SystemClock()
     policy = load_policy(settings.policy_file)
     calendar = policy.calendar.build(settings.tz)
-    if upgrade:
-        for warning in calendar_warnings(calendar, clock.now()):
-            log.warning("%s", warning)
-    store = Store.connect(settings.database_url)
+    # Only the start creates a database; an inspection finds one or says there is none.
+    store = Store.connect(settings.database_url, create=upgrade)
     try:
         if upgrade:
-            await migrate.upgrade(store)
+            before, after = await migrate.upgrade(store)
+            if before != after:
+                log.info("database schema upgraded: %s -> %s", before or "empty", after)
+            for warning in calendar_warnings(calendar, clock.now()):
+                log.warning("%s", warning)
             above = await upkeep.cases_above_chain(store, policy)
             if above:
                 top = policy.level(policy.top_level)

@@ -20,14 +20,16 @@ import click
 
 from bot import app, cli_nlp, cli_queues
 from bot.clock import SystemClock
-from bot.config import Settings, calendar_warnings, load_policy, settings_from_env
+from bot.config import Settings, calendar_warnings, load_policy, redact_logs, settings_from_env
 from bot.domain.cases import STATUS_ZH, Case, DomainError, Priority, Status
 from bot.domain.policy import Policy, Target
 from bot.services import CaseEvent
 from storage import migrate
-from storage.db import Store
+from storage.db import CannotOpen, NoDatabase, Store
 
 T = TypeVar("T")
+#: In the click context's ``meta``: what hides the settings' secrets in a message.
+MASK = "kesu.mask"
 
 
 def _settings() -> Settings:
@@ -38,19 +40,33 @@ def _settings() -> Settings:
     root = logging.getLogger()
     if root.level != logging.DEBUG:  # --verbose wins over KESU_LOG_LEVEL
         root.setLevel(settings.log_level)
+    mask = redact_logs(settings).mask  # no token or password in any log line
+    if (ctx := click.get_current_context(silent=True)) is not None:
+        ctx.meta[MASK] = mask
+    # Alembic says at INFO what it checks and runs on every start and every command: noise
+    # to an operator (kesu says itself when the schema changed), useful when debugging.
+    debug = root.level == logging.DEBUG
+    logging.getLogger("alembic").setLevel(logging.NOTSET if debug else logging.WARNING)
     return settings
 
 
 def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
-    """Run one async command, turning domain errors into a clean one-line failure."""
+    """Run one async command, turning what an operator can fix (a domain error, a database
+    that is not there or does not answer) into a clean one-line failure."""
 
     async def runner() -> T:
         return await coro_factory()
 
     try:
         return asyncio.run(runner())
-    except DomainError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except NoDatabase as exc:
+        raise click.ClickException(
+            f"{exc}: run `kesu db upgrade` first (`kesu run` also creates it)"
+        ) from exc
+    except (DomainError, CannotOpen) as exc:
+        ctx = click.get_current_context(silent=True)
+        mask: Callable[[str], str] = ctx.meta.get(MASK, str) if ctx else str
+        raise click.ClickException(mask(str(exc))) from exc  # a library may quote a token
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -12,6 +12,7 @@ from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -218,14 +219,95 @@ class SettingsError(DomainError):
 
 
 def settings_from_env() -> Settings:
-    """Settings from the environment and .env, or a SettingsError naming every bad variable."""
+    """Settings from the environment and .env, or a SettingsError naming every bad variable.
+
+    A field's error is prefixed with its variable; a check across fields (a model validator,
+    whose error has no field) names its variables in its own words. pydantic's "Value error, "
+    is not for operators. No value is ever quoted back: some are secrets."""
     try:
         return Settings()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"KESU_{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(_problem(e["loc"], e["msg"]) for e in exc.errors())
         raise SettingsError(f"bad setting: {problems}") from exc
+
+
+def _problem(loc: tuple[int | str, ...], msg: str) -> str:
+    msg = msg.removeprefix("Value error, ")
+    return f"KESU_{str(loc[0]).upper()}: {msg}" if loc else msg
+
+
+def mask_secret(value: str) -> str:
+    """A secret as messages and logs may show it: a Telegram token keeps its bot id (public:
+    it is the bot's user id), a Slack token its kind; the rest is ``***``."""
+    bot_id, colon, _ = value.partition(":")
+    if colon and bot_id.isdigit():
+        return f"{bot_id}:***"
+    kind = value.split("-", 1)[0]
+    return f"{kind}-***" if kind in ("xoxb", "xoxp", "xapp") else "***"
+
+
+def secrets(settings: Settings) -> list[str]:
+    """Every secret the settings hold, longest first (one may contain another)."""
+    found = [
+        s.get_secret_value()
+        for s in (
+            settings.telegram_token,
+            settings.telegram_webhook_secret,
+            settings.slack_bot_token,
+            settings.slack_app_token,
+            settings.slack_signing_secret,
+        )
+        if s is not None
+    ]
+    try:
+        password = urlsplit(settings.database_url).password
+    except ValueError:
+        password = None
+    if password:  # as written in the URL, and as the driver is given it
+        found += [password, unquote(password)]
+    return sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)
+
+
+class Redact(logging.Filter):
+    """On a handler: every record's text, traceback included, with the settings' secrets
+    masked — whatever library logged it (an HTTP client's URL carries the Bot API token)."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__("kesu-redact")
+        self.secrets = secrets
+
+    def mask(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, mask_secret(secret))
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        message = record.getMessage()
+        masked = self.mask(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.mask(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.mask(record.stack_info)
+        return True
+
+
+def redact_logs(settings: Settings) -> Redact:
+    """Mask the settings' secrets in everything the root logger's handlers write (the
+    filter replaces one an earlier call installed); returns the filter, whose ``mask``
+    serves messages that do not go through logging."""
+    redact = Redact(secrets(settings))
+    for handler in logging.getLogger().handlers:
+        for old in [f for f in handler.filters if isinstance(f, Redact)]:
+            handler.removeFilter(old)
+        handler.addFilter(redact)
+    return redact
 
 
 def load_policy(path: Path | None) -> Policy:

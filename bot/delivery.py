@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from bot.logsafe import log_failure
 from bot.messages import OutgoingMessage
 from bot.outgoing import TextLimit
 
@@ -107,6 +108,7 @@ def readable(row: dict[str, Any]) -> OutgoingMessage | None:
     this one does not know): that row fails like any send, and ends as a dead letter."""
     try:
         return OutgoingMessage.from_payload(row["payload"])
-    except Exception:
-        log.exception("outbox %s: its payload cannot be read", row["id"])
+    except Exception as exc:
+        log_failure(log, logging.ERROR, "outbox %s: its payload cannot be read", row["id"],
+                    exc=exc)  # fmt: skip
         return None

@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from bot.clock import Clock
+from bot.logsafe import brief, log_failure
 from bot.owners import worker_id
 from storage.db import Store
 from storage.repositories import Tx
@@ -230,16 +231,14 @@ class Inbox:
                 if step.after is not None:
                     try:
                         await step.after()
-                    except Exception:
-                        log.exception("inbox: %s chat %s: after-commit work failed", channel, chat)
+                    except Exception as exc:
+                        log_failure(log, logging.ERROR, "inbox: %s chat %s: after-commit work "
+                                    "failed", channel, chat, exc=exc)  # fmt: skip
                 if not step.more and key not in self._again:
                     return
-        except Exception:
-            log.exception(
-                "inbox: %s chat %s could not be processed now; the sweep tries again",
-                channel,
-                chat,
-            )
+        except Exception as exc:
+            log_failure(log, logging.ERROR, "inbox: %s chat %s could not be processed now; the "
+                        "sweep tries again", channel, chat, exc=exc)  # fmt: skip
         finally:
             self._active.pop(key, None)
             while self._backlog and len(self._active) < self.concurrency:
@@ -376,13 +375,15 @@ class Inbox:
                 "inbox: %s update %s (row %s, chat %s) parked after %d attempts: %s; "
                 "`kesu inbox retry %s` runs it again, `kesu inbox drop %s --reason …` drops it",
                 channel, update_id, row_id, chat, int(step.row["attempts"]) + 1,
-                step.failure, row_id, row_id, exc_info=step.failure,
+                brief(step.failure), row_id, row_id,
             )  # fmt: skip
+            log.debug("inbox: row %s's failure in full", row_id, exc_info=step.failure)
             if step.telling_failed is not None:
-                log.error("inbox: telling the customer and staff about row %s failed", row_id,
-                          exc_info=step.telling_failed)  # fmt: skip
+                log_failure(log, logging.ERROR, "inbox: telling the customer and staff about "
+                            "row %s failed", row_id, exc=step.telling_failed)  # fmt: skip
         else:
             log.warning(
                 "inbox: %s update %s (row %s) failed, retried in %.0f s: %s",
-                channel, update_id, row_id, step.retry_in, step.failure,
+                channel, update_id, row_id, step.retry_in, brief(step.failure),
             )  # fmt: skip
+            log.debug("inbox: row %s's failure in full", row_id, exc_info=step.failure)

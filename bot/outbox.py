@@ -34,6 +34,7 @@ from typing import Any
 
 from bot.clock import Clock
 from bot.delivery import Policy, Sender, SendResult, backoff, counted, flood, readable, verdict
+from bot.logsafe import brief, log_failure, shape
 from bot.messages import FollowUp, OutgoingMessage
 from bot.outbox_upkeep import Upkeep
 from bot.outgoing import TextLimits, enqueue
@@ -128,8 +129,9 @@ class OutboxWorker:
                     passes.remove(current)
                     try:
                         delay = current.result()
-                    except Exception:
-                        log.exception("outbox pass for %s failed; retrying shortly", channel)
+                    except Exception as exc:
+                        log_failure(log, logging.ERROR, "outbox pass for %s failed; retrying "
+                                    "shortly", channel, exc=exc)  # fmt: skip
                         delay = idle
                 await self._idle(wake, stop, idle, delay)
         finally:
@@ -248,7 +250,7 @@ class OutboxWorker:
         if message is None:
             if last is not None:
                 last.set()
-            error = f"unreadable payload: {claimed.row['payload']!r:.200}"
+            error = f"unreadable payload ({shape(claimed.row['payload'])})"  # no words
             claimed.result = SendResult(ok=False, error=error)
         else:
             if message.edit or message.thread:
@@ -284,8 +286,9 @@ class OutboxWorker:
             return SendResult(ok=False, outage=True, error=error)
         except Exception as exc:  # an adapter bug must not stop the queue
             # A warning each try; the one ERROR comes if it becomes a dead letter.
-            log.warning("sending outbox message %s failed unexpectedly", row["id"], exc_info=True)
-            return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+            log_failure(log, logging.WARNING, "sending outbox message %s failed unexpectedly",
+                        row["id"], exc=exc)  # fmt: skip
+            return SendResult(ok=False, error=brief(exc))  # logged: no message, which may quote
 
     async def _flush(self, channel: str) -> None:
         """Record outcomes, several per transaction: one commit per message would make the
@@ -396,6 +399,6 @@ Pass = asyncio.Task[float | None]
 def _running(passes: list[Pass], channel: str) -> list[Pass]:
     """The passes still running; a finished one's failure is logged here."""
     for task in passes:
-        if task.done() and not task.cancelled() and task.exception() is not None:
-            log.error("outbox pass for %s failed", channel, exc_info=task.exception())
+        if task.done() and not task.cancelled() and (error := task.exception()) is not None:
+            log_failure(log, logging.ERROR, "outbox pass for %s failed", channel, exc=error)
     return [task for task in passes if not task.done()]

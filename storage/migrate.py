@@ -31,9 +31,12 @@ def head_revision() -> str:
 
 
 async def current_revision(store: Store) -> str | None:
-    return await store.read_sync(
-        lambda sync: MigrationContext.configure(sync).get_current_revision()
-    )
+    """The schema's revision (None: empty database); the first statement of every command,
+    so an unreachable database is :class:`~storage.db.Unreachable` here."""
+    with store.reaching():
+        return await store.read_sync(
+            lambda sync: MigrationContext.configure(sync).get_current_revision()
+        )
 
 
 #: Any constant: the advisory lock kesu's migrations hold on PostgreSQL.
@@ -51,5 +54,6 @@ def _upgrade(sync: Connection, revision: str) -> None:
 async def upgrade(store: Store, revision: str = "head") -> tuple[str | None, str | None]:
     """Bring the schema to ``revision`` in one transaction; returns (before, after)."""
     before = await current_revision(store)
-    await store.write_sync(lambda sync: _upgrade(sync, revision))
+    with store.reaching(writing=True):
+        await store.write_sync(lambda sync: _upgrade(sync, revision))
     return before, await current_revision(store)

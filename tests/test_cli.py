@@ -143,6 +143,30 @@ def test_bad_settings_are_named(env: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert "unknown time zone" in kesu("case", "list").output
 
 
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"KESU_SLACK_BOT_TOKEN": "xoxp-user-s3cret"}, "KESU_SLACK_BOT_TOKEN must be a bot token"),
+        ({"KESU_TELEGRAM_WEBHOOK_URL": "http://a.example"}, "KESU_TELEGRAM_WEBHOOK_URL must be"),
+        ({"KESU_TELEGRAM_TOKEN": "123:s3cret"}, "KESU_TELEGRAM_TOKEN: does not look like"),
+        ({"KESU_SLACK_STAFF_USERS": "UAGENT01,zhao"}, "KESU_SLACK_STAFF_USERS: 'zhao' is not"),
+    ],
+)
+def test_bad_settings_name_their_variable_and_never_a_secret(
+    env: Path, monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], expected: str
+) -> None:
+    """A check across settings has no field of its own: it was shown as ``KESU_:``; and
+    pydantic's "Value error, " is not for operators (issue 13)."""
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    result = kesu("case", "list")
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: bad setting: {expected}")
+    assert "KESU_:" not in result.output
+    assert "Value error" not in result.output
+    assert "s3cret" not in result.output
+
+
 def test_settings_come_from_a_dot_env_file(no_env_file: Path) -> None:
     (no_env_file / ".env").write_text("KESU_CASE_PREFIX=YS\nKESU_POLICY_FILE=\n", encoding="utf-8")
     s = Settings()

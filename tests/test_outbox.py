@@ -186,13 +186,30 @@ async def test_a_poison_message_becomes_a_dead_letter_and_its_recipient_flows_ag
     async with store.read() as tx:
         dead = await tx.outbox.listing(["failed"])
         assert await pending_count(tx) == 0
-    assert [(d["attempts"], d["failures"], d["last_error"]) for d in dead] == [
-        (5, 5, "KeyError: 'card'")
-    ]
+    assert [(d["attempts"], d["failures"]) for d in dead] == [(5, 5)]
+    # The error's type and where: its message may quote a customer's words (issue 13).
+    assert dead[0]["last_error"].startswith("KeyError at tests/test_outbox.py:")
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1
     assert f"outbox {dead[0]['id']} (x to r) is a dead letter after 5 tries" in errors[0]
     assert f"kesu outbox retry {dead[0]['id']}" in errors[0]
+
+
+async def test_a_send_that_chokes_on_the_words_never_logs_them(
+    store: Store, clock: FrozenClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An adapter bug whose error quotes the message (as ``int('…')`` would): the log says
+    the error's type and where, each try and as a dead letter; the words only at DEBUG."""
+    words = "快递员把我的包裹扔在门口淋湿了"
+    await queue(store, clock, "r", words)
+    sender = Scripted(*[ValueError(f"invalid literal for int(): {words!r}")] * 2)
+    worker = OutboxWorker(store, {"x": sender}, clock, policy=Policy(attempts=2))
+    with caplog.at_level(logging.INFO):
+        await drain_for(worker, clock, 10)
+    shown = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert any("dead letter" in r.getMessage() for r in shown)
+    assert all("ValueError at" in r.getMessage() for r in shown if "outbox 1" in r.getMessage())
+    assert not any(words in logging.Formatter().format(r) for r in shown)
 
 
 async def test_an_unreadable_payload_is_a_dead_letter_without_reaching_the_sender(
@@ -210,7 +227,7 @@ async def test_an_unreadable_payload_is_a_dead_letter_without_reaching_the_sende
     assert sender.calls == [("r", "下一条")]
     async with store.read() as tx:
         [dead] = await tx.outbox.listing(["failed"])
-    assert dead["last_error"].startswith("unreadable payload: {'txet': 'v0 shape'}")
+    assert dead["last_error"] == "unreadable payload (keys: txet)"  # never its words
 
 
 async def test_outages_and_flood_control_do_not_count_but_age_does(

@@ -48,6 +48,7 @@ from bot.channels.telegram_inbound import (
     TelegramReceiver,
     seconds,
 )
+from bot.config import mask_secret
 from bot.delivery import Limits, SendResult
 from bot.dispatcher import Dispatcher
 from bot.inbox import Inbox
@@ -154,10 +155,11 @@ class TelegramChannel:
         except TelegramError as exc:
             await self.bot.shutdown()  # PTB leaves its HTTP clients open when getMe fails
             if isinstance(exc, InvalidToken):
+                # PTB's message quotes the whole token: never repeated.
                 raise ChannelError(
-                    f"Telegram refused the bot token (KESU_TELEGRAM_TOKEN): {exc.message}; "
-                    "check it with @BotFather"
-                ) from exc
+                    f"Telegram refused the bot token {mask_secret(self.bot.token)} "
+                    "(KESU_TELEGRAM_TOKEN): check it with @BotFather"
+                ) from None
             if isinstance(exc, NetworkError):
                 raise ChannelError(
                     f"cannot reach the Telegram Bot API at {self.base_url}: {exc.message}"

@@ -20,6 +20,7 @@ import phonenumbers
 from bot.desk.wording import OUTCOME_ZH, PRIORITY_ZH, THREAD_LINES
 from bot.domain.cases import SEVERITY_ZH, STATUS_ZH, Action, Case, allowed_actions
 from bot.domain.sla import Sla
+from bot.logsafe import log_failure
 from bot.messages import FollowUp, OutgoingMessage
 from bot.nlp.classifier import Classifier
 from bot.outgoing import TextLimits, enqueue
@@ -102,8 +103,9 @@ class Projection:
             try:  # a card that cannot be drawn must not cost the thread its line
                 async with tx.savepoint():
                     await self._edit_card(tx, case, key)
-            except Exception:
-                log.exception("case %s: the card could not be updated", case.number)
+            except Exception as exc:
+                log_failure(log, logging.ERROR, "case %s: the card could not be updated",
+                            case.number, exc=exc)  # fmt: skip
         if not change.echo:
             return None
         line = self._thread_line(change)

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from bot.clock import Clock
 from bot.domain.cases import Action, Case, transition
 from bot.domain.numbers import parse_case_number
+from bot.logsafe import log_failure
 from bot.messages import Attachment
 from bot.services.model import CaseListener, CaseNotFound, Change, Receipt
 from bot.services.notify import TOLD, Notice, Notices, refused
@@ -128,10 +129,10 @@ class Changes:
             try:
                 async with tx.savepoint():
                     asked = await listener(tx, change)
-            except Exception:
-                log.exception(
-                    "listener %r failed on %s of case %s; the change is kept",
-                    listener, change.action.value, change.case.number,
+            except Exception as exc:
+                log_failure(
+                    log, logging.ERROR, "listener %r failed on %s of case %s; the change is kept",
+                    listener, change.action.value, change.case.number, exc=exc,
                 )  # fmt: skip
                 continue
             receipt = receipt or asked

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from bot.domain.cases import Action, Case
 from bot.domain.sla import Sla
 from bot.flows.texts import convert, pick_language, text
+from bot.logsafe import log_failure
 from bot.messages import OutgoingMessage
 from bot.outgoing import TextLimits, enqueue
 from bot.services.model import Change, NotDelivered, Receipt
@@ -99,8 +100,9 @@ class Notices:
 
 def refused(case: Case, action: Action, cause: BaseException) -> NotDelivered:
     """The change is refused because its message to the customer could not be queued."""
-    log.error("case %s: the customer's message for %s could not be queued; the change is "
-              "refused", case.number, action.value, exc_info=cause)  # fmt: skip
+    log_failure(log, logging.ERROR, "case %s: the customer's message for %s could not be "
+                "queued; the change is refused", case.number, action.value,
+                exc=cause)  # fmt: skip
     return NotDelivered(
         f"{case.number}:无法给客户发送消息,操作未执行,请稍后再试 "
         "(the customer's message could not be queued, so nothing was changed; try again)"

@@ -109,9 +109,77 @@ def test_countdown_in_both_languages() -> None:
 
 def test_what_staff_type_in_slack_reaches_the_customer_as_typed() -> None:
     assert plain_from_slack("&lt;20 元&gt; &amp; <https://a.example|链接> <@U1> <#C1|desk>") == (
-        "<20 元> & 链接 desk"  # a colleague's @mention means nothing to the customer
+        "<20 元> & 链接 (https://a.example)"  # a colleague's @mention means nothing to them
     )
     assert plain_from_slack("<https://a.example>") == "https://a.example"
+
+
+@pytest.mark.parametrize(
+    ("typed", "received"),
+    [
+        # A link keeps its URL: the label alone is a dead word in a Telegram chat.
+        (
+            "请在 <http://x.example/track?id=1&amp;v=2|查看> 查询",
+            "请在 查看 (http://x.example/track?id=1&v=2) 查询",
+        ),
+        ("<https://a.example|https://a.example>", "https://a.example"),
+        ("<http://a.example|a.example>", "http://a.example"),  # Slack's own auto-link
+        ("<https://a.example|>", "https://a.example"),
+        ("<mailto:kf@a.example|kf@a.example>", "kf@a.example"),
+        ("<mailto:kf@a.example|写信给我们>", "写信给我们 (kf@a.example)"),
+        ("<mailto:kf@a.example>", "kf@a.example"),
+        # A date shows its fallback, as a client that cannot format it would.
+        (
+            "预计 <!date^1795312800^{date_short} {time}|11月22日 10:00> 送达",
+            "预计 11月22日 10:00 送达",
+        ),
+        ("<!date^1795312800^{date_num}^https://a.example|2026-11-22>", "2026-11-22"),
+        ("<!date^1795312800^{date_num} {time}>", "2026-11-22 10:00"),  # none: the desk's time
+        ("约 <!date^99999999999999999999^{date}> 前", "约 前"),
+        # What only means something inside Slack is dropped, with the space it leaves.
+        ("<#C123|general> 已转给物流", "已转给物流"),
+        ("已转 <#C123> 处理", "已转 处理"),
+        ("<@U1> <@U2|wang> 您好", "您好"),
+        ("<!here> <!channel> <!everyone|everyone> 您好", "您好"),
+        ("<!subteam^S1|@logistics> 您好", "您好"),
+        ("您好 <@U1>\n第二行", "您好\n第二行"),
+        # Entities come back once: what staff typed as ``&lt;`` stays ``&lt;``.
+        ("&amp;lt; &amp;amp; &lt;b&gt; A&amp;B", "&lt; &amp; <b> A&B"),
+        ("&lt;@U1&gt; &lt;https://a.example|x&gt;", "<@U1> <https://a.example|x>"),
+        ("😡 物業費 *加急*", "😡 物業費 *加急*"),
+    ],
+)
+def test_slack_markup_reaches_the_customer_as_staff_meant_it(typed: str, received: str) -> None:
+    assert plain_from_slack(typed, SHANGHAI) == received
+
+
+FAMILY = "👨\u200d👩\u200d👧"  # one grapheme of five code points
+FLAG = "🇨🇳"  # one grapheme of two regional indicators
+
+
+@pytest.mark.parametrize("tail", [FAMILY, FLAG, "e\u0301", "&amp;", "&lt;", "<@UAGENT001>",
+                                  "<https://a.example/x|查看>"])  # fmt: skip
+def test_a_cut_never_splits_an_entity_a_mention_or_a_character(tail: str) -> None:
+    """mrkdwn()'s last guard cuts a section's text: at each possible length of what precedes
+    ``tail``, ``tail`` is either whole or gone."""
+    for pad in range(kit.SECTION_LIMIT - 39, kit.SECTION_LIMIT + 1):
+        text = kit.mrkdwn("长" * pad + tail + "尾" * 40)["text"]
+        assert len(text) <= kit.SECTION_LIMIT
+        assert text.endswith("…")
+        kept = text.removesuffix("…").lstrip("长")
+        assert kept in ("", tail) or kept.startswith(tail), (pad, kept)
+
+
+@pytest.mark.parametrize("tail", [FAMILY, FLAG, "e\u0301"])
+def test_plain_texts_and_quotes_are_cut_between_characters(tail: str) -> None:
+    for pad in range(60, 76):
+        shown = kit.plain("长" * pad + tail + "尾" * 80)["text"]
+        assert len(shown) <= 75
+        assert shown.lstrip("长") in ("", tail) or shown.lstrip("长").startswith(tail), pad
+    for pad in range(60, 100):
+        quoted = words.quote("长" * pad + tail + "尾" * 200, limit=100)
+        body = quoted.removeprefix(">").lstrip("长")
+        assert body.startswith(("… (", tail)), (pad, body)
 
 
 def slack_settings(**values: object) -> Settings:

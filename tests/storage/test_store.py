@@ -55,6 +55,14 @@ def test_urls_it_cannot_serve_are_refused_with_the_reason(url: str, message: str
         Store.connect(url)
 
 
+def test_a_bare_postgresql_url_means_asyncpg() -> None:
+    """README and .env.example offer ``postgresql://…``; SQLAlchemy 2.1 gives a bare URL the
+    psycopg driver, which kesu neither ships nor uses. Nothing is opened here."""
+    store = Store.connect("postgresql://kesu:pw@127.0.0.1:1/kesu")
+    assert store.dialect == "postgresql"
+    assert store.shown == "postgresql://kesu:***@127.0.0.1:1/kesu"
+
+
 async def test_units_locking_rows_in_opposite_orders_both_complete(store: Store) -> None:
     """On PostgreSQL the two deadlock and the server rolls one back, which runs again; on
     SQLite they simply queue. Either way both changes land."""

@@ -39,6 +39,7 @@ from bot.channels.slack.roles import Roles
 from bot.channels.slack.tell import Teller
 from bot.desk import Outcome
 from bot.desk.wording import NOT_STAFF
+from bot.logsafe import log_failure
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ def on_error(teller: Teller) -> Callable[..., Awaitable[BoltResponse | None]]:
     ) -> BoltResponse | None:
         """Logged with its trace; the person is told; Slack gets its acknowledgement (a form
         stays open, saying so under its first field). ``response`` is None once acked."""
-        log.error("slack: %s failed: %s", _what(body), error, exc_info=error)
+        log_failure(log, logging.ERROR, "slack: %s failed", _what(body), exc=error)
         user = acting_user(body, teller.staff_channel)
         if user and body.get("type") != "event_callback":
             teller.after_ack(teller.answer(user, Outcome(False, INTERNAL_ERROR), respond))

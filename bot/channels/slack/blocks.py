@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
-from bot.channels.slack.text import actor_label, desk_text, esc, quote
+from bot.channels.slack.text import actor_label, cut, desk_text, esc, quote
 
 SECTION_LIMIT = 3000  # characters in a section's text
 
@@ -57,14 +57,11 @@ def local(iso: str, tz: tzinfo) -> str:
 
 def mrkdwn(text: str) -> dict[str, Any]:
     """A mrkdwn text object; callers budget their parts (``quote``), this is the last guard."""
-    if len(text) > SECTION_LIMIT:
-        text = text[: SECTION_LIMIT - 1].rsplit("&", 1)[0] if "&" in text[-6:] else text
-        text = text[: SECTION_LIMIT - 1] + "…"
-    return {"type": "mrkdwn", "text": text}
+    return {"type": "mrkdwn", "text": cut(text, SECTION_LIMIT, mrkdwn=True)}
 
 
 def plain(text: str, limit: int = 75) -> dict[str, Any]:
-    return {"type": "plain_text", "text": text[:limit], "emoji": True}
+    return {"type": "plain_text", "text": cut(text, limit, ""), "emoji": True}
 
 
 def button(label: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from bot.channels.slack.blocks import (
     option,
     plain,
 )
-from bot.channels.slack.text import actor_label, esc, quote
+from bot.channels.slack.text import actor_label, cut, esc, quote
 
 INPUT_LIMIT = 3000  # the most a plain_text_input's max_length may be
 #: The forms behind the menu entries (release acts at once, without a form).
@@ -103,7 +103,7 @@ def _input(
         "max_length": max_length,
     }
     if initial:
-        element["initial_value"] = initial[:max_length]
+        element["initial_value"] = cut(initial, max_length, "")
     block: dict[str, Any] = {
         "type": "input",
         "block_id": block_id,

@@ -134,7 +134,7 @@ class Handlers:
             await self._say(staff, "这条消息不在案件串里 (this message is not in a case's thread)",
                             respond)  # fmt: skip
             return
-        draft = plain_from_slack(message.get("text", ""))
+        draft = plain_from_slack(message.get("text", ""), self.tz)
         await self._open_reply(shortcut, number, draft, staff, respond)
 
     async def _open_reply(
@@ -281,7 +281,7 @@ class Handlers:
         number = await self.desk.queries.case_of_thread(f"{self.staff_channel}:{thread_ts}")
         if number is None:
             return
-        text = plain_from_slack(event.get("text") or "")
+        text = plain_from_slack(event.get("text") or "", self.tz)
         names = [
             str(f.get("name") or f.get("title") or f.get("id")) for f in event.get("files") or []
         ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import tzinfo
 from typing import Any
@@ -22,6 +23,7 @@ from bot.channels.slack.blocks import card_blocks, line_text
 from bot.channels.slack.text import esc
 from bot.clock import Clock
 from bot.delivery import SendResult
+from bot.logsafe import log_failure
 from bot.messages import Attachment, OutgoingMessage
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,19 @@ def slack_error(exc: SlackApiError) -> str:
     if isinstance(data, dict):
         return str(data.get("error") or f"HTTP {exc.response.status_code}")
     return f"HTTP {exc.response.status_code}"
+
+
+def _refused(exc: SlackApiError, channel: str, blocks: list[dict[str, Any]]) -> None:
+    """Slack refused a message's blocks; it goes as plain text. The log names where in the
+    blocks Slack objected (its json-pointers), never what they say: the customer's words."""
+    data = exc.response.data if exc.response is not None else None
+    found = json.dumps(data) if isinstance(data, dict) else ""
+    where = sorted(set(re.findall(r"json-pointer:([^\]\s\"]+)", found)))
+    at = f" at {', '.join(where)}" if where else ""
+    log.error("slack refused our blocks in %s (%s%s; %d blocks, %d characters): sent as text",
+              channel, slack_error(exc), at, len(blocks),
+              len(json.dumps(blocks, ensure_ascii=False)))  # fmt: skip
+    log.debug("the refused blocks: %s", json.dumps(blocks, ensure_ascii=False)[:4000])
 
 
 def split_id(platform_id: str) -> tuple[str, str]:
@@ -118,7 +133,7 @@ class Sender:
         except SlackApiError as exc:
             if slack_error(exc) != "invalid_blocks" or not blocks:
                 raise
-            log.error("slack refused our blocks (%s): %s", exc, json.dumps(blocks)[:2000])
+            _refused(exc, channel, blocks)
             return await self.web.chat_update(channel=channel, ts=ts, text=text, blocks=[])
 
     async def _post(
@@ -142,7 +157,7 @@ class Sender:
         except SlackApiError as exc:
             if slack_error(exc) != "invalid_blocks" or not blocks:
                 raise
-            log.error("slack refused our blocks (%s): %s", exc, json.dumps(blocks)[:2000])
+            _refused(exc, recipient, blocks)
             response = await self.web.chat_postMessage(**kwargs)
         channel, ts = str(response["channel"]), str(response["ts"])
         if message.files:
@@ -163,9 +178,9 @@ class Sender:
                 await self.web.files_upload_v2(
                     channel=channel, thread_ts=thread_ts, content=content, filename=name
                 )
-            except Exception:
-                log.warning("could not relay %s %s to slack", item.kind, item.file_id,
-                            exc_info=True)  # fmt: skip
+            except Exception as exc:
+                log_failure(log, logging.WARNING, "could not relay %s %s to slack", item.kind,
+                            item.file_id, exc=exc)  # fmt: skip
                 failed.append(name)
         if failed:
             note = "⚠️ 未能转发的附件 not relayed (kept on the case): " + ", ".join(failed)
@@ -173,8 +188,9 @@ class Sender:
                 await self.web.chat_postMessage(
                     channel=channel, thread_ts=thread_ts, text=esc(note)
                 )
-            except (SlackApiError, *NETWORK_ERRORS):
-                log.warning("could not tell the thread about unrelayed files", exc_info=True)
+            except (SlackApiError, *NETWORK_ERRORS) as exc:
+                log_failure(log, logging.WARNING, "could not tell the thread about unrelayed "
+                            "files", exc=exc)  # fmt: skip
 
     @staticmethod
     def _failure(exc: SlackApiError) -> SendResult:

@@ -26,6 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.channels.slack.sender import NETWORK_ERRORS, slack_error
 from bot.channels.slack.text import desk_text
 from bot.desk import Outcome
+from bot.logsafe import log_failure
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +86,12 @@ class Teller:
             log.info("ephemeral to %s refused (%s): sending a direct message", user,
                      slack_error(exc))  # fmt: skip
         except NETWORK_ERRORS as exc:
-            log.warning("could not tell %s: %s (%s)", user, text[:200], exc)
+            log.warning("could not tell %s (%d characters): %s", user, len(text), exc)
             return
         try:
             await self.client.chat_postMessage(channel=user, text=text)
         except (SlackApiError, *NETWORK_ERRORS) as exc:
-            log.warning("could not tell %s: %s (%s)", user, text[:200], exc)
+            log.warning("could not tell %s (%d characters): %s", user, len(text), exc)
 
     def after_ack(self, telling: Coroutine[Any, Any, None]) -> None:
         """Tell once Slack has its acknowledgement: a middleware or the error handler gives
@@ -99,8 +100,8 @@ class Teller:
         async def guarded() -> None:
             try:
                 await telling
-            except Exception:
-                log.exception("telling someone after the ack failed")
+            except Exception as exc:
+                log_failure(log, logging.ERROR, "telling someone after the ack failed", exc=exc)
 
         task = asyncio.create_task(guarded())
         self._after_ack.add(task)
