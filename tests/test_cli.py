@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import datetime
+from importlib.resources import files
 from pathlib import Path
 
 import click
@@ -165,6 +166,20 @@ def test_policy_check(env: Path) -> None:
     assert "frist_response" in bad.output
     assert "Traceback" not in bad.output
     assert kesu("policy", "check", str(env / "missing.toml")).exit_code == 1
+
+
+def test_policy_check_prints_minutes_targets(env: Path) -> None:
+    """A desk trying its policy out in minutes sees them in the table as it wrote them."""
+    default = files("bot") / "policies" / "default.toml"
+    text = default.read_text(encoding="utf-8").replace(
+        'first_response = { hours = 1, clock = "calendar" }',
+        'first_response = { minutes = 15, clock = "calendar" }',
+    )
+    quick = env / "quick.toml"
+    quick.write_text(text, encoding="utf-8")
+    result = kesu("policy", "check", str(quick))
+    assert result.exit_code == 0, result.output
+    assert "15 分钟 / 15 min (calendar)" in result.output
 
 
 def test_policy_check_prints_the_calendar_warnings_for_today(env: Path) -> None:

@@ -231,3 +231,33 @@ def test_sla_targets_are_monotone_and_never_before_start(start: datetime, a: int
         t_lo = Target(hours=max(lo, 1) / 60, clock=clock)
         t_hi = Target(hours=max(hi, 1) / 60, clock=clock)
         assert start <= t_lo.due(PROPERTY_CAL, start) <= t_hi.due(PROPERTY_CAL, start)
+
+
+# -- targets in minutes ----------------------------------------------------------------------
+
+
+def test_minutes_are_due_on_both_clocks(cal: BusinessCalendar) -> None:
+    fifteen = Target(minutes=15)
+    # Tuesday 17:50: ten working minutes left today, five more from Wednesday 09:00.
+    assert fifteen.due(cal, at(2026, 11, 17, 17, 50)) == at(2026, 11, 18, 9, 5)
+    assert fifteen.due(cal, at(2026, 11, 17, 10)) == at(2026, 11, 17, 10, 15)
+    around = Target(minutes=5, clock="calendar")
+    assert around.on_calendar_clock
+    assert around.due(cal, at(2026, 11, 21, 23, 58)) == at(2026, 11, 22, 0, 3)  # Saturday night
+    # Received on a holiday (National Day 2025): business minutes start on 10-09 at 09:00.
+    assert fifteen.due(cal, at(2025, 10, 1, 10)) == at(2025, 10, 9, 9, 15)
+    assert fifteen.remaining(cal, at(2026, 11, 18, 9, 5), at(2026, 11, 17, 17, 50)) == timedelta(
+        minutes=15
+    )
+
+
+def test_minutes_targets_get_the_pause_credited_on_their_own_clock(
+    cal: BusinessCalendar,
+) -> None:
+    start = at(2026, 11, 17, 17, 50)  # Tuesday
+    # Waited for the customer from 17:55 to Wednesday 09:30: 5 + 30 working minutes.
+    paused = Paused().plus(cal, at(2026, 11, 17, 17, 55), at(2026, 11, 18, 9, 30))
+    assert paused.business == timedelta(minutes=35)
+    assert Target(minutes=15).due(cal, start, paused) == at(2026, 11, 18, 9, 40)
+    around = Target(minutes=15, clock="calendar")
+    assert around.due(cal, start, paused) == start + timedelta(minutes=15) + paused.wall
