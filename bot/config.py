@@ -249,7 +249,9 @@ def calendar_warnings(calendar: BusinessCalendar, now: datetime) -> list[str]:
     """
     year = now.astimezone(calendar.tz).year
     return [
-        f"holiday schedule for {y} is unknown: Monday-Friday will count as workdays. "
-        f"Add [calendar.years.{y}] with off/workdays to the policy file once announced."
+        f"holiday schedule for {y} is not announced: the law's public holidays (元旦, 春节 "
+        "with 除夕, 清明, 劳动节, 端午, 中秋, 国庆) and weekends count as days off, but the "
+        f"weekend days worked (调休) and the bridge days are unknown. Add [calendar.years.{y}] "
+        "with off/workdays to the policy file once announced."
         for y in calendar.unknown_years([year, year + 1])
     ]

@@ -119,12 +119,13 @@ def test_pause_moves_a_deadline_by_the_paused_time_on_its_own_clock(cal: Busines
 # -- years the package does not know ----------------------------------------------------------
 
 
-def test_unknown_year_falls_back_to_weekends_and_warns_once(
+def test_unknown_year_falls_back_to_the_law_and_weekends_and_warns_once(
     cal: BusinessCalendar, caplog: pytest.LogCaptureFixture
 ) -> None:
     assert max(statutory_years()) < 2030
     with caplog.at_level(logging.WARNING):
-        assert cal.is_workday(date(2030, 1, 1))  # a Tuesday; nobody told us it is New Year
+        assert not cal.is_workday(date(2030, 1, 1))  # a Tuesday, but 元旦 is the law's
+        assert cal.is_workday(date(2030, 1, 2))
         assert not cal.is_workday(date(2030, 1, 5))  # Saturday
     warnings = [r for r in caplog.records if "2030" in r.getMessage()]
     assert len(warnings) == 1
@@ -148,13 +149,13 @@ def test_policy_listed_year_is_used_and_silences_the_warning(
 def test_a_late_december_case_due_in_an_unknown_year_does_not_crash(
     sla: Sla, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """2027 is not announced yet: Friday 1 Jan counts as a workday (the fallback) and the
-    operators are told, rather than the deadline silently guessing a holiday."""
+    """2027 is not announced yet: Friday 1 Jan is 元旦 by law, so the next working day is
+    Monday 4 Jan (the fallback knows no 调休), and the operators are told what is unknown."""
     cal = BusinessCalendar(tz=SH, hours=NINE_TO_SIX)  # fresh: the shared one may have warned
     fresh = Sla(sla.policy, cal)
     with caplog.at_level(logging.WARNING):
         d = fresh.deadlines(Priority.C, at(2026, 12, 31, 16))
-    assert d == Deadlines(at(2027, 1, 1, 16), at(2027, 1, 5, 16))
+    assert d == Deadlines(at(2027, 1, 4, 16), at(2027, 1, 6, 16))
     assert any("2027" in r.getMessage() for r in caplog.records)
 
 
