@@ -324,14 +324,23 @@ def load_policy(path: Path | None) -> Policy:
     return parse_policy(text, str(path))
 
 
-def calendar_warnings(calendar: BusinessCalendar, now: datetime) -> list[str]:
-    """Operator warnings for this year and next when holiday data is missing.
+#: From this month on, next year's missing schedule is worth a warning: the State Council
+#: announces it late in the year, and a case opened in December is due in January. Earlier,
+#: a warning nobody can act on only teaches operators to ignore warnings.
+NEXT_YEAR_FROM_MONTH = 11
 
-    A case opened in late December is due in January, so next year matters already.
-    """
-    year = now.astimezone(calendar.tz).year
+
+def calendar_warnings(calendar: BusinessCalendar, now: datetime) -> list[str]:
+    """Operator warnings when holiday data is missing: for this year always, for next year
+    from November (the desk's own date)."""
+    today = now.astimezone(calendar.tz)
+    years = [today.year]
+    if today.month >= NEXT_YEAR_FROM_MONTH:
+        years.append(today.year + 1)
     return [
-        f"holiday schedule for {y} is unknown: Monday-Friday will count as workdays. "
-        f"Add [calendar.years.{y}] with off/workdays to the policy file once announced."
-        for y in calendar.unknown_years([year, year + 1])
+        f"holiday schedule for {y} is not announced: the law's public holidays (元旦, 春节 "
+        "with 除夕, 清明, 劳动节, 端午, 中秋, 国庆) and weekends count as days off, but the "
+        f"weekend days worked (调休) and the bridge days are unknown. Add [calendar.years.{y}] "
+        "with off/workdays to the policy file once announced."
+        for y in calendar.unknown_years(years)
     ]

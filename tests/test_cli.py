@@ -9,7 +9,8 @@ import logging
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, date, datetime, time
+from importlib.resources import files
 from pathlib import Path
 
 import click
@@ -20,6 +21,7 @@ from bot import app
 from bot.cli import cli
 from bot.clock import FrozenClock, SystemClock
 from bot.config import Settings, calendar_warnings, load_policy
+from bot.domain.calendar import BusinessCalendar, chinese_statutory_workday
 from bot.domain.cases import Priority
 from bot.services import NewComplaint
 from storage.migrate import head_revision
@@ -191,6 +193,20 @@ def test_policy_check(env: Path) -> None:
     assert kesu("policy", "check", str(env / "missing.toml")).exit_code == 1
 
 
+def test_policy_check_prints_minutes_targets(env: Path) -> None:
+    """A desk trying its policy out in minutes sees them in the table as it wrote them."""
+    default = files("bot") / "policies" / "default.toml"
+    text = default.read_text(encoding="utf-8").replace(
+        'first_response = { hours = 1, clock = "calendar" }',
+        'first_response = { minutes = 15, clock = "calendar" }',
+    )
+    quick = env / "quick.toml"
+    quick.write_text(text, encoding="utf-8")
+    result = kesu("policy", "check", str(quick))
+    assert result.exit_code == 0, result.output
+    assert "15 分钟 / 15 min (calendar)" in result.output
+
+
 def test_policy_check_prints_the_calendar_warnings_for_today(env: Path) -> None:
     result = kesu("policy", "check")
     policy = load_policy(None)
@@ -207,6 +223,32 @@ def test_calendar_warnings_name_this_year_and_next() -> None:
     assert "2027" in late_2026[0]
     assert "[calendar.years.2027]" in late_2026[0]
     assert calendar_warnings(cal, datetime(2025, 3, 1, tzinfo=SHANGHAI)) == []
+
+
+def test_next_year_s_warning_starts_in_november() -> None:
+    """The State Council announces next year's schedule late in the year: warning about it
+    from January on only taught operators to ignore the warnings. An unknown current year is
+    named all year round."""
+
+    def known_until_2026(day: date) -> bool | None:
+        return None if day.year > 2026 else chinese_statutory_workday(day)
+
+    cal = BusinessCalendar(tz=SHANGHAI, hours=((time(9), time(18)),), statutory=known_until_2026)
+
+    def years(now: datetime) -> list[str]:
+        return [w.split(" is not announced")[0][-4:] for w in calendar_warnings(cal, now)]
+
+    assert years(datetime(2026, 3, 1, tzinfo=SHANGHAI)) == []
+    assert years(datetime(2026, 10, 31, 23, 59, tzinfo=SHANGHAI)) == []
+    # 16:00 UTC on 31 October is already 1 November at the desk: its own date counts.
+    assert years(datetime(2026, 10, 31, 16, tzinfo=UTC)) == ["2027"]
+    assert years(datetime(2026, 12, 31, tzinfo=SHANGHAI)) == ["2027"]
+    assert years(datetime(2027, 3, 1, tzinfo=SHANGHAI)) == ["2027"]
+    assert years(datetime(2027, 11, 1, tzinfo=SHANGHAI)) == ["2027", "2028"]
+    (warning,) = calendar_warnings(cal, datetime(2027, 3, 1, tzinfo=SHANGHAI))
+    assert "元旦" in warning  # what still counts as off,
+    assert "调休" in warning  # what is unknown,
+    assert "[calendar.years.2027]" in warning  # and what to do
 
 
 def test_python_dash_m_bot_and_the_console_script(env: Path) -> None:

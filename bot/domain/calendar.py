@@ -2,8 +2,9 @@
 
 A complaint desk counts time in working hours on working days: public holidays are off, and
 the weekend days swapped into workdays (调休) are on. ``chinesecalendar`` knows the announced
-years; for a later year the policy file supplies the list, and until it does we fall back to
-plain weekends and say so loudly — never crash, never silently guess.
+years; for a later year the policy file supplies the list, and until it does the law's own
+holidays (bot/domain/holidays.py) and weekends are off and we say so loudly — the swaps are
+never guessed, nothing crashes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 import chinese_calendar
 
 from bot.domain.cases import DomainError
+from bot.domain.holidays import legal_holidays
 
 log = logging.getLogger(__name__)
 
@@ -84,24 +86,30 @@ class BusinessCalendar:
         return [y for y in years if not self.year_is_known(y)]
 
     def is_workday(self, day: date) -> bool:
+        """The policy file's lists win where they speak; then the State Council's schedule;
+        in a year not announced yet, the law's own holidays (元旦, 春节 with 除夕, 清明, 劳动节,
+        端午, 中秋, 国庆) and weekends are off, so a desk never promises contact on 元旦."""
         listed = self.years.get(day.year)
         if listed is not None:
             if day in listed.workdays:
                 return True
             if day in listed.off:
                 return False
-        statutory = self.statutory(day) if self.statutory is not None else None
+        if self.statutory is None:
+            return day.weekday() < 5
+        statutory = self.statutory(day)
         if statutory is not None:
             return statutory
-        if listed is None and self.statutory is not None and day.year not in self._warned:
+        if listed is None and day.year not in self._warned:
             self._warned.add(day.year)
             log.warning(
-                "no holiday data for %s: counting Mon-Fri as workdays; add [calendar.years.%s] "
-                "to the policy file once the State Council publishes the schedule",
+                "no holiday schedule for %s yet: counting the law's public holidays and weekends "
+                "as days off; the weekend days worked (调休) and the bridge days are not known "
+                "until announced: add [calendar.years.%s] to the policy file then",
                 day.year,
                 day.year,
             )
-        return day.weekday() < 5
+        return day.weekday() < 5 and day not in legal_holidays(day.year)
 
     def working_intervals(self, day: date) -> list[tuple[datetime, datetime]]:
         if not self.is_workday(day):

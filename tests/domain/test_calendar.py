@@ -119,12 +119,13 @@ def test_pause_moves_a_deadline_by_the_paused_time_on_its_own_clock(cal: Busines
 # -- years the package does not know ----------------------------------------------------------
 
 
-def test_unknown_year_falls_back_to_weekends_and_warns_once(
+def test_unknown_year_falls_back_to_the_law_and_weekends_and_warns_once(
     cal: BusinessCalendar, caplog: pytest.LogCaptureFixture
 ) -> None:
     assert max(statutory_years()) < 2030
     with caplog.at_level(logging.WARNING):
-        assert cal.is_workday(date(2030, 1, 1))  # a Tuesday; nobody told us it is New Year
+        assert not cal.is_workday(date(2030, 1, 1))  # a Tuesday, but 元旦 is the law's
+        assert cal.is_workday(date(2030, 1, 2))
         assert not cal.is_workday(date(2030, 1, 5))  # Saturday
     warnings = [r for r in caplog.records if "2030" in r.getMessage()]
     assert len(warnings) == 1
@@ -148,13 +149,13 @@ def test_policy_listed_year_is_used_and_silences_the_warning(
 def test_a_late_december_case_due_in_an_unknown_year_does_not_crash(
     sla: Sla, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """2027 is not announced yet: Friday 1 Jan counts as a workday (the fallback) and the
-    operators are told, rather than the deadline silently guessing a holiday."""
+    """2027 is not announced yet: Friday 1 Jan is 元旦 by law, so the next working day is
+    Monday 4 Jan (the fallback knows no 调休), and the operators are told what is unknown."""
     cal = BusinessCalendar(tz=SH, hours=NINE_TO_SIX)  # fresh: the shared one may have warned
     fresh = Sla(sla.policy, cal)
     with caplog.at_level(logging.WARNING):
         d = fresh.deadlines(Priority.C, at(2026, 12, 31, 16))
-    assert d == Deadlines(at(2027, 1, 1, 16), at(2027, 1, 5, 16))
+    assert d == Deadlines(at(2027, 1, 4, 16), at(2027, 1, 6, 16))
     assert any("2027" in r.getMessage() for r in caplog.records)
 
 
@@ -231,3 +232,33 @@ def test_sla_targets_are_monotone_and_never_before_start(start: datetime, a: int
         t_lo = Target(hours=max(lo, 1) / 60, clock=clock)
         t_hi = Target(hours=max(hi, 1) / 60, clock=clock)
         assert start <= t_lo.due(PROPERTY_CAL, start) <= t_hi.due(PROPERTY_CAL, start)
+
+
+# -- targets in minutes ----------------------------------------------------------------------
+
+
+def test_minutes_are_due_on_both_clocks(cal: BusinessCalendar) -> None:
+    fifteen = Target(minutes=15)
+    # Tuesday 17:50: ten working minutes left today, five more from Wednesday 09:00.
+    assert fifteen.due(cal, at(2026, 11, 17, 17, 50)) == at(2026, 11, 18, 9, 5)
+    assert fifteen.due(cal, at(2026, 11, 17, 10)) == at(2026, 11, 17, 10, 15)
+    around = Target(minutes=5, clock="calendar")
+    assert around.on_calendar_clock
+    assert around.due(cal, at(2026, 11, 21, 23, 58)) == at(2026, 11, 22, 0, 3)  # Saturday night
+    # Received on a holiday (National Day 2025): business minutes start on 10-09 at 09:00.
+    assert fifteen.due(cal, at(2025, 10, 1, 10)) == at(2025, 10, 9, 9, 15)
+    assert fifteen.remaining(cal, at(2026, 11, 18, 9, 5), at(2026, 11, 17, 17, 50)) == timedelta(
+        minutes=15
+    )
+
+
+def test_minutes_targets_get_the_pause_credited_on_their_own_clock(
+    cal: BusinessCalendar,
+) -> None:
+    start = at(2026, 11, 17, 17, 50)  # Tuesday
+    # Waited for the customer from 17:55 to Wednesday 09:30: 5 + 30 working minutes.
+    paused = Paused().plus(cal, at(2026, 11, 17, 17, 55), at(2026, 11, 18, 9, 30))
+    assert paused.business == timedelta(minutes=35)
+    assert Target(minutes=15).due(cal, start, paused) == at(2026, 11, 18, 9, 40)
+    around = Target(minutes=15, clock="calendar")
+    assert around.due(cal, start, paused) == start + timedelta(minutes=15) + paused.wall

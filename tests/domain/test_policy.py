@@ -114,3 +114,66 @@ def test_target_descriptions() -> None:
     assert Target(hours=1, clock="calendar").describe() == "1 h (calendar)"
     assert Target(working_days=3).describe() == "3 working days"
     assert Target(working_days=1).describe_zh() == "1 个工作日"
+
+
+# -- targets in minutes (recording within 15 min, couriers forward within 5) -----------------
+
+
+def test_minutes_targets_parse() -> None:
+    text = MINIMAL.replace(
+        'first_response = { hours = 1, clock = "calendar" }',
+        'first_response = { minutes = 15, clock = "calendar" }',
+    ).replace("first_response = { hours = 4 }", "first_response = { minutes = 5 }")
+    p = parse_policy(text)
+    assert p.sla[Priority.A].first_response == Target(minutes=15, clock="calendar")
+    assert p.sla[Priority.B].first_response == Target(minutes=5, clock="business")
+    step = parse_policy(
+        MINIMAL.replace(
+            'name_en = "front line"', 'name_en = "front line"\nescalate_after = { minutes = 30 }'
+        )
+    ).escalation[0]
+    assert step.escalate_after == Target(minutes=30)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("{ hours = 4 }", "{ minutes = 15, hours = 4 }"), "exactly one of 'hours', 'minutes'"),
+        (("{ working_days = 3 }", "{ minutes = 15, working_days = 3 }"), "exactly one"),
+        (("{ hours = 4 }", "{ minutes = 0 }"), "greater than or equal to 1"),
+        (("{ hours = 4 }", "{ minutes = 7.5 }"), "integer"),
+        (
+            ("resolution = { hours = 24 }", "resolution = { minutes = 200 }"),
+            r"sla.B: the resolution \(200 min \(business\)\) is shorter than the first response",
+        ),
+        (
+            ("resolution = { hours = 24 }", 'resolution = { minutes = 300, clock = "calendar" }'),
+            "sla.B: the first response runs on the business clock but the resolution on the",
+        ),
+    ],
+)
+def test_minutes_mistakes_are_named(change: tuple[str, str], expected: str) -> None:
+    old, new = change
+    assert old in MINIMAL
+    with pytest.raises(DomainError, match=expected):
+        parse_policy(MINIMAL.replace(old, new, 1), "desk.toml")
+
+
+def test_minutes_and_hours_compare_in_the_target_order_check() -> None:
+    """240 minutes are the 4 hours of the first response: not shorter, so accepted."""
+    p = parse_policy(
+        MINIMAL.replace("resolution = { hours = 24 }", "resolution = { minutes = 240 }")
+    )
+    assert p.sla[Priority.B].resolution == Target(minutes=240)
+    # A resolution of 1 working day (9 h) is longer than a 15-minute first response.
+    fast = MINIMAL.replace(
+        "first_response = { working_days = 1 }", "first_response = { minutes = 15 }"
+    )
+    assert parse_policy(fast).sla[Priority.C].first_response == Target(minutes=15)
+
+
+def test_minutes_descriptions() -> None:
+    assert Target(minutes=15).describe() == "15 min (business)"
+    assert Target(minutes=5, clock="calendar").describe() == "5 min (calendar)"
+    assert Target(minutes=15).describe_zh() == "15 分钟(工作时间)"
+    assert Target(minutes=5, clock="calendar").describe_zh() == "5 分钟"
