@@ -275,12 +275,7 @@ async def _submit(ctx: FlowContext) -> Turn:
         tx=ctx.tx,
     )
     first_response, _ = ctx.deps.sla.targets(case.priority)
-    if first_response.working_days is not None:
-        within = ctx.t("working_days", n=first_response.working_days)
-    else:
-        # "4 小时内(明天 13:00 前)" would read as a contradiction at night: say working hours.
-        unit = "working_hours" if first_response.clock == "business" else "hours"
-        within = ctx.t(unit, n=f"{first_response.hours:g}")
+    within = ask.within(ctx, first_response)
     deadline = ask.when(ctx, case.first_response_due)
     ctx.data.clear()
     done = ctx.t("submitted", number=case.number, within=within, deadline=deadline)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from bot.domain.policy import Target
 from bot.flows.base import FlowContext
 from bot.flows.texts import convert
 from bot.messages import Button, OutgoingMessage
@@ -124,3 +125,14 @@ def when(ctx: FlowContext, instant: datetime) -> str:
     if local.date() == today + timedelta(days=1):
         return ctx.t("tomorrow", time=clock)
     return ctx.t("date", month=local.month, day=local.day, time=clock)
+
+
+def within(ctx: FlowContext, target: Target) -> str:
+    """How long the customer waits, in their words. On the business clock say so: "4 小时内
+    (明天 13:00 前)" would read as a contradiction at night."""
+    if target.working_days is not None:
+        return ctx.t("working_days", n=target.working_days)
+    work = "working_" if target.clock == "business" else ""
+    if target.minutes is not None:
+        return ctx.t(f"{work}minutes", n=target.minutes)
+    return ctx.t(f"{work}hours", n=f"{target.hours:g}")
