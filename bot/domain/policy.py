@@ -219,6 +219,16 @@ class Policy(_Strict):
     def top_level(self) -> int:
         return len(self.escalation) - 1
 
+    # -- closure (闭环, DOMAIN.md §6): staff resolve, the monitor checks, the customer confirms
+    class Closure(_Strict):
+        """How a resolved case is closed: the customer's window to answer 已解决 / 未解决
+        (no answer closes it, recorded as such), and whether a supervisor checks first."""
+
+        confirm_within: Target = Target(working_days=3)
+        review_before_confirm: bool = False
+
+    closure: Closure = Closure()
+
 
 def parse_policy(text: str, source: str = "<policy>") -> Policy:
     """Parse and validate; every problem comes back as one DomainError naming the key."""

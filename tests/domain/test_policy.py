@@ -114,3 +114,18 @@ def test_target_descriptions() -> None:
     assert Target(hours=1, clock="calendar").describe() == "1 h (calendar)"
     assert Target(working_days=3).describe() == "3 working days"
     assert Target(working_days=1).describe_zh() == "1 个工作日"
+
+
+def test_closure_keys_default_and_are_checked() -> None:
+    default = parse_policy(MINIMAL).closure
+    assert default.confirm_within.working_days == 3
+    assert default.review_before_confirm is False
+    custom = parse_policy(
+        MINIMAL + '\n[closure]\nconfirm_within = { hours = 48, clock = "calendar" }\n'
+        "review_before_confirm = true\n"
+    ).closure
+    assert (custom.confirm_within.hours, custom.review_before_confirm) == (48, True)
+    with pytest.raises(DomainError, match=r"closure\.confirm_withn"):
+        parse_policy(MINIMAL + "\n[closure]\nconfirm_withn = { working_days = 3 }\n")
+    with pytest.raises(DomainError, match=r"closure\.confirm_within"):
+        parse_policy(MINIMAL + "\n[closure]\nconfirm_within = { hours = 0 }\n")
