@@ -210,3 +210,22 @@ async def test_details_of_a_case_read_on_every_backend(desk: Desk, service: Case
     assert details.attachments == 0
     assert await desk.queries.details("TS20200101001") is None
     assert await desk.queries.details("<!channel>") is None
+
+
+async def test_resolved_cases_leave_the_work_lists_and_are_listed_apart(
+    desk: Desk, service: CaseService
+) -> None:
+    me = staff("UAGENT001")
+    resolved = []
+    for i in range(20):  # a busy week: twenty resolved cases of one agent
+        number = await open_case(service, str(100 + i))
+        await service.claim(number, me.actor)
+        await service.resolve(number, me.actor, "已处理")
+        resolved.append(number)
+    claimed = await open_case(service, "200")
+    await service.claim(claimed, me.actor)
+    assert [c.number for c in await desk.queries.mine(me, limit=20)] == [claimed]
+    assert [c.number for c in await desk.queries.open_cases(limit=20)] == [claimed]
+    waiting = {c.number for c in await desk.queries.awaiting_customer(me, limit=50)}
+    assert waiting == set(resolved)
+    assert await desk.queries.awaiting_customer(staff("UOTHER001")) == []
