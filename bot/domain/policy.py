@@ -227,6 +227,15 @@ class Policy(_Strict):
         confirm_within: Target = Target(working_days=3)
         review_before_confirm: bool = False
 
+        @field_validator("review_before_confirm")
+        @classmethod
+        def _review_not_built(cls, value: bool) -> bool:
+            """Refused rather than ignored: a desk that asks for a check must not believe
+            it has one."""
+            if value:
+                raise ValueError("review before the customer confirms is not available yet")
+            return value
+
     closure: Closure = Closure()
 
 

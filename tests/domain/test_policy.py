@@ -122,9 +122,10 @@ def test_closure_keys_default_and_are_checked() -> None:
     assert default.review_before_confirm is False
     custom = parse_policy(
         MINIMAL + '\n[closure]\nconfirm_within = { hours = 48, clock = "calendar" }\n'
-        "review_before_confirm = true\n"
     ).closure
-    assert (custom.confirm_within.hours, custom.review_before_confirm) == (48, True)
+    assert custom.confirm_within.hours == 48
+    with pytest.raises(DomainError, match=r"closure\.review_before_confirm: .*not available"):
+        parse_policy(MINIMAL + "\n[closure]\nreview_before_confirm = true\n")
     with pytest.raises(DomainError, match=r"closure\.confirm_withn"):
         parse_policy(MINIMAL + "\n[closure]\nconfirm_withn = { working_days = 3 }\n")
     with pytest.raises(DomainError, match=r"closure\.confirm_within"):
