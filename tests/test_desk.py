@@ -229,3 +229,27 @@ async def test_resolved_cases_leave_the_work_lists_and_are_listed_apart(
     waiting = {c.number for c in await desk.queries.awaiting_customer(me, limit=50)}
     assert waiting == set(resolved)
     assert await desk.queries.awaiting_customer(staff("UOTHER001")) == []
+
+
+async def test_the_thread_hears_the_customers_answer_to_a_resolution(
+    desk: Desk, service: CaseService, store: Store
+) -> None:
+    me = staff("UAGENT001")
+    solved, unsolved = await open_case(service, "300"), await open_case(service, "301")
+    for number in (solved, unsolved):
+        await service.claim(number, me.actor)
+        await service.resolve(number, me.actor, "已处理")
+    await service.closure.confirmed(solved, "customer:telegram:300", 0)
+    await service.closure.not_solved(unsolved, "customer:telegram:301", 0)
+    lines = [
+        m.card for c, r, m in await queued(store) if r == STAFF_CHANNEL and m.card
+        and m.card.get("kind") == "line"
+    ]  # fmt: skip
+    assert any(
+        line["what"] == "已结案 closed" and line["actor"] == "customer:telegram:300"
+        and (line["quote"] or "").startswith("客户确认") for line in lines
+    )  # fmt: skip
+    assert any(
+        line["what"] == "重新打开 reopened" and (line["quote"] or "").startswith("客户反馈未解决")
+        for line in lines
+    )
