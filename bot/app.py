@@ -239,6 +239,24 @@ def _slack(
     )
 
 
+def staff_desk(kesu: Kesu, classifier: Classifier) -> Desk | None:
+    """The Slack desk when one is configured, its projection listening to every case change
+    (in the change's transaction), so that staff hear of changes made by any command."""
+    settings = kesu.settings
+    if settings.slack_bot_token is None:
+        return None
+    assert settings.slack_staff_channel is not None  # noqa: S101 (Settings requires it)
+    desk = Desk(
+        kesu.cases,
+        classifier,
+        channel="slack",
+        staff_channel=settings.slack_staff_channel,
+        text_limits=kesu.text_limits,
+    )
+    kesu.cases.listeners.append(desk.projection.on_change)
+    return desk
+
+
 def configured_channels(settings: Settings) -> list[str]:
     found = ["telegram"] if settings.telegram_token is not None else []
     if settings.slack_bot_token is not None:
@@ -306,18 +324,8 @@ async def build_runtime(
             )
             channels.append(telegram)
             downloads[telegram.channel] = telegram
-        desk: Desk | None = None
-        if settings.slack_bot_token is not None:
-            assert settings.slack_staff_channel is not None  # noqa: S101 (Settings requires it)
-            desk = Desk(
-                kesu.cases,
-                classifier,
-                channel="slack",
-                staff_channel=settings.slack_staff_channel,
-                text_limits=text_limits,
-            )
-            # The staff projection writes in the transaction of every case change.
-            kesu.cases.listeners.append(desk.projection.on_change)
+        desk = staff_desk(kesu, classifier)
+        if desk is not None:
             channels.append(
                 _slack(
                     settings,

@@ -23,6 +23,7 @@ from bot.clock import SystemClock
 from bot.config import Settings, calendar_warnings, load_policy, redact_logs, settings_from_env
 from bot.domain.cases import STATUS_ZH, Case, DomainError, Priority, Status
 from bot.domain.policy import Policy, Target
+from bot.nlp.classifier import Classifier
 from bot.services import CaseEvent
 from storage import migrate
 from storage.db import CannotOpen, NoDatabase, Store
@@ -139,7 +140,33 @@ def db_upgrade() -> None:
 
 @cli.group()
 def case() -> None:
-    """Inspect complaint cases (read-only)."""
+    """Inspect complaint cases; close the ones whose customer never answered."""
+
+
+@case.command("close-unconfirmed")
+def case_close_unconfirmed() -> None:
+    """Close every resolved case whose confirmation window has passed (闭环).
+
+    The window is the policy's [closure] confirm_within. Each case is closed by "system" with
+    the note 客户未在确认期内答复,自动结案; staff see it in the case's thread. Safe to run again
+    and from several machines at once: a case is closed once.
+    """
+    settings = _settings()
+
+    async def go() -> list[str]:
+        kesu = await app.build(settings)
+        try:
+            if settings.slack_bot_token is not None:
+                classifier = Classifier.load(settings.taxonomy, settings.cache_dir)
+                app.staff_desk(kesu, classifier)
+            return await kesu.cases.closure.close_unconfirmed(kesu.clock.now())
+        finally:
+            await kesu.close()
+
+    closed = _run(go)
+    for number in closed:
+        click.echo(f"{number}  closed: no answer within the confirmation window")
+    click.echo(f"{len(closed)} case{'' if len(closed) == 1 else 's'} closed")
 
 
 @case.command("show")
@@ -289,6 +316,11 @@ def _print_policy(pol: Policy) -> None:
             parts.append(f"escalate after {step.escalate_after.describe()}")
         detail = "; ".join(parts) or "top of the chain"
         click.echo(f"  {level}  {step.name_zh} ({step.name_en}): {detail}")
+    review = "a supervisor reviews first" if pol.closure.review_before_confirm else "no review"
+    click.echo(
+        f"\nclosure 闭环: the customer confirms within {_target(pol.closure.confirm_within)}, "
+        f"else it closes on its own; {review}"
+    )
 
 
 def _target(t: Target) -> str:

@@ -26,11 +26,12 @@ from enum import StrEnum
 from typing import Any
 
 from bot.clock import Clock
-from bot.flows import acks, followup, intake, status, texts
+from bot.flows import acks, closure, followup, intake, status, texts
 from bot.flows.base import Flow, FlowContext, FlowDeps, Flows, Turn
 from bot.flows.texts import LANGUAGE_NAMES, LANGUAGES, pick_language
 from bot.messages import Button, IncomingMessage, OutgoingMessage
 from bot.outgoing import TextLimits, enqueue
+from bot.services.notify import CONFIRM_BUTTON
 from storage.db import Store
 from storage.repositories import Tx
 from storage.schema import Row
@@ -232,6 +233,8 @@ async def _route(ctx: FlowContext, here: _Here | None) -> _Outcome:
     msg = ctx.msg
     if msg.callback and msg.callback.startswith(LANGUAGE_BUTTON):
         return await _set_language(ctx, msg.callback.removeprefix(LANGUAGE_BUTTON), here)
+    if msg.callback and msg.callback.startswith(CONFIRM_BUTTON):  # 已解决 / 未解决
+        return _keep(ctx, here, await closure.pressed(ctx))
     if msg.callback and msg.callback.startswith(RESTART_BUTTON):
         answered = await _restart_answered(ctx, here)
         if answered is not None:

@@ -9,7 +9,7 @@ import logging
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from importlib.resources import files
 from pathlib import Path
 
@@ -83,6 +83,7 @@ def test_every_command_has_help() -> None:
     assert ["case", "show"] in paths
     assert ["case", "list"] in paths
     assert ["policy", "check"] in paths
+    assert ["case", "close-unconfirmed"] in paths
     for path in paths:
         result = kesu(*path, "--help")
         assert result.exit_code == 0, (path, result.output)
@@ -182,6 +183,7 @@ def test_policy_check(env: Path) -> None:
     assert "built-in default: OK" in ok.output
     assert "3 个工作日" in ok.output
     assert "专项小组" in ok.output
+    assert "closure 闭环: the customer confirms within 3 个工作日 / 3 working days" in ok.output
 
     broken = env / "desk.toml"
     broken.write_text("[sla.A]\nfrist_response = 1\n", encoding="utf-8")
@@ -298,3 +300,33 @@ def test_run_refuses_without_a_channel_or_with_a_bad_token(
     insecure = kesu("run")
     assert insecure.exit_code == 1
     assert "https://" in insecure.output
+
+
+def test_case_close_unconfirmed_closes_only_the_cases_whose_window_passed(env: Path) -> None:
+    assert kesu("db", "upgrade").exit_code == 0
+
+    async def seed() -> list[str]:
+        clock = FrozenClock(SystemClock().now() - timedelta(days=30))
+        k = await app.build(Settings(), clock=clock)
+        try:
+            numbers = []
+            for user in ("42", "43"):
+                case = await k.cases.open_case(NewComplaint("telegram", user, "快递没送到"))
+                await k.cases.claim(case.number, "slack:U1")
+                if user == "43":  # resolved just now: its customer still has time
+                    clock.advance(timedelta(days=30))
+                await k.cases.resolve(case.number, "slack:U1", "已重新派送")
+                numbers.append(case.number)
+            return numbers
+        finally:
+            await k.close()
+
+    old, recent = asyncio.run(seed())
+    result = kesu("case", "close-unconfirmed")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        f"{old}  closed: no answer within the confirmation window",
+        "1 case closed",
+    ]
+    assert kesu("case", "close-unconfirmed").output.strip() == "0 cases closed"
+    assert kesu("case", "list", "--status", "resolved").output.split()[0] == recent

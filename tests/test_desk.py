@@ -210,3 +210,46 @@ async def test_details_of_a_case_read_on_every_backend(desk: Desk, service: Case
     assert details.attachments == 0
     assert await desk.queries.details("TS20200101001") is None
     assert await desk.queries.details("<!channel>") is None
+
+
+async def test_resolved_cases_leave_the_work_lists_and_are_listed_apart(
+    desk: Desk, service: CaseService
+) -> None:
+    me = staff("UAGENT001")
+    resolved = []
+    for i in range(20):  # a busy week: twenty resolved cases of one agent
+        number = await open_case(service, str(100 + i))
+        await service.claim(number, me.actor)
+        await service.resolve(number, me.actor, "已处理")
+        resolved.append(number)
+    claimed = await open_case(service, "200")
+    await service.claim(claimed, me.actor)
+    assert [c.number for c in await desk.queries.mine(me, limit=20)] == [claimed]
+    assert [c.number for c in await desk.queries.open_cases(limit=20)] == [claimed]
+    waiting = {c.number for c in await desk.queries.awaiting_customer(me, limit=50)}
+    assert waiting == set(resolved)
+    assert await desk.queries.awaiting_customer(staff("UOTHER001")) == []
+
+
+async def test_the_thread_hears_the_customers_answer_to_a_resolution(
+    desk: Desk, service: CaseService, store: Store
+) -> None:
+    me = staff("UAGENT001")
+    solved, unsolved = await open_case(service, "300"), await open_case(service, "301")
+    for number in (solved, unsolved):
+        await service.claim(number, me.actor)
+        await service.resolve(number, me.actor, "已处理")
+    await service.closure.confirmed(solved, "customer:telegram:300", 0)
+    await service.closure.not_solved(unsolved, "customer:telegram:301", 0)
+    lines = [
+        m.card for c, r, m in await queued(store) if r == STAFF_CHANNEL and m.card
+        and m.card.get("kind") == "line"
+    ]  # fmt: skip
+    assert any(
+        line["what"] == "已结案 closed" and line["actor"] == "customer:telegram:300"
+        and (line["quote"] or "").startswith("客户确认") for line in lines
+    )  # fmt: skip
+    assert any(
+        line["what"] == "重新打开 reopened" and (line["quote"] or "").startswith("客户反馈未解决")
+        for line in lines
+    )

@@ -12,6 +12,9 @@ from bot.domain.numbers import parse_case_number
 from bot.services import CaseEvent, CaseNotFound
 from storage.db import Store
 
+#: The work lists: open cases but the resolved ones, which wait for the customer (待客户确认).
+ACTIVE = [s for s in Status if s.is_open and s is not Status.RESOLVED]
+
 
 class Queries:
     def __init__(self, store: Store, projection: Projection) -> None:
@@ -49,19 +52,32 @@ class Queries:
         return {c.id: f"{c.name_zh} {c.name_en}" for c in taxonomy.category}
 
     async def mine(self, staff: Staff, limit: int = 20) -> list[Case]:
+        """The person's cases still to work on; resolved ones wait for the customer and are
+        listed apart (:meth:`awaiting_customer`)."""
         async with self.store.read() as tx:
             rows = await tx.cases.search(
-                statuses=[s.value for s in Status if s.is_open],
+                statuses=[s.value for s in ACTIVE],
                 assignee=staff.actor,
                 order="due",
                 limit=limit,
             )
         return [Case.from_row(r) for r in rows]
 
+    async def awaiting_customer(self, staff: Staff | None = None, limit: int = 20) -> list[Case]:
+        """Resolved cases waiting for the customer's 已解决 / 未解决 (待客户确认), newest
+        first; only the person's own with ``staff``."""
+        async with self.store.read() as tx:
+            rows = await tx.cases.search(
+                statuses=[Status.RESOLVED.value],
+                assignee=None if staff is None else staff.actor,
+                limit=limit,
+            )
+        return [Case.from_row(r) for r in rows]
+
     async def open_cases(self, limit: int = 20, *, unclaimed: bool = False) -> list[Case]:
-        """Open cases, the most urgent deadline first (the oldest overdue ones never drop off
-        the end of the list)."""
-        statuses = [Status.NEW, Status.REOPENED] if unclaimed else [s for s in Status if s.is_open]
+        """Cases to work on, the most urgent deadline first (the oldest overdue ones never
+        drop off the end of the list); resolved ones are the customer's turn."""
+        statuses = [Status.NEW, Status.REOPENED] if unclaimed else ACTIVE
         async with self.store.read() as tx:
             rows = await tx.cases.search(
                 statuses=[s.value for s in statuses], order="due", limit=limit

@@ -7,7 +7,14 @@ that into a mention after escaping everything else.
 
 from __future__ import annotations
 
-from bot.domain.cases import STATUS_ZH, Action, IllegalTransition, Priority, allowed_actions
+from bot.domain.cases import (
+    STATUS_ZH,
+    Action,
+    IllegalTransition,
+    Priority,
+    Status,
+    allowed_actions,
+)
 
 PRIORITY_ZH = {Priority.A: "紧急", Priority.B: "高", Priority.C: "普通"}
 ACTION_ZH = {
@@ -53,6 +60,21 @@ THREAD_LINES = {
     Action.START: ("📝", "开始处理 started"),
     Action.NOTE: ("📝", "备注 note"),
 }
+#: What staff can do from the desk (bot/desk/actions.py): a refusal offers only these. Closing
+#: is the customer's answer (or the confirmation window's); the customer's words are theirs.
+DESK_ACTIONS = frozenset(
+    {
+        Action.CLAIM,
+        Action.RELEASE,
+        Action.ASSIGN,
+        Action.REPLY,
+        Action.NOTE,
+        Action.ESCALATE,
+        Action.RESOLVE,
+        Action.MARK_INVALID,
+        Action.CORRECT,
+    }
+)
 NOT_STAFF = "你不是客服成员,不能查看或处理案件 (only desk members can see or act on cases)"
 ONLY_SUPERVISORS_ASSIGN = "只有主管可以转派 (only supervisors reassign cases)"
 EMPTY_REPLY = "回复内容不能为空 (the reply is empty)"
@@ -103,8 +125,12 @@ def explain(exc: IllegalTransition) -> str:
         Action.RESOLVE: "请先认领 (claim it first)",
         Action.CLAIM: "已结案或已有人负责 (closed, or someone has it)",
     }
-    allowed = "、".join(ACTION_ZH[a] for a in allowed_actions(exc.status)) or "无"
+    allowed = (
+        "、".join(ACTION_ZH[a] for a in allowed_actions(exc.status) if a in DESK_ACTIONS) or "无"
+    )
     hint = hints.get(exc.action, "")
+    if exc.status is Status.RESOLVED:  # the customer's turn: 已解决 closes, 未解决 reopens
+        hint = "等待客户确认,由客户结案或重新打开 (waiting for the customer to confirm)"
     return (
         f"{exc.number} 当前「{STATUS_ZH[exc.status]}」,不能{ACTION_ZH[exc.action]}。"
         f"{hint} 现在可以:{allowed}"

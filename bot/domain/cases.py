@@ -133,12 +133,26 @@ class IllegalTransition(DomainError):
         self.status = status
         self.action = action
         self.number = number
-        allowed = ", ".join(a.value for a in allowed_actions(status)) or "none"
+        allowed = ", ".join(_who(a) for a in allowed_actions(status)) or "none"
         where = f"case {number} is" if number else "a case is"
         super().__init__(
             f"cannot {action.value} when {where} {status.value} ({STATUS_ZH[status]}); "
             f"allowed now: {allowed}"
         )
+
+
+#: Actions staff never take: only the customer answers a resolution (or the confirmation
+#: window closes it), only the customer adds their own words.
+NOT_BY_STAFF: dict[Action, str] = {
+    Action.CLOSE: "the customer or the system",
+    Action.CUSTOMER_MESSAGE: "the customer",
+}
+
+
+def _who(action: Action) -> str:
+    """An allowed action as a refusal names it: with who takes it when staff cannot."""
+    by = NOT_BY_STAFF.get(action)
+    return f"{action.value} (by {by})" if by else action.value
 
 
 def allowed_actions(status: Status) -> list[Action]:

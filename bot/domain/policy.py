@@ -235,6 +235,25 @@ class Policy(_Strict):
     def top_level(self) -> int:
         return len(self.escalation) - 1
 
+    # -- closure (闭环, DOMAIN.md §6): staff resolve, the monitor checks, the customer confirms
+    class Closure(_Strict):
+        """How a resolved case is closed: the customer's window to answer 已解决 / 未解决
+        (no answer closes it, recorded as such), and whether a supervisor checks first."""
+
+        confirm_within: Target = Target(working_days=3)
+        review_before_confirm: bool = False
+
+        @field_validator("review_before_confirm")
+        @classmethod
+        def _review_not_built(cls, value: bool) -> bool:
+            """Refused rather than ignored: a desk that asks for a check must not believe
+            it has one."""
+            if value:
+                raise ValueError("review before the customer confirms is not available yet")
+            return value
+
+    closure: Closure = Closure()
+
 
 def parse_policy(text: str, source: str = "<policy>") -> Policy:
     """Parse and validate; every problem comes back as one DomainError naming the key."""

@@ -1,6 +1,8 @@
 """A customer writes outside any dialogue (补充): their words go to their open case; with
-several open cases they are asked which (or "这是新的投诉"); with none, the words begin an
-intake. See followup.md for the diagram; the table is :data:`FLOW` at the end."""
+several open cases, or one resolved and awaiting their confirmation, they are asked which
+(or "这是新的投诉"); "没解决" about the one case awaiting them reopens it (closure.py); with
+none, the words begin an intake. See followup.md for the diagram; the table is :data:`FLOW`
+at the end."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Any
 
 from bot.domain.cases import Case, DomainError
 from bot.domain.words import blank
-from bot.flows import intake
+from bot.flows import closure, intake
 from bot.flows.base import Flow, FlowContext, Turn
 from bot.messages import Attachment, Button, OutgoingMessage
 
@@ -34,9 +36,13 @@ async def fresh(ctx: FlowContext) -> Turn:
     if blank(msg.text) and not msg.attachments:
         return Turn([ctx.say("unsupported")], None)
     open_cases = await _open_cases(ctx)
-    if len(open_cases) == 1:
+    resolved = closure.awaiting(open_cases)
+    if len(resolved) == 1 and not msg.attachments and closure.says_not_solved(msg.text):
+        return Turn([await closure.not_solved(ctx, resolved[0], msg.text)], None)
+    if len(open_cases) == 1 and not resolved:
         return Turn([await _append(ctx, open_cases[0].number)], None)
-    if len(open_cases) > 1:
+    # Several cases, or one awaiting the customer's confirmation: about that one, or new?
+    if open_cases:
         ctx.data.clear()
         ctx.data["pending_text"] = msg.text
         ctx.data["pending_attachments"] = [a.to_json() for a in msg.attachments]
@@ -71,14 +77,24 @@ async def choose(ctx: FlowContext) -> Turn:
         log.warning("%s user %s chose case %r not theirs/open", msg.channel, msg.user_id, choice)
         return Turn([ctx.say("case_not_found"), _which_case(ctx, open_cases)], Followup.CHOOSE)
     kept = [Attachment.from_json(a) for a in ctx.data.get("pending_attachments") or []]
-    reply = await _append(ctx, choice, ctx.data.get("pending_text") or "", kept)
-    return Turn([reply], None)
+    words = ctx.data.get("pending_text") or ""
+    case = next(c for c in open_cases if c.number == choice)
+    if case in closure.awaiting(open_cases) and closure.says_not_solved(words):
+        return Turn([await closure.not_solved(ctx, case, words, kept)], None)
+    return Turn([await _append(ctx, choice, words, kept)], None)
 
 
 def _which_case(ctx: FlowContext, open_cases: list[Case]) -> OutgoingMessage:
-    rows = tuple((Button(c.number, f"f:{c.number}"),) for c in open_cases[:MAX_CHOICES])
+    """Resolved cases waiting for the customer's answer are marked (已处理)."""
+    resolved = {c.number for c in closure.awaiting(open_cases)}
+    label = ctx.t("label_resolved")
+    rows = tuple(
+        (Button(f"{c.number} ({label})" if c.number in resolved else c.number, f"f:{c.number}"),)
+        for c in open_cases[:MAX_CHOICES]
+    )
     rows += ((Button(ctx.t("btn_new_case"), "f:new"),),)
-    return OutgoingMessage(ctx.t("followup_which"), buttons=rows)
+    question = "followup_which_resolved" if resolved else "followup_which"
+    return OutgoingMessage(ctx.t(question), buttons=rows)
 
 
 async def _open_cases(ctx: FlowContext) -> list[Case]:

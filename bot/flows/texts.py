@@ -106,8 +106,20 @@ ZH: dict[str, str] = {
     "desk_reply": "【{number}】客服回复:\n{text}",
     "desk_resolved": (
         "您的投诉 {number} 已处理。\n处理结果:{resolution}\n"
-        "如果问题仍未解决,直接回复本对话即可,我们会继续跟进。"
+        "问题是否得到解决?请点击下方按钮告诉我们;{due} 前未答复的,视为已解决并结案。"
     ),
+    # -- closure (闭环): the customer's answer to a resolution --
+    "btn_solved": "已解决 ✅",
+    "btn_not_solved": "未解决",
+    "closure_thanks": "感谢您的确认,投诉 {number} 已结案。如有新的问题,直接发消息给我们即可。",
+    "closure_reopened": (
+        "很抱歉问题仍未解决。投诉 {number} 已重新处理,由{level}跟进,我们将在 {due} 前给您答复。"
+    ),
+    "closure_recorded": "您对投诉 {number} 处理结果的答复已经记录,无需再次操作。",
+    "followup_which_resolved": (
+        "这条消息是关于哪一个投诉?标有「已处理」的投诉正等待您确认处理结果。"
+    ),
+    "label_resolved": "已处理",
     "desk_invalid": (
         "您的投诉 {number} 经核实不属于有效投诉,说明如下:\n{explanation}\n"
         "如有疑问,直接回复本对话即可。"
@@ -252,8 +264,25 @@ EN: dict[str, str] = {
     "desk_reply": "[{number}] Our reply:\n{text}",
     "desk_resolved": (
         "Your complaint {number} has been handled.\nResult: {resolution}\n"
-        "If the problem is not solved, just reply here and we will follow up."
+        "Is the problem solved? Please tell us with the buttons below; without an answer by "
+        "{due} we take it as solved and close the case."
     ),
+    "btn_solved": "Solved ✅",
+    "btn_not_solved": "Not solved",
+    "closure_thanks": (
+        "Thank you for confirming. Complaint {number} is closed. If anything new comes up, "
+        "just write to us."
+    ),
+    "closure_reopened": (
+        "We are sorry the problem is not solved. Complaint {number} is being handled again by "
+        "the {level}; we will answer you by {due}."
+    ),
+    "closure_recorded": "Your answer about the result of complaint {number} is already recorded.",
+    "followup_which_resolved": (
+        "Which complaint is this about? Those marked handled are waiting for you to confirm "
+        "the result."
+    ),
+    "label_resolved": "handled",
     "desk_invalid": (
         "After checking, complaint {number} is not one we can accept as valid:\n"
         "{explanation}\nIf you have questions, just reply here."

@@ -28,6 +28,7 @@ from bot.messages import Attachment
 from bot.outgoing import TextLimits
 from bot.services import opening
 from bot.services.changes import Changes
+from bot.services.closure import Closure
 from bot.services.model import OUTCOMES, CaseEvent, CaseListener, Change, NewComplaint
 from bot.services.notify import Notices
 from bot.services.rules import corrected, reopened, require, resumed, validate_field
@@ -49,12 +50,14 @@ class CaseService:
     # (content, category) → the words explaining it, for a corrected category; app.py sets it
     explain: Callable[[str, str], list[str]] | None = None
     notices: Notices = field(init=False)
+    closure: Closure = field(init=False)  # the customer's answer to a resolution (闭环)
     _changes: Changes = field(init=False)
 
     def __post_init__(self) -> None:
         check_prefix(self.prefix)
         self.notices = Notices(self.sla, self.tz, self.default_language, self.text_limits)
         self._changes = Changes(self.store, self.clock, self.notices)
+        self.closure = Closure(self.store, self.sla, self._changes)
 
     @property
     def listeners(self) -> list[CaseListener]:
@@ -163,9 +166,9 @@ class CaseService:
 
     # -- reading -----------------------------------------------------------------------------
 
-    async def get(self, number: str) -> Case:
-        async with self.store.read() as tx:
-            return await self._changes.load(tx, number)
+    async def get(self, number: str, *, tx: Tx | None = None) -> Case:
+        async with self._changes.read(tx) as t:
+            return await self._changes.load(t, number)
 
     async def list_cases(
         self, *, statuses: list[Status] | None = None, limit: int = 50

@@ -19,15 +19,24 @@ from bot.domain.cases import Action, Case
 from bot.domain.sla import Sla
 from bot.flows.texts import convert, pick_language, text
 from bot.logsafe import log_failure
-from bot.messages import OutgoingMessage
+from bot.messages import Button, OutgoingMessage
 from bot.outgoing import TextLimits, enqueue
 from bot.services.model import Change, NotDelivered, Receipt
 from storage.repositories import Tx
+from storage.schema import Row
 
 log = logging.getLogger(__name__)
 
 #: The changes the customer is told about; the others are the desk's own business.
 TOLD = frozenset({Action.REPLY, Action.RESOLVE, Action.MARK_INVALID, Action.ESCALATE})
+#: The resolution's buttons: ``c:ok:<number>:<token>`` (已解决) and ``c:no:…`` (未解决); the
+#: token names the resolution (``Closure.token``), so an earlier one's buttons are stale.
+CONFIRM_BUTTON = "c:"
+SOLVED, NOT_SOLVED = "ok", "no"
+
+
+def confirm_data(answer: str, case: Case) -> str:
+    return f"{CONFIRM_BUTTON}{answer}:{case.number}:{case.reopen_count}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +65,7 @@ class Notices:
             case Action.REPLY:
                 body = text(lang, "desk_reply", number=case.number, text=note)
             case Action.RESOLVE:
-                body = text(lang, "desk_resolved", number=case.number, resolution=note)
+                return self._resolved(customer, lang, case, note)
             case Action.MARK_INVALID:
                 body = text(lang, "desk_invalid", number=case.number, explanation=note)
             case _:
@@ -70,6 +79,23 @@ class Notices:
                     due=f"{due:%Y-%m-%d %H:%M}",
                 )
         return Notice(customer["channel"], customer["channel_user_id"], OutgoingMessage(body))
+
+    def _resolved(self, customer: Row, lang: str, case: Case, note: str) -> Notice:
+        """The result, with 已解决 / 未解决 and the date an unanswered case closes."""
+        start = case.resolved_at or case.updated_at
+        window = self.sla.policy.closure.confirm_within.due(self.sla.calendar, start)
+        body = text(
+            lang, "desk_resolved", number=case.number, resolution=note,
+            due=f"{window.astimezone(self.tz):%Y-%m-%d %H:%M}",
+        )  # fmt: skip
+        buttons = (
+            (
+                Button(text(lang, "btn_solved"), confirm_data(SOLVED, case)),
+                Button(text(lang, "btn_not_solved"), confirm_data(NOT_SOLVED, case)),
+            ),
+        )
+        message = OutgoingMessage(body, buttons=buttons)
+        return Notice(customer["channel"], customer["channel_user_id"], message)
 
     async def queue(self, tx: Tx, change: Change, notice: Notice, receipt: Receipt | None) -> None:
         """One message per change (the key holds the case's version), whatever listens."""

@@ -224,3 +224,27 @@ def test_the_manifest_asks_for_what_the_code_uses() -> None:
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"chat:write", "commands", "channels:read", "channels:history", "files:write"} <= scopes
     assert SlackChannel.channel == "slack"
+
+
+def test_resolved_cases_are_shown_apart_as_awaiting_the_customer() -> None:
+    now = datetime(2026, 11, 17, 14, 30, tzinfo=SHANGHAI)
+    card = {
+        "number": "TS20261117001",
+        "status": "resolved",
+        "status_zh": "已解决",
+        "priority": "C",
+        "category_zh": "其他",
+        "assignee": "slack:UAGENT001",
+        "first_responded_at": now.isoformat(),
+        "first_response_due": now.isoformat(),
+        "resolution_due": (now - timedelta(days=1)).isoformat(),  # no overdue alarm
+        "received_at": now.isoformat(),
+    }
+    line = kit.case_line(card, now, SHANGHAI)
+    assert "待客户确认 awaiting the customer" in line
+    assert "超时" not in line
+    view = kit.home_view([], [], now, SHANGHAI, [card])
+    headers = [b["text"]["text"] for b in view["blocks"] if b["type"] == "header"]
+    assert headers[-1] == "待客户确认 Awaiting the customer"
+    assert kit.awaiting_text([], now, SHANGHAI) == ""
+    assert "TS20261117001" in kit.awaiting_text([card], now, SHANGHAI)

@@ -88,3 +88,17 @@ def test_severity_ranks_from_general_to_major() -> None:
     ranks = [s.rank for s in (Severity.GENERAL, Severity.IMPORTANT, Severity.HOT, Severity.MAJOR)]
     assert ranks == sorted(ranks)
     assert len(set(ranks)) == 4
+
+
+def test_refusals_name_who_takes_an_action_staff_cannot() -> None:
+    from bot.desk.wording import explain  # noqa: PLC0415 (the desk's words for the same refusal)
+
+    refused = IllegalTransition(Status.RESOLVED, Action.ESCALATE, "TS20261117001")
+    assert "close (by the customer or the system)" in str(refused)
+    assert "customer_message (by the customer)" in str(refused)
+    said = explain(refused)
+    assert "结案" not in said.split("现在可以")[1]  # staff never close: the customer does
+    assert "现在可以:更正、备注、回复客户" in said
+    assert "等待客户确认" in said
+    in_progress = explain(IllegalTransition(Status.IN_PROGRESS, Action.CLOSE, "TS20261117001"))
+    assert in_progress.endswith("现在可以:转派、解决、标记无效、升级、更正、备注、回复客户")

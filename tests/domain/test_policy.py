@@ -177,3 +177,19 @@ def test_minutes_descriptions() -> None:
     assert Target(minutes=5, clock="calendar").describe() == "5 min (calendar)"
     assert Target(minutes=15).describe_zh() == "15 分钟(工作时间)"
     assert Target(minutes=5, clock="calendar").describe_zh() == "5 分钟"
+
+
+def test_closure_keys_default_and_are_checked() -> None:
+    default = parse_policy(MINIMAL).closure
+    assert default.confirm_within.working_days == 3
+    assert default.review_before_confirm is False
+    custom = parse_policy(
+        MINIMAL + '\n[closure]\nconfirm_within = { hours = 48, clock = "calendar" }\n'
+    ).closure
+    assert custom.confirm_within.hours == 48
+    with pytest.raises(DomainError, match=r"closure\.review_before_confirm: .*not available"):
+        parse_policy(MINIMAL + "\n[closure]\nreview_before_confirm = true\n")
+    with pytest.raises(DomainError, match=r"closure\.confirm_withn"):
+        parse_policy(MINIMAL + "\n[closure]\nconfirm_withn = { working_days = 3 }\n")
+    with pytest.raises(DomainError, match=r"closure\.confirm_within"):
+        parse_policy(MINIMAL + "\n[closure]\nconfirm_within = { hours = 0 }\n")

@@ -199,7 +199,9 @@ def line_text(card: dict[str, Any]) -> str:
 
 def case_line(card: dict[str, Any], now: datetime, tz: tzinfo) -> str:
     """One case in a list (/kesu, App Home)."""
-    if card["first_responded_at"] is None:
+    if card["status"] == "resolved":
+        clock = "待客户确认 awaiting the customer"
+    elif card["first_responded_at"] is None:
         due = datetime.fromisoformat(card["first_response_due"])
         clock = f"首次响应 {countdown(due, now)}"
     else:
@@ -216,6 +218,13 @@ def list_text(title: str, cards: Sequence[dict[str, Any]], now: datetime, tz: tz
     if not cards:
         return f"*{title}*\n没有案件 nothing here."
     return "\n".join([f"*{title}*", *(case_line(c, now, tz) for c in cards)])
+
+
+def awaiting_text(cards: Sequence[dict[str, Any]], now: datetime, tz: tzinfo) -> str:
+    """Resolved cases, apart from the work list: the customer's turn (待客户确认)."""
+    if not cards:
+        return ""
+    return "\n\n" + list_text("待客户确认 Awaiting the customer", cards, now, tz)
 
 
 HELP = (
@@ -236,13 +245,19 @@ def home_view(
     unclaimed: Sequence[dict[str, Any]],
     now: datetime,
     tz: tzinfo,
+    awaiting: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
-    """App Home "我的案件 My cases": the person's open cases and the unclaimed queue."""
+    """App Home "我的案件 My cases": the person's cases to work on, the unclaimed queue, and
+    apart, their resolved cases waiting for the customer (待客户确认)."""
     blocks: list[dict[str, Any]] = [{"type": "header", "text": plain("我的案件 My cases", 150)}]
     blocks.extend(_home_rows(mine, now, tz, "你没有未结案件 You own no open case."))
     blocks.append({"type": "divider"})
     blocks.append({"type": "header", "text": plain("待认领 Waiting for an owner", 150)})
     blocks.extend(_home_rows(unclaimed, now, tz, "没有待认领的案件 Nothing unclaimed."))
+    if awaiting:
+        blocks.append({"type": "divider"})
+        blocks.append({"type": "header", "text": plain("待客户确认 Awaiting the customer", 150)})
+        blocks.extend(_home_rows(awaiting, now, tz, "")[:20])
     updated = f"更新于 updated {now.astimezone(tz):%m-%d %H:%M}"
     blocks.append({"type": "context", "elements": [mrkdwn(updated)]})
     return {"type": "home", "blocks": blocks[:100]}

@@ -235,10 +235,14 @@ class Handlers:
         match word.lower():
             case "mine":
                 cards = await self.desk.queries.cards(await self.desk.queries.mine(staff))
+                waiting = await self.desk.queries.awaiting_customer(staff)
                 text = kit.list_text("我的案件 My cases", cards, now, self.tz)
+                text += kit.awaiting_text(await self.desk.queries.cards(waiting), now, self.tz)
             case "open":
                 cards = await self.desk.queries.cards(await self.desk.queries.open_cases())
+                waiting = await self.desk.queries.awaiting_customer()
                 text = kit.list_text("未结案件 Open cases", cards, now, self.tz)
+                text += kit.awaiting_text(await self.desk.queries.cards(waiting), now, self.tz)
             case "find" if rest.strip():
                 cards = await self.desk.queries.cards(await self.desk.queries.find(rest))
                 text = kit.list_text(f"查找 {esc(rest.strip())}", cards, now, self.tz)
@@ -257,7 +261,10 @@ class Handlers:
             unclaimed = await self.desk.queries.cards(
                 await self.desk.queries.open_cases(unclaimed=True)
             )
-            view = kit.home_view(mine, unclaimed, now, self.tz)
+            waiting = await self.desk.queries.cards(
+                await self.desk.queries.awaiting_customer(staff)
+            )
+            view = kit.home_view(mine, unclaimed, now, self.tz, waiting)
         else:
             view = kit.home_closed()
         try:
