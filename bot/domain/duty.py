@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal, Protocol, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -37,6 +37,23 @@ _NAME_RE = re.compile(r"^\S{1,64}$")
 
 def is_role(name: str) -> bool:
     return bool(ROLE_RE.match(name))
+
+
+class RolePeople(Protocol):
+    """A staff channel's answer to "who holds this role": its own ids (Slack: users and
+    user groups), so the domain and the policy stay channel-neutral."""
+
+    def people(self, role: str) -> tuple[str, ...]: ...
+
+
+def people_of(names: Iterable[str], roles: RolePeople) -> tuple[str, ...]:
+    """The people behind a list of names (on duty, or a level's role): a role stands for its
+    people on the channel, anything else is a person's id already; each once, in order."""
+    found: dict[str, None] = {}
+    for name in names:
+        for person in roles.people(name) if is_role(name) else (name,):
+            found.setdefault(person)
+    return tuple(found)
 
 
 def _names(value: object) -> object:
