@@ -231,6 +231,7 @@ def _slack(
         staff_users=settings.slack_staff_users,
         supervisors=settings.slack_supervisors,
         supervisor_group=settings.slack_supervisor_group,
+        roles=settings.slack_roles,
         reply_prefix=settings.slack_reply_prefix,
         fetch_file=fetch,
         inbox=inbox,

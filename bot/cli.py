@@ -283,10 +283,13 @@ def policy_check(file: Path | None) -> None:
         calendar = pol.calendar.build(settings.tz)
     except DomainError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"policy {path or 'built-in default'}: OK")
+    gap = pol.duty_gap()
+    click.echo(f"policy {path or 'built-in default'}: {'refused' if gap else 'OK'}")
     _print_policy(pol)
     for warning in calendar_warnings(calendar, SystemClock().now()):
         click.echo(f"warning: {warning}", err=True)
+    if gap:  # after the table, so the operator sees the rota the gap is in
+        raise click.ClickException(f"{path or 'built-in default'}: {gap}")
 
 
 def _print_policy(pol: Policy) -> None:
@@ -316,11 +319,25 @@ def _print_policy(pol: Policy) -> None:
             parts.append(f"escalate after {step.escalate_after.describe()}")
         detail = "; ".join(parts) or "top of the chain"
         click.echo(f"  {level}  {step.name_zh} ({step.name_en}): {detail}")
+        click.echo(
+            f"     role {step.role}; the customer is told 「{step.title_zh}」 / {step.title_en}"
+        )
+    _print_duty(pol)
     review = "a supervisor reviews first" if pol.closure.review_before_confirm else "no review"
     click.echo(
         f"\nclosure 闭环: the customer confirms within {_target(pol.closure.confirm_within)}, "
         f"else it closes on its own; {review}"
     )
+
+
+def _print_duty(pol: Policy) -> None:
+    """The rota as the file gives it: every shift covering an instant counts, none = default."""
+    rows = [(s.describe(), ", ".join(s.who)) for s in pol.duty.shift]
+    rows.append(("default (no shift)", ", ".join(pol.duty.default) or "nobody"))
+    width = max(_width(when) for when, _ in rows)
+    click.echo("\non duty 值班 (shifts add up; roles' people are set per staff channel):")
+    for when, who in rows:
+        click.echo(f"  {when}{' ' * (width - _width(when))}  {who}")
 
 
 def _target(t: Target) -> str:

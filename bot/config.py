@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.domain.calendar import BusinessCalendar
 from bot.domain.cases import DomainError
+from bot.domain.duty import is_role
 from bot.domain.numbers import PREFIX_RE
 from bot.domain.policy import Policy, parse_policy
 
@@ -91,6 +92,10 @@ class Settings(BaseSettings):
     )
     slack_supervisor_group: str | None = Field(
         None, description="a user group id (S…) whose members are supervisors"
+    )
+    slack_roles: Annotated[dict[str, tuple[str, ...]], NoDecode] = Field(
+        default_factory=dict,
+        description="people of each role the policy names: role=U…,S…;role=…",
     )
     slack_reply_prefix: str | None = Field(
         None, description="thread messages starting with this go to the customer; unset = never"
@@ -171,6 +176,13 @@ class Settings(BaseSettings):
                     raise ValueError(f"{user!r} is not a Slack user id (U… or W…)")
         return value
 
+    @field_validator("slack_roles", mode="before")
+    @classmethod
+    def _roles(cls, value: object) -> object:
+        """``supervisor=U1,U2,S0GROUP;manager=U3``: strict, since a typo here silently
+        leaves a level of the escalation chain with nobody to ping."""
+        return parse_roles(value) if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _slack(self) -> Settings:
         if self.slack_bot_token is None:
@@ -212,6 +224,35 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+
+def parse_roles(text: str) -> dict[str, tuple[str, ...]]:
+    """Role → Slack user ids (U…/W…) and user group ids (S…), from ``role=id,id;role=id``."""
+    roles: dict[str, tuple[str, ...]] = {}
+    for part in (p.strip() for p in text.split(";")):
+        if not part:
+            continue
+        role, equals, ids = part.partition("=")
+        role = role.strip()
+        if not equals:
+            raise ValueError(f"{part!r} is not role=ids, e.g. supervisor=U0123ABCD,S0456EFGH")
+        if not is_role(role):
+            raise ValueError(f"{role!r} is not a role name: a lowercase word such as supervisor")
+        if role in roles:
+            raise ValueError(f"role {role!r} is given twice")
+        people = tuple(i.strip() for i in ids.split(",") if i.strip())
+        if not people:
+            raise ValueError(f"role {role!r} lists nobody")
+        for person in people:
+            if not SLACK_ID_RE.match(person) or person[0] not in "UWS":
+                raise ValueError(
+                    f"{person!r} (role {role}) is not a Slack user id (U…, W…) or user group "
+                    "id (S…)"
+                )
+        if len(set(people)) != len(people):
+            raise ValueError(f"role {role!r} lists someone twice")
+        roles[role] = people
+    return roles
 
 
 class SettingsError(DomainError):

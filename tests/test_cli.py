@@ -209,6 +209,48 @@ def test_policy_check_prints_minutes_targets(env: Path) -> None:
     assert "15 分钟 / 15 min (calendar)" in result.output
 
 
+def test_policy_check_prints_each_level_s_role_and_title_and_the_rota(env: Path) -> None:
+    result = kesu("policy", "check")
+    assert result.exit_code == 0, result.output
+    assert "role supervisor; the customer is told 「客服主管」 / customer service supervisor" in (
+        result.output
+    )
+    assert "role taskforce;" in result.output
+    assert "default (no shift)  agent" in result.output
+
+
+def _with_duty(env: Path, duty: str) -> Path:
+    default = (files("bot") / "policies" / "default.toml").read_text(encoding="utf-8")
+    path = env / "rota.toml"
+    path.write_text(default.split("[duty]")[0] + duty, encoding="utf-8")
+    return path
+
+
+def test_policy_check_refuses_a_rota_with_nobody_when_a_calendar_target_needs_someone(
+    env: Path,
+) -> None:
+    nights = (
+        '[duty]\ndefault = []\n[[duty.shift]]\ndays = ["workday"]\nfrom = "18:00"\n'
+        'to = "09:00"\nwho = "oncall"\n'
+    )
+    result = kesu("policy", "check", str(_with_duty(env, nights)))
+    assert result.exit_code == 1
+    assert "rota.toml: refused" in result.output
+    assert "workday 18:00–09:00 (next day)  oncall" in result.output  # the table, then why
+    assert "default (no shift)              nobody" in result.output
+    assert (
+        "rota.toml: duty: Monday 00:00–09:00 nobody on duty, but A first response 1 h "
+        "(calendar) runs on the calendar clock"
+    ) in result.output
+    assert "Traceback" not in result.output
+
+    full = nights + '[[duty.shift]]\ndays = ["weekend", "holiday"]\nfrom = "09:00"\n'
+    full += 'to = "09:00"\nwho = ["oncall", "supervisor"]\n'
+    ok = kesu("policy", "check", str(_with_duty(env, full)))
+    assert ok.exit_code == 0, ok.output
+    assert "weekend holiday 09:00–09:00 (next day)  oncall, supervisor" in ok.output
+
+
 def test_policy_check_prints_the_calendar_warnings_for_today(env: Path) -> None:
     result = kesu("policy", "check")
     policy = load_policy(None)

@@ -177,8 +177,10 @@ SHORT_CHAIN = (
     (Path(__file__).parents[1] / "bot/policies/default.toml")
     .read_text(encoding="utf-8")
     .split("[[escalation]]")[0]
-    + '[[escalation]]\nname_zh = "一线客服"\nname_en = "front line"\n'
-    + '[[escalation]]\nname_zh = "客服主管"\nname_en = "supervisor"\n'
+    + '[[escalation]]\nname_zh = "一线客服"\nname_en = "front line"\nrole = "agent"\n'
+    + 'title_zh = "客服专员"\ntitle_en = "customer service agent"\n'
+    + '[[escalation]]\nname_zh = "客服主管"\nname_en = "supervisor"\nrole = "supervisor"\n'
+    + 'title_zh = "客服主管"\ntitle_en = "customer service supervisor"\n'
 )
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.domain.calendar import BusinessCalendar, YearDays, chinese_statutory_workday
 from bot.domain.cases import DomainError, Priority
+from bot.domain.duty import Duty, is_role
 
 
 class _Strict(BaseModel):
@@ -127,12 +128,29 @@ class PrioritySla(_Strict):
 
 
 class EscalationStep(_Strict):
-    """One level of the chain; ``escalate_after`` is how long a case may sit here unresolved."""
+    """One level of the chain; ``escalate_after`` is how long a case may sit here unresolved.
+
+    ``role`` says whom the level pings (its people are listed per staff channel, in the
+    settings); ``title_zh``/``title_en`` is what the customer is told handles the case now — a
+    function such as 客服主管, never a person's name."""
 
     name_zh: str
     name_en: str
+    role: str
+    title_zh: Annotated[str, Field(min_length=1, max_length=40)]
+    title_en: Annotated[str, Field(min_length=1, max_length=80)]
     review_within: Target | None = None
     escalate_after: Target | None = None
+
+    @field_validator("role")
+    @classmethod
+    def _role(cls, value: str) -> str:
+        if not is_role(value):
+            raise ValueError(
+                f"{value!r} is not a role name: a lowercase word such as agent or supervisor "
+                "(the people of each role are set per staff channel, e.g. KESU_SLACK_ROLES)"
+            )
+        return value
 
 
 class YearSchedule(_Strict):
@@ -184,6 +202,8 @@ class Policy(_Strict):
     calendar: CalendarPolicy = CalendarPolicy()
     sla: dict[Priority, PrioritySla]
     escalation: list[EscalationStep]
+    #: Without a [duty] table the front line (role ``agent``) is on duty at every hour.
+    duty: Duty = Duty(default=["agent"])
 
     @field_validator("sla")
     @classmethod
@@ -234,6 +254,28 @@ class Policy(_Strict):
     @property
     def top_level(self) -> int:
         return len(self.escalation) - 1
+
+    def duty_gap(self) -> str | None:
+        """Why the rota fails a calendar-clock target (one that runs at any hour, so needs
+        somebody outside working hours), naming the first gap; None when it does not."""
+        around_the_clock = [
+            f"{p.value} {kind} {target.describe()}"
+            for p, sla in sorted(self.sla.items())
+            for kind, target in (("first response", sla.first_response),
+                                 ("resolution", sla.resolution))
+            if target.on_calendar_clock
+        ]  # fmt: skip
+        if not around_the_clock:
+            return None
+        hours = [(_parse_hhmm(s), _parse_hhmm(e)) for s, e in self.calendar.hours]
+        holidays = self.calendar.statutory or bool(self.calendar.years)
+        gap = self.duty.first_gap(hours, holidays=holidays)
+        if gap is None:
+            return None
+        return (
+            f"duty: {gap}, but {around_the_clock[0]} runs on the calendar clock (at any hour); "
+            "add a [[duty.shift]] for it or a [duty] default"
+        )
 
     # -- closure (闭环, DOMAIN.md §6): staff resolve, the monitor checks, the customer confirms
     class Closure(_Strict):

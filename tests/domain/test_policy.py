@@ -31,6 +31,9 @@ resolution = { working_days = 3 }
 [[escalation]]
 name_zh = "一线客服"
 name_en = "front line"
+role = "agent"
+title_zh = "客服专员"
+title_en = "customer service agent"
 """
 
 
@@ -193,3 +196,29 @@ def test_closure_keys_default_and_are_checked() -> None:
         parse_policy(MINIMAL + "\n[closure]\nconfirm_withn = { working_days = 3 }\n")
     with pytest.raises(DomainError, match=r"closure\.confirm_within"):
         parse_policy(MINIMAL + "\n[closure]\nconfirm_within = { hours = 0 }\n")
+
+
+def test_each_default_level_names_a_role_and_a_title_for_the_customer() -> None:
+    chain = [(s.role, s.title_zh, s.title_en) for s in load_policy(None).escalation]
+    assert chain == [
+        ("agent", "客服专员", "customer service agent"),
+        ("supervisor", "客服主管", "customer service supervisor"),
+        ("manager", "部门经理", "department manager"),
+        ("taskforce", "专项处理小组", "dedicated task force"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (('role = "agent"\n', ""), "escalation.0.role: Field required"),
+        (('role = "agent"', 'role = "Front Line"'), "'Front Line' is not a role name"),
+        (('title_zh = "客服专员"\n', ""), "escalation.0.title_zh: Field required"),
+        (('title_en = "customer service agent"', 'title_en = ""'), "escalation.0.title_en"),
+    ],
+)
+def test_level_role_and_title_mistakes_are_named(change: tuple[str, str], expected: str) -> None:
+    old, new = change
+    assert old in MINIMAL
+    with pytest.raises(DomainError, match=expected):
+        parse_policy(MINIMAL.replace(old, new, 1), "desk.toml")

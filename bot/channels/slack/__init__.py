@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import tzinfo
 
 import aiohttp
@@ -96,6 +96,7 @@ class SlackChannel:
         staff_users: Iterable[str] = (),
         supervisors: Iterable[str] = (),
         supervisor_group: str | None = None,
+        roles: Mapping[str, Iterable[str]] | None = None,
         reply_prefix: str | None = None,
         fetch_file: FileFetcher | None = None,
         membership_ttl: float = 60.0,
@@ -144,6 +145,7 @@ class SlackChannel:
             staff_users=staff_users,
             supervisors=supervisors,
             supervisor_group=supervisor_group,
+            roles=roles,
             ttl=membership_ttl,
         )
         self.teller = Teller(self.client, staff_channel)

@@ -1,7 +1,8 @@
 """Who is staff on the Slack desk, and who is a supervisor, without asking Slack at each click.
 
 Staff are the staff channel's members and the configured staff; supervisors are the
-configured ones and the members of the supervisors' user group, and are staff too. The lists
+configured ones (KESU_SLACK_SUPERVISORS, and the users of role ``supervisor`` in
+KESU_SLACK_ROLES) and the members of the supervisors' user groups, and are staff too. The lists
 are kept here and read on every request (bolt's 3 seconds leave no room for a Web API call
 per click); they are asked again in the background once ``ttl`` has passed, and at once when
 someone joins or leaves the staff channel. When Slack cannot say, the last known lists stay
@@ -19,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -31,6 +32,17 @@ log = logging.getLogger(__name__)
 
 WAIT = 2.0  # seconds a lookup waits for Slack: under Slack's 3 s to acknowledge
 RETRY_SOON = 10.0  # seconds before asking again when Slack could not answer
+SUPERVISOR = "supervisor"  # the role KESU_SLACK_SUPERVISORS / _SUPERVISOR_GROUP fill
+
+
+def is_group(person: str) -> bool:
+    """A Slack user group id (S…) rather than a user id (U…, W…)."""
+    return person.startswith("S")
+
+
+def mention(person: str) -> str:
+    """How a message names someone the roles list: a user, or a whole user group."""
+    return f"<!subteam^{person}>" if is_group(person) else f"<@{person}>"
 
 
 class Roles:
@@ -43,6 +55,7 @@ class Roles:
         staff_users: Iterable[str] = (),
         supervisors: Iterable[str] = (),
         supervisor_group: str | None = None,
+        roles: Mapping[str, Iterable[str]] | None = None,
         ttl: float = 60.0,
     ) -> None:
         # The outbox's client, which never retries: no sleeping out a 429 while clicks queue.
@@ -50,8 +63,15 @@ class Roles:
         self.staff_channel = staff_channel
         self.ready = ready
         self.staff_users = frozenset(staff_users)
-        self.supervisors = frozenset(supervisors)
-        self.supervisor_group = supervisor_group
+        # Role → the people configured for it; the older supervisor settings are role
+        # "supervisor" too, so the chain's 主管 level and the desk's rights agree.
+        listed = {role: tuple(people) for role, people in (roles or {}).items()}
+        compat = (*supervisors, *([supervisor_group] if supervisor_group else []))
+        listed[SUPERVISOR] = tuple(dict.fromkeys((*compat, *listed.get(SUPERVISOR, ()))))
+        self.roles = {role: people for role, people in listed.items() if people}
+        supervising = self.roles.get(SUPERVISOR, ())
+        self.supervisors = frozenset(p for p in supervising if not is_group(p))
+        self.supervisor_groups = tuple(p for p in supervising if is_group(p))
         self.ttl = ttl
         self._members: frozenset[str] = frozenset()
         self._group: frozenset[str] = frozenset()
@@ -73,6 +93,14 @@ class Roles:
         supervisor = user_id in self.supervisors or user_id in self._group
         member = user_id in self._members or user_id in self.staff_users
         return Staff("slack", user_id, member or supervisor, supervisor)
+
+    def people(self, role: str) -> tuple[str, ...]:
+        """The user and user group ids configured for ``role`` (none: nobody to mention).
+
+        Groups are kept as groups, not expanded: Slack notifies a group's members itself
+        when a message mentions it (``<!subteam^S…>``), with the membership of the moment,
+        and a digest then reaches the group once."""
+        return self.roles.get(role, ())
 
     def _known(self, user_id: str) -> bool:
         return user_id in self._members or user_id in self._group or user_id in self.staff_users
@@ -124,12 +152,14 @@ class Roles:
         except (SlackApiError, *NETWORK_ERRORS) as exc:
             log.warning("cannot read the staff channel's members: %s", exc)
             return False
-        if self.supervisor_group:
+        group: set[str] = set()
+        for usergroup in self.supervisor_groups:
             try:
-                users = await self.web.usergroups_users_list(usergroup=self.supervisor_group)
-                self._group = frozenset(users.get("users", []))
+                users = await self.web.usergroups_users_list(usergroup=usergroup)
+                group.update(users.get("users", []))
             except (SlackApiError, *NETWORK_ERRORS) as exc:
                 log.warning("cannot read the supervisors' group %s (scope usergroups:read?): %s",
-                            self.supervisor_group, exc)  # fmt: skip
+                            usergroup, exc)  # fmt: skip
                 return False
+        self._group = frozenset(group)
         return True
