@@ -113,7 +113,7 @@ async def _reopen(ctx: FlowContext, number: str, token: int) -> OutgoingMessage:
     return ctx.say(
         "closure_reopened",
         number=case.number,
-        level=convert(ctx.lang, step.name_zh, step.name_en),
+        level=convert(ctx.lang, step.title_zh, step.title_en),
         due=f"{due:%Y-%m-%d %H:%M}",
     )
 

@@ -75,7 +75,7 @@ class Notices:
                     lang,
                     "desk_escalated",
                     number=case.number,
-                    level=convert(lang, step.name_zh, step.name_en),
+                    level=convert(lang, step.title_zh, step.title_en),
                     due=f"{due:%Y-%m-%d %H:%M}",
                 )
         return Notice(customer["channel"], customer["channel_user_id"], OutgoingMessage(body))

@@ -328,7 +328,7 @@ async def test_escalate_change_priority_and_flag_a_collective_complaint(
         AGENT, form, {"reason": {"value": input_value("需要工程部协调,一线无法解决")}}
     )
     told = await customer.hears()
-    assert f"您的投诉 {number} 已升级,由主管负责处理" in told
+    assert f"您的投诉 {number} 已升级,由客服主管负责处理" in told
     await card_shows(slack, card, "主管 supervisor")
     await thread_says(slack, card, "升级至 escalated to 主管")
 

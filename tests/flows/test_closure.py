@@ -75,7 +75,7 @@ async def test_not_solved_reopens_one_level_up_and_says_by_when(
     )  # fmt: skip
     assert bob.seen[-1].text == (
         f"We are sorry the problem is not solved. Complaint {number} is being handled again by "
-        f"the supervisor; we will answer you by {due:%Y-%m-%d %H:%M}."
+        f"the customer service supervisor; we will answer you by {due:%Y-%m-%d %H:%M}."
     )
     last = (await service.history(number))[-1]
     assert (last.action, last.actor) == ("reopen", "customer:telegram:3002")
@@ -99,7 +99,7 @@ async def test_writing_that_it_is_not_solved_reopens_the_case_awaiting_and_keeps
     case = await service.get(number)
     assert case.status is Status.REOPENED
     assert alice.seen[-1].text.startswith(
-        f"很抱歉問題仍未解決。投訴 {number} 已重新處理,由主管跟進"
+        f"很抱歉問題仍未解決。投訴 {number} 已重新處理,由客服主管跟進"
     )
     events = await service.history(number)
     assert [e.action for e in events[-2:]] == ["reopen", "customer_message"]
