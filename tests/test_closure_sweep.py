@@ -1,6 +1,7 @@
-"""The confirmation window (issue 14 item 2): a resolved case nobody answered for closes on
-its own once the window (policy ``[closure] confirm_within``) has passed, recorded as such —
-by the clock's sweep (its ``confirm_timeout`` step); the sweep is re-runnable and two instances running it at once close each case once."""
+"""The confirmation window (issue 14 item 2): a resolved case nobody answered for closes on its
+own once the window (policy ``[closure] confirm_within``) has passed, recorded as such — by the
+clock's sweep (its ``confirm_timeout`` step); the sweep is re-runnable and two instances
+running it at once close each case once."""
 
 from __future__ import annotations
 

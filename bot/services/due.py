@@ -1,13 +1,12 @@
-"""Keeping ``cases.deadline_version`` and ``cases.next_due`` true: computed in one place, from
-the row a change writes, by the unit of work every change runs through (``changes.py``) and by
-the opening (``cases.py``) — the sweep's index is then never stale for a case a person moved.
+"""Keeping ``cases.deadline_version`` and ``cases.next_due`` true: computed in one place, from the
+row a change writes, by the unit of work every change runs through (``changes.py``) and by the
+opening (``cases.py``) — the sweep's index is then never stale for a case a person moved.
 
 A change of a field in :data:`~bot.domain.steps.CLOCK_FIELDS` starts a new deadline version.
-What the previous version already did and is still passed in the new one (a 50% reminder
-before a pause, when the case resumes at 70%) is carried over as done, so a resume never
-repeats a reminder; a point the new version newly passed (a priority correction that puts the
-case in breach) is due at once.
-"""
+What the previous version already did and is still passed in the new one (a 50% reminder before
+a pause, when the case resumes at 70%) is carried over as done, so a resume never repeats a
+reminder (a paused version keeps what was done, for its resume); a point the new version newly
+passed (a priority correction that puts the case in breach) is due at once."""
 
 from __future__ import annotations
 
@@ -53,8 +52,11 @@ async def kept(
         same = await tx.steps.done(before.id, before.deadline_version)
         return {"next_due": steps.next_due(found, same)}
     version = before.deadline_version + 1
-    earlier = await tx.steps.done(before.id, before.deadline_version) if found else {}
-    carried = [(s.key, s.at, CARRIED) for s in found if s.key in earlier and s.at <= now]
+    earlier = await tx.steps.done(before.id, before.deadline_version)
+    if after.clock_paused_at is not None:  # nothing is due while paused: kept for the resume
+        carried = [(k, now, CARRIED) for k in earlier]
+    else:
+        carried = [(s.key, s.at, CARRIED) for s in found if s.key in earlier and s.at <= now]
     if carried:
         await tx.steps.record(before.id, version, carried, now)
     done = {key for key, _, _ in carried}
