@@ -23,8 +23,10 @@ from bot.clock import SystemClock
 from bot.config import Settings, calendar_warnings, load_policy, redact_logs, settings_from_env
 from bot.domain.cases import STATUS_ZH, Case, DomainError, Priority, Status
 from bot.domain.policy import Policy, Target
+from bot.domain.steps import CONFIRM_TIMEOUT
 from bot.nlp.classifier import Classifier
 from bot.services import CaseEvent
+from bot.services.sweep import Acted
 from storage import migrate
 from storage.db import CannotOpen, NoDatabase, Store
 
@@ -149,24 +151,44 @@ def case_close_unconfirmed() -> None:
 
     The window is the policy's [closure] confirm_within. Each case is closed by "system" with
     the note 客户未在确认期内答复,自动结案; staff see it in the case's thread. Safe to run again
-    and from several machines at once: a case is closed once.
+    and from several machines at once: a case is closed once. It runs the whole sweep
+    (`kesu sweep --once`), so other steps due are recorded too.
     """
+    acted = _sweep_once()
+    closed = [a.number for a in acted if a.step == CONFIRM_TIMEOUT and a.outcome == "closed"]
+    for number in closed:
+        click.echo(f"{number}  closed: no answer within the confirmation window")
+    click.echo(f"{len(closed)} case{'' if len(closed) == 1 else 's'} closed")
+
+
+def _sweep_once() -> list[Acted]:
     settings = _settings()
 
-    async def go() -> list[str]:
+    async def go() -> list[Acted]:
         kesu = await app.build(settings)
         try:
             if settings.slack_bot_token is not None:
                 classifier = Classifier.load(settings.taxonomy, settings.cache_dir)
                 app.staff_desk(kesu, classifier)
-            return await kesu.cases.closure.close_unconfirmed(kesu.clock.now())
+            return await kesu.cases.sweep.once(kesu.clock.now())
         finally:
             await kesu.close()
 
-    closed = _run(go)
-    for number in closed:
-        click.echo(f"{number}  closed: no answer within the confirmation window")
-    click.echo(f"{len(closed)} case{'' if len(closed) == 1 else 's'} closed")
+    return _run(go)
+
+
+@cli.command("sweep")
+@click.option("--once", is_flag=True, required=True, help="One sweep, then exit (for cron).")
+def sweep(once: bool) -> None:
+    """Act on every clock step due now: reminder points and breaches (recorded), unanswered
+    resolutions (closed). `kesu run` sweeps every second by itself; this is for operators
+    who prefer cron. Safe beside a running kesu and on several machines: each step acts once.
+    """
+    acted = _sweep_once()
+    for a in acted:
+        late = f" ({a.mark})" if a.mark else ""
+        click.echo(f"{a.number}  {a.step}{late}: {a.outcome}")
+    click.echo(f"{len(acted)} step{'' if len(acted) == 1 else 's'} acted")
 
 
 @case.command("show")

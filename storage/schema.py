@@ -25,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -129,10 +130,38 @@ cases = Table(
     Column("version", Integer, nullable=False),  # optimistic concurrency: two clicks, one wins
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # The clock's steps (bot/domain/steps.py): which set of deadlines is current, bumped by
+    # every change that moves one; and the earliest step not done, NULL when nothing is due.
+    Column("deadline_version", Integer, nullable=False, server_default="1"),
+    Column("next_due", UtcDateTime),
+    # The sweep's "what is due now?": only cases with something due are in it.
+    Index(
+        None,
+        "next_due",
+        sqlite_where=text("next_due IS NOT NULL"),
+        postgresql_where=text("next_due IS NOT NULL"),
+    ),
     Index(None, "status", "first_response_due"),
     Index(None, "status", "resolution_due"),
     Index(None, "customer_id", "status"),
     Index(None, "received_at"),
+)
+
+# The clock's steps done, one row per (case, deadline version, step): the unique key, not
+# timing, makes each step happen once on any number of instances. ``mark``: NULL = acted on
+# time; late = acted after its instant had long passed; skipped = replaced by a later point of
+# the same deadline (after downtime); carried = done in the previous deadline version.
+case_steps = Table(
+    "case_steps",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("case_id", Id, ForeignKey("cases.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("step", String(32), nullable=False),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("mark", String(16)),
+    UniqueConstraint("case_id", "version", "step"),
 )
 
 # Append-only audit trail: never updated, never deleted.

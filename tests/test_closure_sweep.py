@@ -1,21 +1,28 @@
-"""The confirmation window (issue 14 item 2): a resolved case nobody answered for closes on
-its own once the window (policy ``[closure] confirm_within``) has passed, recorded as such;
-the sweep is re-runnable and two instances running it at once close each case once."""
+"""The confirmation window (issue 14 item 2): a resolved case nobody answered for closes on its
+own once the window (policy ``[closure] confirm_within``) has passed, recorded as such — by the
+clock's sweep (its ``confirm_timeout`` step); the sweep is re-runnable and two instances
+running it at once close each case once."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.clock import FrozenClock
 from bot.domain.cases import Status
 from bot.domain.sla import Sla
+from bot.domain.steps import CONFIRM_TIMEOUT
 from bot.services import CaseService, NewComplaint
 from bot.services.closure import UNANSWERED
 from storage.db import Store
 from tests.conftest import SHANGHAI, Backend
 
 AGENT = "slack:UAGENT001"
+
+
+async def closed_by_sweep(service: CaseService, now: datetime) -> list[str]:
+    acted = await service.sweep.once(now)
+    return [a.number for a in acted if a.step == CONFIRM_TIMEOUT and a.outcome == "closed"]
 
 
 async def resolved_case(service: CaseService, user: str = "42") -> str:
@@ -34,10 +41,10 @@ async def test_unanswered_cases_close_after_the_window_once(
     window = service.closure.confirm_due(await service.get(number))
     assert window is not None
     assert window.astimezone(SHANGHAI).isoformat() == "2026-11-20T14:30:00+08:00"  # 3 working days
-    assert await service.closure.close_unconfirmed(window - timedelta(seconds=1)) == []
+    assert await closed_by_sweep(service, window - timedelta(seconds=1)) == []
     clock.advance(timedelta(days=3))
-    assert await service.closure.close_unconfirmed(clock.now()) == [number]
-    assert await service.closure.close_unconfirmed(clock.now()) == []  # re-runnable
+    assert await closed_by_sweep(service, clock.now()) == [number]
+    assert await closed_by_sweep(service, clock.now()) == []  # re-runnable
     case = await service.get(number)
     assert (case.status, case.closed_at) == (Status.CLOSED, clock.now())
     last = (await service.history(number))[-1]
@@ -54,7 +61,7 @@ async def test_a_reopened_and_resolved_again_case_gets_a_new_window(
     await service.claim(number, AGENT)
     await service.resolve(number, AGENT, "再次处理")
     clock.advance(timedelta(days=2))  # 4 days after the first resolution, 2 after this one
-    assert await service.closure.close_unconfirmed(clock.now()) == []
+    assert await closed_by_sweep(service, clock.now()) == []
     assert (await service.get(number)).status is Status.RESOLVED
 
 
@@ -68,8 +75,8 @@ async def test_two_instances_sweeping_at_once_close_each_case_once(
         numbers = [await resolved_case(one, str(100 + i)) for i in range(6)]
         clock.advance(timedelta(days=7))
         a, b = await asyncio.gather(
-            one.closure.close_unconfirmed(clock.now()),
-            other.closure.close_unconfirmed(clock.now()),
+            closed_by_sweep(one, clock.now()),
+            closed_by_sweep(other, clock.now()),
         )
         assert sorted(a + b) == sorted(numbers)  # each closed by exactly one of them
         for number in numbers:

@@ -234,6 +234,9 @@ class Case:
     version: int
     created_at: datetime
     updated_at: datetime
+    # Which set of deadlines is current (bot/domain/steps.py) and the earliest step not done.
+    deadline_version: int = 1
+    next_due: datetime | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Case:

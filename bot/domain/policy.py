@@ -296,6 +296,22 @@ class Policy(_Strict):
 
     closure: Closure = Closure()
 
+    # -- reminders before deadlines (issue 14): recorded by the sweep; sending comes later
+    class Reminders(_Strict):
+        """Points before each deadline, in percent of its budget on the target's own clock;
+        the breach (100) is always a step of its own."""
+
+        points: list[Annotated[int, Field(ge=1, le=99)]] = [50, 80]
+
+        @field_validator("points")
+        @classmethod
+        def _ascending(cls, value: list[int]) -> list[int]:
+            if value != sorted(set(value)):
+                raise ValueError("list each reminder point once, in ascending order")
+            return value
+
+    reminders: Reminders = Reminders()
+
 
 def parse_policy(text: str, source: str = "<policy>") -> Policy:
     """Parse and validate; every problem comes back as one DomainError naming the key."""

@@ -26,12 +26,13 @@ from bot.domain.sla import Sla
 from bot.domain.words import blank
 from bot.messages import Attachment
 from bot.outgoing import TextLimits
-from bot.services import opening
+from bot.services import due, opening
 from bot.services.changes import Changes
 from bot.services.closure import Closure
 from bot.services.model import OUTCOMES, CaseEvent, CaseListener, Change, NewComplaint
 from bot.services.notify import Notices
 from bot.services.rules import corrected, reopened, require, resumed, validate_field
+from bot.services.sweep import Sweep
 from storage.db import Store
 from storage.repositories import Tx
 
@@ -51,6 +52,7 @@ class CaseService:
     explain: Callable[[str, str], list[str]] | None = None
     notices: Notices = field(init=False)
     closure: Closure = field(init=False)  # the customer's answer to a resolution (闭环)
+    sweep: Sweep = field(init=False)  # the clock's steps due now (the scheduler's job)
     _changes: Changes = field(init=False)
 
     def __post_init__(self) -> None:
@@ -58,6 +60,7 @@ class CaseService:
         self.notices = Notices(self.sla, self.tz, self.default_language, self.text_limits)
         self._changes = Changes(self.store, self.clock, self.notices)
         self.closure = Closure(self.store, self.sla, self._changes)
+        self.sweep = Sweep(self.store, self.sla, self.closure)
 
     @property
     def listeners(self) -> list[CaseListener]:
@@ -110,6 +113,7 @@ class CaseService:
                 deadlines=self.sla.deadlines(complaint.priority, sla_started_at),
                 now=now,
             )
+            values |= due.opened(self.sla, values)
             case = Case.from_row(await t.cases.insert(values))
             await t.attachments.add(
                 case.id, complaint.channel, [a.to_json() for a in attachments], now

@@ -19,6 +19,7 @@ from bot.domain.cases import Action, Case, transition
 from bot.domain.numbers import parse_case_number
 from bot.logsafe import log_failure
 from bot.messages import Attachment
+from bot.services import due
 from bot.services.model import CaseListener, CaseNotFound, Change, Receipt
 from bot.services.notify import TOLD, Notice, Notices, refused
 from bot.services.rules import plain, require
@@ -66,7 +67,10 @@ class Changes:
                 for k, v in values.items()
                 if plain(getattr(case, k)) != plain(v)
             }
-            row = await t.cases.update(case.id, case.version, {**values, "updated_at": now})
+            clock = await due.kept(t, self.notices.sla, case, values, now)
+            row = await t.cases.update(
+                case.id, case.version, {**values, **clock, "updated_at": now}
+            )
             await t.attachments.add(case.id, case.channel, [f.to_json() for f in files], now)
             await t.events.append(
                 case_id=case.id,

@@ -20,7 +20,6 @@ from bot.services.changes import Changes
 from bot.services.rules import reopened
 from storage.db import Store
 from storage.repositories import Tx
-from storage.repositories.base import StaleRow
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +27,6 @@ CONFIRMED = "客户确认 the customer confirmed it is solved"
 NOT_SOLVED = "客户反馈未解决 the customer says it is not solved"
 UNANSWERED = "客户未在确认期内答复,自动结案 (no answer within the confirmation window)"
 SYSTEM = "system"
-_BATCH = 200  # resolved cases looked at per read in the sweep
 
 
 class NotAwaiting(DomainError):
@@ -79,35 +77,12 @@ class Closure:
         if case.status is not Status.RESOLVED or case.reopen_count != token:
             raise NotAwaiting(f"case {case.number}'s resolution {token} is not awaiting an answer")
 
-    async def close_unconfirmed(self, now: datetime) -> list[str]:
-        """Close every resolved case whose confirmation window has passed by ``now``; the
-        numbers closed. Re-runnable: each close re-checks the window on the locked row, and a
-        case another instance (or the customer) got to first is skipped, not an error."""
-        closed: list[str] = []
-        after = 0
-        while True:
-            async with self.store.read() as tx:
-                rows = await tx.cases.in_status(Status.RESOLVED.value, after, _BATCH)
-            if not rows:
-                return closed
-            after = int(rows[-1]["id"])
-            for case in (Case.from_row(r) for r in rows):
-                due = self.confirm_due(case)
-                if due is None or due > now:
-                    continue
-                if await self._close_one(case, now):
-                    closed.append(case.number)
+    async def close_unanswered(self, number: str, token: int, *, tx: Tx | None = None) -> Case:
+        """The confirmation window passed without an answer (the sweep's ``confirm_timeout``
+        step): closed by the system, recorded as such. Checked on the locked row."""
 
-    async def _close_one(self, seen: Case, now: datetime) -> bool:
-        def changes(case: Case, at: datetime) -> dict[str, Any]:
-            due = self.confirm_due(case)
-            if due is None or due > now or case.reopen_count != seen.reopen_count:
-                raise NotAwaiting(f"case {case.number} is no longer awaiting the customer")
-            return {"closed_at": at}
+        def changes(case: Case, now: datetime) -> dict[str, Any]:
+            self._check(case, token)
+            return {"closed_at": now}
 
-        try:
-            await self.changes.change(seen.number, Action.CLOSE, SYSTEM, UNANSWERED, changes)
-        except (DomainError, StaleRow) as exc:  # another instance or the customer was first
-            log.info("case %s not closed unconfirmed: %s", seen.number, type(exc).__name__)
-            return False
-        return True
+        return await self.changes.change(number, Action.CLOSE, SYSTEM, UNANSWERED, changes, tx=tx)

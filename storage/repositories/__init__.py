@@ -26,9 +26,11 @@ from storage.repositories.inbound import InboundUpdates
 from storage.repositories.inbox import Inbox
 from storage.repositories.outbox import Outbox
 from storage.repositories.refs import MessageRefs
+from storage.repositories.steps import CaseSteps
 
 __all__ = [
     "Attachments",
+    "CaseSteps",
     "Cases",
     "Conversations",
     "Customers",
@@ -61,6 +63,7 @@ class Tx:
         "outbox",
         "refs",
         "session",
+        "steps",
     )
 
     def __init__(self, session: Session) -> None:
@@ -74,6 +77,7 @@ class Tx:
         self.inbox = Inbox(session)
         self.attachments = Attachments(session)
         self.refs = MessageRefs(session)
+        self.steps = CaseSteps(session)
 
     def savepoint(self) -> AbstractAsyncContextManager[None]:
         """A nested transaction: what is written inside is undone alone if it raises."""

@@ -274,3 +274,58 @@ async def test_upgrade_from_0005_starts_each_clock_and_fills_keywords_once(
         assert all(isinstance(w, str) for w in delivery)
     finally:
         await store.close()
+
+
+async def test_upgrade_from_0006_makes_every_working_case_due_for_its_first_sweep(
+    backend: Backend,
+) -> None:
+    """Cases of the release before the clock's steps: a working case is due from its clock's
+    start (the first sweep computes its points), a resolved one from its resolution, a paused
+    or closed one never; all at deadline version 1."""
+    at = datetime(2026, 11, 17, 6, 30, tzinfo=UTC)
+    store = backend.connect()
+    try:
+        assert await migrate.upgrade(store, "0006") == (None, "0006")
+
+        def populate(sync: Connection) -> list[int]:
+            customer_id = sync.execute(
+                insert(customers)
+                .values(channel="telegram", channel_user_id="42", created_at=at, updated_at=at)
+                .returning(customers.c.id)
+            ).scalar_one()
+            ids = []
+            for n, (status, resolved, paused) in enumerate(
+                [("new", None, None), ("resolved", at + timedelta(hours=2), None),
+                 ("claimed", None, at), ("closed", at, None)], 1
+            ):  # fmt: skip
+                ids.append(
+                    sync.execute(
+                        insert(cases)
+                        .values(
+                            number=f"TS2026111700{n}", customer_id=customer_id, channel="telegram",
+                            status=status, priority="C", severity="general", risk="none",
+                            category="other", subject="x", content="态度差", escalation_level=0,
+                            reopen_count=0, received_at=at, sla_started_at=at,
+                            first_response_due=at, resolution_due=at, resolved_at=resolved,
+                            clock_paused_at=paused, version=1, created_at=at, updated_at=at,
+                        )
+                        .returning(cases.c.id)
+                    ).scalar_one()
+                )  # fmt: skip
+            return ids
+
+        ids = await store.write_sync(populate)
+        assert await migrate.upgrade(store) == ("0006", migrate.head_revision())
+        async with store.read() as tx:
+            rows = [await tx.cases.get(i) for i in ids]
+            assert await tx.steps.due(at + timedelta(hours=3), 10) == ids[:2]
+        assert [r["deadline_version"] for r in rows] == [1, 1, 1, 1]
+        assert [r["next_due"] for r in rows] == [at, at + timedelta(hours=2), None, None]
+
+        async def record(tx: Tx) -> set[str]:
+            return await tx.steps.record(ids[0], 1, [("resolution@100", at, None)], at)
+
+        assert await store.write(record) == {"resolution@100"}
+        assert await store.write(record) == set()  # once per (case, version, step)
+    finally:
+        await store.close()

@@ -1,0 +1,136 @@
+"""The clock's steps as data (issue 14): what falls due on a case, and when, for its current
+deadline version — reminder points before each deadline, the breach, the confirmation window.
+
+Pure: the instants are computed from the case's row and the policy, never stored, so a
+correction of the policy or of the case moves them without a migration. The database keeps
+only which steps were done (``case_steps``) and the earliest one not done (``cases.next_due``),
+the index the sweep reads (DESIGN.md principle 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.domain.calendar import BusinessCalendar
+from bot.domain.cases import Case, Status
+from bot.domain.policy import Policy, Target
+
+FIRST_RESPONSE = "first_response"
+RESOLUTION = "resolution"
+CONFIRM_TIMEOUT = "confirm_timeout"
+BREACH = 100  # the point that is the deadline itself
+
+#: The fields whose change alters what is due: a change of any of them starts a new deadline
+#: version (opening is version 1). Claiming or answering does not: the first response only
+#: retires the first-response steps, which the computation already leaves out.
+CLOCK_FIELDS = frozenset(
+    {
+        "first_response_due",
+        "resolution_due",
+        "sla_started_at",
+        "clock_paused_at",
+        "resolved_at",
+        "closed_at",
+    }
+)
+_WORKING = frozenset({Status.NEW, Status.CLAIMED, Status.IN_PROGRESS, Status.REOPENED})
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One thing due on a case: ``key`` is what ``case_steps`` records (``resolution@80``)."""
+
+    key: str
+    deadline: str  # first_response, resolution or confirm_timeout: a breach replaces its points
+    at: datetime
+
+
+def key(deadline: str, point: int) -> str:
+    return f"{deadline}@{point}"
+
+
+def steps(case: Case, policy: Policy, calendar: BusinessCalendar) -> list[Step]:
+    """Every step of the case's current deadline version, earliest first. A paused clock
+    (等待客户) has none: its deadlines move when it resumes, which is a new version."""
+    found: list[Step] = []
+    if case.status is Status.RESOLVED and case.resolved_at is not None:
+        at = policy.closure.confirm_within.due(calendar, case.resolved_at)
+        found.append(Step(CONFIRM_TIMEOUT, CONFIRM_TIMEOUT, at))
+    elif case.status in _WORKING and case.clock_paused_at is None:
+        first, resolution = (
+            policy.sla[case.priority].first_response,
+            policy.sla[case.priority].resolution,
+        )
+        day = policy.calendar.working_day()
+        if case.first_responded_at is None:
+            found += _points(
+                FIRST_RESPONSE,
+                target=first,
+                case=case,
+                due=case.first_response_due,
+                policy=policy,
+                calendar=calendar,
+                working_day=day,
+            )
+        found += _points(
+            RESOLUTION,
+            target=resolution,
+            case=case,
+            due=case.resolution_due,
+            policy=policy,
+            calendar=calendar,
+            working_day=day,
+        )
+    return sorted(found, key=lambda s: (s.at, s.key))
+
+
+def _points(
+    deadline: str,
+    *,
+    target: Target,
+    case: Case,
+    due: datetime,
+    policy: Policy,
+    calendar: BusinessCalendar,
+    working_day: timedelta,
+) -> list[Step]:
+    """A point p is the instant when (100 - p)% of the target's budget is left, on the
+    target's own clock: a business-clock target's point lies in working time, so it never
+    reminds at night; pause credit is already in ``due``."""
+    _, budget = target.budget(working_day)
+    found = []
+    for point in policy.reminders.points:
+        left = budget * (BREACH - point) / BREACH
+        if target.on_calendar_clock:
+            at = due - left
+        else:
+            start = case.sla_started_at
+            at = calendar.add(start, max(calendar.between(start, due) - left, timedelta(0)))
+        found.append(Step(key(deadline, point), deadline, min(at, due)))
+    found.append(Step(key(deadline, BREACH), deadline, due))
+    return found
+
+
+def next_due(all_steps: Iterable[Step], done: Collection[str]) -> datetime | None:
+    """The earliest step not done yet; None when nothing is due (the sweep's index skips it)."""
+    return min((s.at for s in all_steps if s.key not in done), default=None)
+
+
+def passed(
+    all_steps: Iterable[Step], done: Collection[str], now: datetime
+) -> tuple[list[Step], list[Step]]:
+    """(steps that act, steps skipped) at ``now``: of each deadline only the latest passed
+    point not done acts — after downtime a breach replaces its earlier reminders — and the
+    earlier ones are recorded as done without acting."""
+    acting: dict[str, Step] = {}
+    skipped: list[Step] = []
+    for step in sorted(all_steps, key=lambda s: (s.at, s.key)):
+        if step.key in done or step.at > now:
+            continue
+        earlier = acting.get(step.deadline)
+        if earlier is not None:
+            skipped.append(earlier)
+        acting[step.deadline] = step
+    return sorted(acting.values(), key=lambda s: (s.at, s.key)), skipped
