@@ -30,6 +30,7 @@ from bot.nlp.analyse import keywords_of
 from bot.nlp.classifier import Classifier
 from bot.outbox import OutboxWorker
 from bot.outgoing import TextLimits
+from bot.scheduler import Scheduler
 from bot.services import CaseService, upkeep
 from bot.web import WebServer
 from storage import migrate
@@ -156,6 +157,7 @@ class Runtime:
         started: list[Channel] = []
         tasks: list[asyncio.Task[None]] = []
         fatal: list[BaseException] = []
+        scheduler: Scheduler | None = None
 
         def fail(exc: BaseException) -> None:
             fatal.append(exc)
@@ -171,6 +173,9 @@ class Runtime:
             # channel before it has been checked.
             tasks.append(asyncio.create_task(self.inbox.run(stop)))
             tasks.append(asyncio.create_task(self.worker.run(stop)))
+            clock, sweep = self.kesu.clock, self.kesu.cases.sweep
+            scheduler = Scheduler(lambda: sweep.once(clock.now()))
+            scheduler.start()
             log.info(
                 "kesu running on %s; Ctrl-C or SIGTERM stops",
                 ", ".join(c.channel for c in self.channels),
@@ -178,6 +183,8 @@ class Runtime:
             await stop.wait()
         finally:
             stop.set()
+            if scheduler is not None:
+                await scheduler.stop()  # before the store closes: a sweep finishes its case
             await self.web.stop()  # nothing more is accepted; what was is stored
             for task in tasks:  # the inbox finishes the rows it is on
                 await task
