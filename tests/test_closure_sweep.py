@@ -16,6 +16,7 @@ from bot.services import CaseService, NewComplaint
 from bot.services.closure import UNANSWERED
 from storage.db import Store
 from tests.conftest import SHANGHAI, Backend
+from tests.queries import queued
 
 AGENT = "slack:UAGENT001"
 
@@ -84,3 +85,22 @@ async def test_two_instances_sweeping_at_once_close_each_case_once(
             assert len(closes) == 1
     finally:
         await other_store.close()
+
+
+async def test_the_customer_is_told_of_an_automatic_closure_and_not_of_their_own(
+    service: CaseService, clock: FrozenClock, store: Store
+) -> None:
+    """Closed unanswered: the customer hears why and what to do if it is not solved; closed
+    on their own 已解决: no second word (the dialogue thanked them)."""
+    silent = await resolved_case(service, "51")
+    answered = await resolved_case(service, "52")
+    token = service.closure.token(await service.get(answered))
+    await service.closure.confirmed(answered, "customer:telegram:52", token)
+    clock.advance(timedelta(days=7))
+    assert await closed_by_sweep(service, clock.now()) == [silent]
+    last_to = {recipient: message.text for _, recipient, message in await queued(store)}
+    assert last_to["51"] == (
+        f"您的投诉 {silent} 已处理完毕。确认期内未收到您的答复,已自动结案。"
+        "如问题仍未解决,直接发消息告诉我们即可。"
+    )
+    assert "已自动结案" not in last_to["52"]

@@ -125,6 +125,10 @@ ZH: dict[str, str] = {
         "如有疑问,直接回复本对话即可。"
     ),
     "desk_escalated": ("您的投诉 {number} 已升级,由{level}负责处理,我们会在 {due} 前给您答复。"),
+    "desk_closed_unanswered": (
+        "您的投诉 {number} 已处理完毕。确认期内未收到您的答复,已自动结案。"
+        "如问题仍未解决,直接发消息告诉我们即可。"
+    ),
     "followup_added": "已将您的补充记入投诉 {number},处理人员会看到。",
     "followup_which": "您有多个进行中的投诉,这条补充属于哪一个?",
     "btn_new_case": "这是新的投诉",
@@ -289,6 +293,10 @@ EN: dict[str, str] = {
     ),
     "desk_escalated": (
         "Your complaint {number} has been escalated to the {level}; you will hear from us by {due}."
+    ),
+    "desk_closed_unanswered": (
+        "Your complaint {number} was resolved and, as we did not hear back within the "
+        "confirmation period, it is now closed. If the problem persists, just write to us."
     ),
     "followup_added": "Added to your case {number}; the person handling it will see it.",
     "followup_which": "You have several open cases. Which one is this about?",

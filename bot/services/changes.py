@@ -21,7 +21,7 @@ from bot.logsafe import log_failure
 from bot.messages import Attachment
 from bot.services import due
 from bot.services.model import CaseListener, CaseNotFound, Change, Receipt
-from bot.services.notify import TOLD, Notice, Notices, refused
+from bot.services.notify import Notice, Notices, refused, told
 from bot.services.rules import plain, require
 from storage.db import Store
 from storage.repositories import Tx
@@ -83,7 +83,7 @@ class Changes:
                 note=note,
             )
             after = Case.from_row(row)
-            notice = await self._draw(t, after, action, note, now)
+            notice = await self._draw(t, after, action, note, now, actor=actor)
             change = Change(
                 case=after,
                 before=case,
@@ -112,9 +112,9 @@ class Changes:
         return after
 
     async def _draw(
-        self, tx: Tx, case: Case, action: Action, note: str | None, now: datetime
+        self, tx: Tx, case: Case, action: Action, note: str | None, now: datetime, *, actor: str
     ) -> Notice | None:
-        if action not in TOLD:
+        if not told(action, actor):
             return None
         try:
             return await self.notices.draw(tx, case, action, note or "", now)

@@ -17,6 +17,7 @@ from typing import Any
 from bot.domain.cases import Action, Case, DomainError, Status
 from bot.domain.sla import Sla
 from bot.services.changes import Changes
+from bot.services.model import SYSTEM
 from bot.services.rules import reopened
 from storage.db import Store
 from storage.repositories import Tx
@@ -26,7 +27,6 @@ log = logging.getLogger(__name__)
 CONFIRMED = "客户确认 the customer confirmed it is solved"
 NOT_SOLVED = "客户反馈未解决 the customer says it is not solved"
 UNANSWERED = "客户未在确认期内答复,自动结案 (no answer within the confirmation window)"
-SYSTEM = "system"
 
 
 class NotAwaiting(DomainError):

@@ -23,6 +23,10 @@ class CaseNotFound(DomainError):
     pass
 
 
+#: The actor of what the clock does by itself (a confirmation window that passed).
+SYSTEM = "system"
+
+
 class NotDelivered(DomainError):
     """The customer's copy of a change could not be queued: the change is refused with it,
     since a reply recorded as given but never sent would stop the clock on a silence."""

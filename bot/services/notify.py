@@ -21,7 +21,7 @@ from bot.flows.texts import convert, pick_language, text
 from bot.logsafe import log_failure
 from bot.messages import Button, OutgoingMessage
 from bot.outgoing import TextLimits, enqueue
-from bot.services.model import Change, NotDelivered, Receipt
+from bot.services.model import SYSTEM, Change, NotDelivered, Receipt
 from storage.repositories import Tx
 from storage.schema import Row
 
@@ -29,6 +29,14 @@ log = logging.getLogger(__name__)
 
 #: The changes the customer is told about; the others are the desk's own business.
 TOLD = frozenset({Action.REPLY, Action.RESOLVE, Action.MARK_INVALID, Action.ESCALATE})
+
+
+def told(action: Action, actor: str) -> bool:
+    """Whether the customer hears of this change: the desk's replies and decisions, and a
+    closure the clock made because they did not answer (one they confirmed needs no word)."""
+    return action in TOLD or (action is Action.CLOSE and actor == SYSTEM)
+
+
 #: The resolution's buttons: ``c:ok:<number>:<token>`` (已解决) and ``c:no:…`` (未解决); the
 #: token names the resolution (``Closure.token``), so an earlier one's buttons are stale.
 CONFIRM_BUTTON = "c:"
@@ -68,6 +76,8 @@ class Notices:
                 return self._resolved(customer, lang, case, note)
             case Action.MARK_INVALID:
                 body = text(lang, "desk_invalid", number=case.number, explanation=note)
+            case Action.CLOSE:
+                body = text(lang, "desk_closed_unanswered", number=case.number)
             case _:
                 step = self.sla.policy.level(case.escalation_level)
                 due = self.escalation_promise(case, at).astimezone(self.tz)
