@@ -262,6 +262,7 @@ def staff_desk(kesu: Kesu, classifier: Classifier) -> Desk | None:
         text_limits=kesu.text_limits,
     )
     kesu.cases.listeners.append(desk.projection.on_change)
+    kesu.cases.sweep.reminders.append(desk.reminders.remind)
     return desk
 
 

@@ -20,6 +20,7 @@ from bot.desk.actions import REPLY_LIMIT, Actions
 from bot.desk.model import Details, Outcome, Staff
 from bot.desk.projection import Projection, mask_contact
 from bot.desk.queries import Queries
+from bot.desk.reminders import Reminders
 from bot.nlp.classifier import Classifier
 from bot.outgoing import TextLimits
 from bot.services import CaseService
@@ -32,6 +33,7 @@ __all__ = [
     "Outcome",
     "Projection",
     "Queries",
+    "Reminders",
     "Staff",
     "mask_contact",
 ]
@@ -39,7 +41,8 @@ __all__ = [
 
 class Desk:
     """One staff channel's desk. Not a listener by itself: ``app.py`` appends
-    ``desk.projection.on_change`` to the case service's listeners, in plain sight."""
+    ``desk.projection.on_change`` to the case service's listeners and ``desk.reminders.remind``
+    to its sweep's reminders, in plain sight."""
 
     def __init__(
         self,
@@ -55,6 +58,14 @@ class Desk:
         self.projection = Projection(
             cases.sla,
             classifier,
+            cases.clock.now,
+            channel=channel,
+            staff_channel=staff_channel,
+            text_limits=text_limits,
+        )
+        self.reminders = Reminders(
+            cases.sla,
+            self.projection,
             cases.clock.now,
             channel=channel,
             staff_channel=staff_channel,

@@ -117,6 +117,11 @@ class Projection:
         await self._staff(tx, f"{key}:line", line)
         return receipt
 
+    async def redraw(self, tx: Tx, case: Case, why: str) -> None:
+        """The card again with its countdown as of now (a reminder point, a breach: nothing
+        on the case changed, so ``why`` keys the edit)."""
+        await self._edit_card(tx, case, f"{self.channel}:case:{case.id}:v{case.version}:{why}")
+
     async def _edit_card(self, tx: Tx, case: Case, key: str) -> None:
         card = await self.card(tx, case)
         message = self._card_message(case, card)

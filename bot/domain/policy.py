@@ -296,12 +296,15 @@ class Policy(_Strict):
 
     closure: Closure = Closure()
 
-    # -- reminders before deadlines (issue 14): recorded by the sweep; sending comes later
+    # -- reminders before deadlines (issue 14 item 3): sent by the desk (bot/desk/reminders.py)
     class Reminders(_Strict):
         """Points before each deadline, in percent of its budget on the target's own clock;
-        the breach (100) is always a step of its own."""
+        the breach (100) is always a step of its own. ``digest_window`` (minutes): a person's
+        further reminders within the window of their first come as one digest at its end,
+        so a burst of complaints does not flood them (0: every reminder on its own)."""
 
         points: list[Annotated[int, Field(ge=1, le=99)]] = [50, 80]
+        digest_window: Annotated[int, Field(ge=0, le=24 * 60)] = 5
 
         @field_validator("points")
         @classmethod

@@ -4,8 +4,8 @@ it too (``kesu sweep --once``). It holds no state: the steps done are rows keyed
 deadline version, step), so a restart, a missed tick or a second instance sweeping at the same
 moment acts on each step once.
 
-A step's action is a handler by the deadline it belongs to; reminders only record themselves
-for now (sending them is issue 14 item 3, which adds its handlers to :attr:`Sweep.handlers`).
+A step's action is a handler by the deadline it belongs to; a reminder point or a breach calls
+:meth:`Sweep.remind`, which hands it to each staff desk's reminders (bot/desk/reminders.py).
 """
 
 from __future__ import annotations
@@ -45,11 +45,6 @@ class Acted:
     outcome: str  # what the handler did: recorded, closed, not closed …
 
 
-async def _recorded(tx: Tx, case: Case, step: Step) -> str:
-    """A reminder point or a breach: the row is the record; nothing is sent yet."""
-    return "recorded"
-
-
 @dataclass
 class Sweep:
     store: Store
@@ -57,10 +52,12 @@ class Sweep:
     closure: Closure
     batch: int = 100
     handlers: dict[str, Handler] = field(default_factory=dict)
+    #: Who hears of a reminder point or a breach (each staff desk's reminders, app.py).
+    reminders: list[Handler] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.handlers.setdefault(steps.FIRST_RESPONSE, _recorded)
-        self.handlers.setdefault(steps.RESOLUTION, _recorded)
+        self.handlers.setdefault(steps.FIRST_RESPONSE, self.remind)
+        self.handlers.setdefault(steps.RESOLUTION, self.remind)
         self.handlers.setdefault(steps.CONFIRM_TIMEOUT, self._confirm_timeout)
 
     async def once(self, now: datetime) -> list[Acted]:
@@ -104,6 +101,11 @@ class Sweep:
         left = steps.next_due(found, set(done) | {key for key, _, _ in rows})
         await tx.steps.set_next_due(case.id, case.deadline_version, left)
         return acted
+
+    async def remind(self, tx: Tx, case: Case, step: Step) -> str:
+        """A reminder point or a breach: the row is the record; each desk reminds its people."""
+        outcomes = [await reminder(tx, case, step) for reminder in self.reminders]
+        return ", ".join(outcomes) or "recorded"
 
     async def _confirm_timeout(self, tx: Tx, case: Case, step: Step) -> str:
         """Nobody answered the resolution within the window: the case closes, as such."""

@@ -212,6 +212,18 @@ _SUPERSEDE = (
     )
     .values(status=SUPERSEDED)
 )
+_WAITING = (
+    select(outbox.c.id, outbox.c.dedupe_key, outbox.c.payload)
+    .where(
+        outbox.c.status == PENDING,
+        outbox.c.attempts == 0,
+        outbox.c.channel == bindparam("b_channel"),
+        outbox.c.recipient == bindparam("b_recipient"),
+        outbox.c.dedupe_key.like(bindparam("b_like")),
+    )
+    .order_by(outbox.c.id.desc())
+    .limit(1)
+)
 _RETRY = (
     update(outbox)
     .where(_BY_ID, outbox.c.status.in_([PENDING, FAILED, DROPPED]))
@@ -331,6 +343,12 @@ class Outbox(Repo):
         ``dedupe_like`` is a LIKE pattern over dedupe keys."""
         params = {"b_channel": channel, "b_recipient": recipient, "b_like": dedupe_like}
         return await self.session.modify(_SUPERSEDE, params)
+
+    async def waiting(self, channel: str, recipient: str, dedupe_like: str) -> Row | None:
+        """The newest message queued and never tried whose key matches ``dedupe_like`` (id,
+        key, payload): one that a newer message may combine and :meth:`supersede`."""
+        params = {"b_channel": channel, "b_recipient": recipient, "b_like": dedupe_like}
+        return (await self.session.execute(_WAITING, params)).first()
 
     async def mark_failed(self, message_id: int, error: str, *, counted: bool = False) -> None:
         """Given up for good — a dead letter (e.g. the customer blocked the bot); kept for

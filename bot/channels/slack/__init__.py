@@ -148,6 +148,7 @@ class SlackChannel:
             roles=roles,
             ttl=membership_ttl,
         )
+        desk.reminders.roles = self.roles  # whom the desk's reminders name for a role
         self.teller = Teller(self.client, staff_channel)
         self.handlers = Handlers(
             desk,

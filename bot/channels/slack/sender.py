@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels.slack.blocks import card_blocks, line_text
-from bot.channels.slack.text import esc
+from bot.channels.slack.text import desk_text, esc
 from bot.clock import Clock
 from bot.delivery import SendResult
 from bot.logsafe import log_failure
@@ -120,6 +120,8 @@ class Sender:
             return esc(message.text), None
         if card.get("kind") == "card":
             return esc(message.text), card_blocks(card, self.clock.now(), self.tz)
+        if card.get("kind") == "reminder":  # the desk's own words, naming people
+            return desk_text(message.text), None
         return line_text(card), None
 
     async def _update(

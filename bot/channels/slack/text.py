@@ -15,7 +15,7 @@ from datetime import UTC, datetime, tzinfo
 import regex
 
 CONTENT_SHOWN = 2500  # of the customer's words on the card; Details shows them all
-_ACTOR = re.compile(r"\{(slack:[UW][A-Z0-9]+|customer:[^{}]+|[a-z]+:[^{}]*)\}")
+_ACTOR = re.compile(r"\{(slack:[UWS][A-Z0-9]+|customer:[^{}]+|[a-z]+:[^{}]*)\}")
 #: One piece of Slack's markup (``<…>``, an entity) or of plain text: what a cut keeps whole.
 _MARKUP = re.compile(r"<([^<>]*)>|&(amp|lt|gt);")
 _ATOMS = regex.compile(r"<[^<>]*>|&(?:amp|lt|gt);|\X")
@@ -36,6 +36,8 @@ def actor_label(actor: str | None) -> str:
     """``slack:U1`` → a mention; customers and programs → words (already escaped)."""
     if not actor:
         return "未认领 unclaimed"
+    if actor.startswith("slack:S"):  # a user group (on duty, a role): Slack pings its members
+        return f"<!subteam^{actor.removeprefix('slack:')}>"
     if actor.startswith("slack:"):
         return f"<@{actor.removeprefix('slack:')}>"
     if actor.startswith("customer:"):
