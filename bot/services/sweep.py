@@ -57,10 +57,13 @@ class Sweep:
     closure: Closure
     batch: int = 100
     handlers: dict[str, Handler] = field(default_factory=dict)
+    #: What a breach (a point @100, the level's review) does: escalation.py's on_breach.
+    on_breach: Handler = _recorded
 
     def __post_init__(self) -> None:
-        self.handlers.setdefault(steps.FIRST_RESPONSE, _recorded)
-        self.handlers.setdefault(steps.RESOLUTION, _recorded)
+        self.handlers.setdefault(steps.FIRST_RESPONSE, self._deadline)
+        self.handlers.setdefault(steps.RESOLUTION, self._deadline)
+        self.handlers.setdefault(steps.REVIEW, self._deadline)
         self.handlers.setdefault(steps.CONFIRM_TIMEOUT, self._confirm_timeout)
 
     async def once(self, now: datetime) -> list[Acted]:
@@ -104,6 +107,12 @@ class Sweep:
         left = steps.next_due(found, set(done) | {key for key, _, _ in rows})
         await tx.steps.set_next_due(case.id, case.deadline_version, left)
         return acted
+
+    async def _deadline(self, tx: Tx, case: Case, step: Step) -> str:
+        """A reminder point is recorded; the breach escalates (issue 14 item 4)."""
+        if step.key == steps.key(step.deadline, steps.BREACH):
+            return await self.on_breach(tx, case, step)
+        return await _recorded(tx, case, step)
 
     async def _confirm_timeout(self, tx: Tx, case: Case, step: Step) -> str:
         """Nobody answered the resolution within the window: the case closes, as such."""

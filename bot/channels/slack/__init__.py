@@ -148,6 +148,7 @@ class SlackChannel:
             roles=roles,
             ttl=membership_ttl,
         )
+        desk.projection.people = self.roles.people  # whom a level's ping mentions
         self.teller = Teller(self.client, staff_channel)
         self.handlers = Handlers(
             desk,
