@@ -134,6 +134,9 @@ cases = Table(
     # every change that moves one; and the earliest step not done, NULL when nothing is due.
     Column("deadline_version", Integer, nullable=False, server_default="1"),
     Column("next_due", UtcDateTime),
+    # Since when the case is at its escalation level: the level's review time (主管 1 h) runs
+    # from it. NULL only for rows older than migration 0008 that it could not date.
+    Column("level_since", UtcDateTime),
     # The sweep's "what is due now?": only cases with something due are in it.
     Index(
         None,

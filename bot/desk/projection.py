@@ -25,6 +25,7 @@ from bot.messages import FollowUp, OutgoingMessage
 from bot.nlp.classifier import Classifier
 from bot.outgoing import TextLimits, enqueue
 from bot.services import Change, Receipt
+from bot.services.model import SYSTEM
 from storage.repositories import Tx
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,9 @@ class Projection:
         self.channel = channel  # the staff platform, e.g. "slack"
         self.staff_channel = staff_channel  # where cards go, e.g. a Slack channel id
         self.text_limits = text_limits or TextLimits()
+        #: Role → the people the staff channel mentions for it (its own ids: Slack U…/S…);
+        #: the channel fills it (KESU_SLACK_ROLES), so the desk stays channel-neutral.
+        self.people: Callable[[str], tuple[str, ...]] = lambda role: ()
 
     async def on_change(self, tx: Tx, change: Change) -> Receipt | None:
         """Card and thread line for one change; the receipt the customer's message carries."""
@@ -223,6 +227,7 @@ class Projection:
         if action is Action.ESCALATE:
             step = self.sla.policy.level(case.escalation_level)
             what = f"升级至 escalated to {step.name_zh} {step.name_en}"
+            extra = self._ping(case)
         elif action is Action.RESOLVE:
             what = f"已解决 resolved {OUTCOME_ZH.get(case.outcome or '', '')}".rstrip()
         elif action is Action.CORRECT:
@@ -232,10 +237,18 @@ class Projection:
             what = THREAD_LINES[action][1]
             if action is Action.ASSIGN:
                 extra["assignee"] = case.assignee or ""
+            if action is Action.NOTE and change.actor == SYSTEM:  # the clock re-notifies the level
+                extra = self._ping(case)
         else:
             return None
         icon = THREAD_LINES.get(action, ("📝", ""))[0]
         return self._line(change, icon, what, change.note, **extra)
+
+    def _ping(self, case: Case) -> dict[str, Any]:
+        """Whom the line mentions: the people of the case's level's role (none listed: the
+        line names the role, so staff see whom to list)."""
+        role = self.sla.policy.level(case.escalation_level).role
+        return {"role": role, "ping": list(self.people(role))}
 
     def _with_receipt(
         self, case: Case, line: OutgoingMessage, sent_text: str

@@ -237,6 +237,8 @@ class Case:
     # Which set of deadlines is current (bot/domain/steps.py) and the earliest step not done.
     deadline_version: int = 1
     next_due: datetime | None = None
+    # Since when the case is at ``escalation_level`` (its review deadline runs from it).
+    level_since: datetime | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Case:

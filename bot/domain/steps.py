@@ -20,6 +20,7 @@ from bot.domain.policy import Policy, Target
 FIRST_RESPONSE = "first_response"
 RESOLUTION = "resolution"
 CONFIRM_TIMEOUT = "confirm_timeout"
+REVIEW = "review"  # the level's own time to review a case that reached it (主管 1 h)
 BREACH = 100  # the point that is the deadline itself
 
 #: The fields whose change alters what is due: a change of any of them starts a new deadline
@@ -33,6 +34,7 @@ CLOCK_FIELDS = frozenset(
         "clock_paused_at",
         "resolved_at",
         "closed_at",
+        "level_since",  # a new level: its review deadline
     }
 )
 _WORKING = frozenset({Status.NEW, Status.CLAIMED, Status.IN_PROGRESS, Status.REOPENED})
@@ -83,7 +85,17 @@ def steps(case: Case, policy: Policy, calendar: BusinessCalendar) -> list[Step]:
             calendar=calendar,
             working_day=day,
         )
+        found += _review(case, policy, calendar)
     return sorted(found, key=lambda s: (s.at, s.key))
+
+
+def _review(case: Case, policy: Policy, calendar: BusinessCalendar) -> list[Step]:
+    """The level's review time (DOMAIN.md §4: the supervisor reviews within 1 h) runs from
+    when the case reached the level; its breach escalates again, like any other."""
+    review = policy.level(case.escalation_level).review_within
+    if review is None or case.level_since is None:
+        return []
+    return [Step(key(REVIEW, BREACH), REVIEW, review.due(calendar, case.level_since))]
 
 
 def _points(

@@ -29,12 +29,14 @@ from bot.outgoing import TextLimits
 from bot.services import due, opening
 from bot.services.changes import Changes
 from bot.services.closure import Closure
+from bot.services.escalation import Escalation, failed
 from bot.services.model import OUTCOMES, CaseEvent, CaseListener, Change, NewComplaint
 from bot.services.notify import Notices
 from bot.services.rules import corrected, reopened, require, resumed, validate_field
 from bot.services.sweep import Sweep
 from storage.db import Store
 from storage.repositories import Tx
+from storage.repositories.base import Conflict
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ class CaseService:
     notices: Notices = field(init=False)
     closure: Closure = field(init=False)  # the customer's answer to a resolution (闭环)
     sweep: Sweep = field(init=False)  # the clock's steps due now (the scheduler's job)
+    escalation: Escalation = field(init=False)  # on breach, on the third follow-up
     _changes: Changes = field(init=False)
 
     def __post_init__(self) -> None:
@@ -60,7 +63,9 @@ class CaseService:
         self.notices = Notices(self.sla, self.tz, self.default_language, self.text_limits)
         self._changes = Changes(self.store, self.clock, self.notices)
         self.closure = Closure(self.store, self.sla, self._changes)
-        self.sweep = Sweep(self.store, self.sla, self.closure)
+        self.escalation = Escalation(self.sla, self.clock, self.escalate, self.add_note)
+        self.sweep = Sweep(self.store, self.sla, self.closure, on_breach=self.escalation.on_breach)
+        self._changes.listeners.append(self.escalation.on_change)
 
     @property
     def listeners(self) -> list[CaseListener]:
@@ -160,13 +165,27 @@ class CaseService:
         *,
         tx: Tx | None = None,
     ) -> Case:
-        """The customer's further words or evidence, kept verbatim on the case (补充材料)."""
+        """The customer's further words or evidence, kept verbatim on the case (补充材料).
+        Their third follow-up without a staff answer escalates the case, in the same
+        transaction; if that fails, their words are kept all the same (logged)."""
         if blank(text) and not attachments:
             raise DomainError("nothing to add: the message has no text and no attachment")
-        return await self._changes.change(
-            number, Action.CUSTOMER_MESSAGE, actor, text or None, _nothing, tx=tx,
-            files=attachments,
-        )  # fmt: skip
+
+        async def work(t: Tx) -> Case:
+            case = await self._changes.change(
+                number, Action.CUSTOMER_MESSAGE, actor, text or None, _nothing, tx=t,
+                files=attachments,
+            )  # fmt: skip
+            try:
+                async with t.savepoint():
+                    await self.escalation.on_customer_message(t, case)
+            except Conflict:
+                raise  # PostgreSQL runs the whole transaction again
+            except Exception as exc:
+                failed(case, exc)
+            return case
+
+        return await self._changes.write(tx, work)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -308,8 +327,8 @@ class CaseService:
         chain = len(self.sla.policy.escalation)
 
         def changes(case: Case, now: datetime) -> dict[str, Any]:
-            return {"escalation_level": next_escalation_level(case.escalation_level, chain,
-                                                              case.number)}  # fmt: skip
+            level = next_escalation_level(case.escalation_level, chain, case.number)
+            return {"escalation_level": level, "level_since": now}
 
         return await self._changes.change(number, Action.ESCALATE, actor, note, changes, tx=tx)
 

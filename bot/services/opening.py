@@ -66,6 +66,7 @@ def row(
         "language": complaint.language,
         "assignee": None,
         "escalation_level": 0,
+        "level_since": sla_started_at,
         "reopen_count": 0,
         "repeat_of": repeat_of,
         "received_at": received_at,

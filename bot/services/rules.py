@@ -105,6 +105,7 @@ def reopened(sla: Sla, case: Case, now: datetime) -> dict[str, Any]:
         "assignee": None,
         "reopen_count": case.reopen_count + 1,
         "escalation_level": min(case.escalation_level + 1, sla.policy.top_level),
+        "level_since": now,
         "sla_started_at": now,
         "paused_seconds": 0,
         "paused_business_seconds": 0,

@@ -45,6 +45,11 @@ class Acted:
     outcome: str  # what the handler did: recorded, closed, not closed …
 
 
+async def _recorded(tx: Tx, case: Case, step: Step) -> str:
+    """No one to act: the step's row is the record."""
+    return "recorded"
+
+
 @dataclass
 class Sweep:
     store: Store
@@ -54,10 +59,13 @@ class Sweep:
     handlers: dict[str, Handler] = field(default_factory=dict)
     #: Who hears of a reminder point or a breach (each staff desk's reminders, app.py).
     reminders: list[Handler] = field(default_factory=list)
+    #: What a breach (a point @100, the level's review) does: escalation.py's on_breach.
+    on_breach: Handler = _recorded
 
     def __post_init__(self) -> None:
-        self.handlers.setdefault(steps.FIRST_RESPONSE, self.remind)
-        self.handlers.setdefault(steps.RESOLUTION, self.remind)
+        self.handlers.setdefault(steps.FIRST_RESPONSE, self._deadline)
+        self.handlers.setdefault(steps.RESOLUTION, self._deadline)
+        self.handlers.setdefault(steps.REVIEW, self._deadline)
         self.handlers.setdefault(steps.CONFIRM_TIMEOUT, self._confirm_timeout)
 
     async def once(self, now: datetime) -> list[Acted]:
@@ -106,6 +114,17 @@ class Sweep:
         """A reminder point or a breach: the row is the record; each desk reminds its people."""
         outcomes = [await reminder(tx, case, step) for reminder in self.reminders]
         return ", ".join(outcomes) or "recorded"
+
+    async def _deadline(self, tx: Tx, case: Case, step: Step) -> str:
+        """A point reminds the people on the case; the breach escalates (issue 14 item 4) and
+        then tells them it is overdue. The level's review deadline only escalates: its
+        reminder is the escalation's own ping of the level."""
+        outcomes = []
+        if step.key == steps.key(step.deadline, steps.BREACH):
+            outcomes.append(await self.on_breach(tx, case, step))
+        if step.deadline != steps.REVIEW and (self.reminders or not outcomes):
+            outcomes.append(await self.remind(tx, case, step))
+        return ", ".join(outcomes)
 
     async def _confirm_timeout(self, tx: Tx, case: Case, step: Step) -> str:
         """Nobody answered the resolution within the window: the case closes, as such."""

@@ -10,7 +10,8 @@ from datetime import datetime
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.channels.slack.roles import Roles, mention
+from bot.channels.slack.roles import Roles
+from bot.channels.slack.text import mention
 from bot.config import SettingsError, load_policy, settings_from_env
 from bot.domain.duty import people_of
 from tests.conftest import SHANGHAI

@@ -329,3 +329,50 @@ async def test_upgrade_from_0006_makes_every_working_case_due_for_its_first_swee
         assert await store.write(record) == set()  # once per (case, version, step)
     finally:
         await store.close()
+
+
+async def test_upgrade_from_0007_dates_each_case_at_its_level(backend: Backend) -> None:
+    """``level_since`` of existing cases: the last escalation or reopening, else the clock's
+    start; in place (SQLite: no table copy while events refer to cases)."""
+    at = datetime(2026, 11, 17, 6, 30, tzinfo=UTC)
+    store = backend.connect()
+    try:
+        assert await migrate.upgrade(store, "0007") == (None, "0007")
+
+        def populate(sync: Connection) -> list[int]:
+            customer_id = sync.execute(
+                insert(customers)
+                .values(channel="telegram", channel_user_id="42", created_at=at, updated_at=at)
+                .returning(customers.c.id)
+            ).scalar_one()
+            ids = [
+                    sync.execute(
+                        insert(cases)
+                        .values(
+                            number=f"TS2026111700{n}", customer_id=customer_id, channel="telegram",
+                            status="claimed", priority="C", severity="general", risk="none",
+                            category="other", subject="x", content="态度差",
+                            escalation_level=n - 1, reopen_count=0, received_at=at,
+                            sla_started_at=at, first_response_due=at, resolution_due=at,
+                            version=1, created_at=at, updated_at=at,
+                        )
+                        .returning(cases.c.id)
+                    ).scalar_one()
+                    for n in (1, 2)
+            ]  # fmt: skip
+            for when in (timedelta(hours=1), timedelta(hours=2)):
+                sync.execute(
+                    insert(case_events).values(
+                        case_id=ids[1], at=at + when, actor="system", action="escalate",
+                        from_status="claimed", to_status="claimed", changes={},
+                    )
+                )  # fmt: skip
+            return ids
+
+        ids = await store.write_sync(populate)
+        assert await migrate.upgrade(store) == ("0007", migrate.head_revision())
+        async with store.read() as tx:
+            rows = [await tx.cases.get(i) for i in ids]
+        assert [r["level_since"] for r in rows] == [at, at + timedelta(hours=2)]
+    finally:
+        await store.close()

@@ -149,6 +149,7 @@ class SlackChannel:
             ttl=membership_ttl,
         )
         desk.reminders.roles = self.roles  # whom the desk's reminders name for a role
+        desk.projection.people = self.roles.people  # whom a level's ping mentions
         self.teller = Teller(self.client, staff_channel)
         self.handlers = Handlers(
             desk,

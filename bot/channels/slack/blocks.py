@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
-from bot.channels.slack.text import actor_label, cut, desk_text, esc, quote
+from bot.channels.slack.text import actor_label, cut, desk_text, esc, mention, quote
 
 SECTION_LIMIT = 3000  # characters in a section's text
 
@@ -183,6 +183,10 @@ def line_text(card: dict[str, Any]) -> str:
     parts = [f"{card['icon']} {actor_label(card['actor'])} {desk_text(card['what'])}"]
     if card.get("assignee"):
         parts[0] += f" → {actor_label(card['assignee'])}"
+    if card.get("ping"):  # the level's people (KESU_SLACK_ROLES): Slack notifies them
+        parts[0] += " " + " ".join(mention(p) for p in card["ping"])
+    elif card.get("role"):
+        parts[0] += f" ({esc(card['role'])}: 未在 KESU_SLACK_ROLES 中配置人员 nobody listed)"
     if card.get("quote"):
         parts.append(quote(card["quote"], 3000))
     delivery = card.get("delivery")

@@ -26,6 +26,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels.slack.sender import NETWORK_ERRORS
+from bot.channels.slack.text import is_group
 from bot.desk import Staff
 
 log = logging.getLogger(__name__)
@@ -33,16 +34,6 @@ log = logging.getLogger(__name__)
 WAIT = 2.0  # seconds a lookup waits for Slack: under Slack's 3 s to acknowledge
 RETRY_SOON = 10.0  # seconds before asking again when Slack could not answer
 SUPERVISOR = "supervisor"  # the role KESU_SLACK_SUPERVISORS / _SUPERVISOR_GROUP fill
-
-
-def is_group(person: str) -> bool:
-    """A Slack user group id (S…) rather than a user id (U…, W…)."""
-    return person.startswith("S")
-
-
-def mention(person: str) -> str:
-    """How a message names someone the roles list: a user, or a whole user group."""
-    return f"<!subteam^{person}>" if is_group(person) else f"<@{person}>"
 
 
 class Roles:

@@ -45,6 +45,16 @@ def actor_label(actor: str | None) -> str:
     return esc(actor)
 
 
+def is_group(person: str) -> bool:
+    """A Slack user group id (S…) rather than a user id (U…, W…)."""
+    return person.startswith("S")
+
+
+def mention(person: str) -> str:
+    """How a message names someone the roles list: a user, or a whole user group."""
+    return f"<!subteam^{person}>" if is_group(person) else f"<@{person}>"
+
+
 def desk_text(text: str) -> str:
     """The desk's own words: escaped, then its ``{actor}`` tokens become mentions."""
     return _ACTOR.sub(lambda m: actor_label(m.group(1)), esc(text))
