@@ -18,7 +18,6 @@ from bot.domain.cases import (
     Action,
     Case,
     DomainError,
-    Status,
     next_escalation_level,
 )
 from bot.domain.numbers import CaseNumber, check_prefix, desk_day
@@ -30,8 +29,9 @@ from bot.services import due, opening
 from bot.services.changes import Changes
 from bot.services.closure import Closure
 from bot.services.escalation import Escalation, failed
-from bot.services.model import OUTCOMES, CaseEvent, CaseListener, Change, NewComplaint
+from bot.services.model import OUTCOMES, CaseListener, Change, NewComplaint
 from bot.services.notify import Notices
+from bot.services.reads import CaseReads
 from bot.services.rules import corrected, reopened, require, resumed, validate_field
 from bot.services.sweep import Sweep
 from storage.db import Store
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class CaseService:
+class CaseService(CaseReads):
     store: Store
     sla: Sla
     clock: Clock
@@ -186,48 +186,6 @@ class CaseService:
             return case
 
         return await self._changes.write(tx, work)
-
-    # -- reading -----------------------------------------------------------------------------
-
-    async def get(self, number: str, *, tx: Tx | None = None) -> Case:
-        async with self._changes.read(tx) as t:
-            return await self._changes.load(t, number)
-
-    async def list_cases(
-        self, *, statuses: list[Status] | None = None, limit: int = 50
-    ) -> list[Case]:
-        async with self.store.read() as tx:
-            rows = await tx.cases.search(
-                statuses=None if statuses is None else [s.value for s in statuses], limit=limit
-            )
-        return [Case.from_row(r) for r in rows]
-
-    async def history(self, number: str) -> list[CaseEvent]:
-        async with self.store.read() as tx:
-            case = await self._changes.load(tx, number)
-            rows = await tx.events.for_case(case.id)
-        return [CaseEvent.from_row(r) for r in rows]
-
-    async def customer_cases(
-        self,
-        channel: str,
-        channel_user_id: str,
-        *,
-        open_only: bool = False,
-        customer_id: int | None = None,
-        tx: Tx | None = None,
-    ) -> list[Case]:
-        """A customer's own cases, newest first; never anyone else's. ``customer_id``, when
-        the caller already knows it, saves looking the customer up again."""
-        async with self._changes.read(tx) as t:
-            if customer_id is None:
-                customer = await t.customers.find(channel, channel_user_id)
-                if customer is None:
-                    return []
-                customer_id = int(customer["id"])
-            statuses = [s.value for s in Status if s.is_open] if open_only else None
-            rows = await t.cases.search(customer_id=customer_id, statuses=statuses, limit=50)
-        return [Case.from_row(r) for r in rows]
 
     # -- lifecycle ---------------------------------------------------------------------------
 
