@@ -73,6 +73,9 @@ async def build(
     clock = clock or SystemClock()
     policy = load_policy(settings.policy_file)
     calendar = policy.calendar.build(settings.tz)
+    gap = policy.duty_gap() if upgrade else None
+    if gap:  # the start refuses what `kesu policy check` refuses: nobody to remind at night
+        raise DomainError(f"{settings.policy_file or 'built-in default policy'}: {gap}")
     # Only the start creates a database; an inspection finds one or says there is none.
     store = Store.connect(settings.database_url, create=upgrade)
     try:
