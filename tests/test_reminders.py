@@ -11,6 +11,7 @@ import pytest
 
 from bot.clock import FrozenClock
 from bot.desk import Desk
+from bot.desk.reminders import left_words
 from bot.domain.cases import Priority
 from bot.domain.policy import parse_policy
 from bot.domain.sla import Sla
@@ -207,3 +208,14 @@ async def test_a_priority_change_makes_new_reminders(
         f"⏰ {{{AGENT}}} 首次响应还剩 30 分钟 first response due in 30 min",
         f"⏰ {{{AGENT}}} 首次响应还剩 2 小时(工作时间 working time) first response due in 2 h",
     ]
+
+
+def test_the_time_left_is_said_to_the_second_under_a_minute() -> None:
+    """A policy in minutes reminds with seconds left, not "due now" half a minute early."""
+    assert left_words("first_response", timedelta(seconds=30), business=False) == (
+        "首次响应还剩 30 秒 first response due in 30 s"
+    )
+    assert left_words("first_response", timedelta(0), business=False).endswith("due now")
+    assert left_words("resolution", -timedelta(seconds=90), business=False) == (
+        "解决已超时 1 分钟 resolution overdue by 1 min"
+    )

@@ -59,7 +59,11 @@ class _Nobody:
 
 
 def span_words(span: timedelta) -> tuple[str, str]:
-    """(中文, English) for a positive span, to the minute: 1 天 2 小时 / 1 d 2 h."""
+    """(中文, English) for a positive span, to the minute: 1 天 2 小时 / 1 d 2 h; under a
+    minute (a policy in minutes), to the second: 30 秒 / 30 s."""
+    if span < timedelta(minutes=1):
+        seconds = max(int(span.total_seconds()), 0)
+        return f"{seconds} 秒", f"{seconds} s"
     minutes = max(int(span.total_seconds()) // 60, 0)
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
@@ -73,7 +77,7 @@ def span_words(span: timedelta) -> tuple[str, str]:
 def left_words(deadline: str, left: timedelta, *, business: bool) -> str:
     """首次响应还剩 1 小时 (first response due in 1 h), or at breach how late it is."""
     zh_name, en_name = DEADLINE_WORDS[deadline]
-    if left < timedelta(minutes=1) and left > -timedelta(minutes=1):
+    if abs(left) < timedelta(seconds=1):
         return f"{zh_name}已到时限 {en_name} due now"
     zh, en = span_words(abs(left))
     clock = "(工作时间 working time)" if business else ""
