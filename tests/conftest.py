@@ -7,11 +7,12 @@ Each PostgreSQL test gets a schema of its own, dropped afterwards.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -144,3 +145,13 @@ def dispatcher(
     """The dispatcher with every flow on a real store: what transcripts (tests/dialogue.py)
     talk to."""
     return Dispatcher(store, FlowDeps(service, classifier, sla, SHANGHAI), clock)
+
+
+@pytest.fixture(autouse=True)
+def keep_root_log_level() -> Iterator[None]:
+    """`kesu` commands set the root logger's level from KESU_LOG_LEVEL (a test invoking
+    `kesu run` leaves it at INFO); give it back, so no test sees another's logging."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    root.setLevel(level)

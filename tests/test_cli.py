@@ -28,15 +28,6 @@ from storage.migrate import head_revision
 from tests.conftest import SHANGHAI
 
 
-@pytest.fixture(autouse=True)
-def keep_root_log_level() -> Iterator[None]:
-    """The command sets the root logger's level from KESU_LOG_LEVEL; give it back."""
-    root = logging.getLogger()
-    level = root.level
-    yield
-    root.setLevel(level)
-
-
 @pytest.fixture
 def env(no_env_file: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("KESU_DATABASE_URL", f"sqlite:///{no_env_file / 'cli.db'}")
