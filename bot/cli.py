@@ -10,7 +10,6 @@ import asyncio
 import json
 import logging
 import signal
-import unicodedata
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -19,10 +18,10 @@ from typing import Any, TypeVar
 import click
 
 from bot import app, cli_nlp, cli_queues
+from bot.cli_policy import print_policy, width
 from bot.clock import SystemClock
 from bot.config import Settings, calendar_warnings, load_policy, redact_logs, settings_from_env
-from bot.domain.cases import STATUS_ZH, Case, DomainError, Priority, Status
-from bot.domain.policy import Policy, Target
+from bot.domain.cases import STATUS_ZH, Case, DomainError, Status
 from bot.domain.steps import CONFIRM_TIMEOUT
 from bot.nlp.classifier import Classifier
 from bot.services import CaseEvent
@@ -229,9 +228,9 @@ def case_show(number: str, as_json: bool) -> None:
         ("resolution due 解决时限", _local(found.resolution_due, tz)),
         ("clock 计时", "paused 暂停" if found.clock_paused_at else "running 计时中"),
     ]
-    width = max(_width(k) for k, _ in rows)
+    column = max(width(k) for k, _ in rows)
     for key, value in rows:
-        click.echo(f"{key}{' ' * (width - _width(key))}  {value}")
+        click.echo(f"{key}{' ' * (column - width(key))}  {value}")
     click.echo("\nhistory 处理记录:")
     for e in events:
         arrow = f"{e.from_status or '-'} -> {e.to_status}"
@@ -307,71 +306,14 @@ def policy_check(file: Path | None) -> None:
         raise click.ClickException(str(exc)) from exc
     gap = pol.duty_gap()
     click.echo(f"policy {path or 'built-in default'}: {'refused' if gap else 'OK'}")
-    _print_policy(pol)
+    print_policy(pol)
     for warning in calendar_warnings(calendar, SystemClock().now()):
         click.echo(f"warning: {warning}", err=True)
     if gap:  # after the table, so the operator sees the rota the gap is in
         raise click.ClickException(f"{path or 'built-in default'}: {gap}")
 
 
-def _print_policy(pol: Policy) -> None:
-    table = [("priority 优先级", "first response 首次响应", "resolution 解决")]
-    for p in Priority:
-        s = pol.sla[p]
-        table.append(
-            (f"{p.value} {s.name_zh} {s.name_en}", _target(s.first_response), _target(s.resolution))
-        )
-    widths = [max(_width(row[i]) for row in table) for i in range(2)]
-    click.echo()
-    for row in table:
-        cells = [f"{row[i]}{' ' * (widths[i] - _width(row[i]))}" for i in range(2)]
-        click.echo(f"{cells[0]}  {cells[1]}  {row[2]}")
-    hours = ", ".join(f"{a}-{b}" for a, b in pol.calendar.hours)
-    basis = "Chinese statutory calendar" if pol.calendar.statutory else "Monday-Friday"
-    click.echo(f"\nbusiness hours: {hours} on working days ({basis})")
-    if pol.calendar.years:
-        listed = ", ".join(str(y) for y in sorted(pol.calendar.years))
-        click.echo(f"years listed in the file: {listed}")
-    click.echo("\nescalation chain:")
-    for level, step in enumerate(pol.escalation):
-        parts = []
-        if step.review_within:
-            parts.append(f"review within {step.review_within.describe()}")
-        if step.escalate_after:
-            parts.append(f"escalate after {step.escalate_after.describe()}")
-        detail = "; ".join(parts) or "top of the chain"
-        click.echo(f"  {level}  {step.name_zh} ({step.name_en}): {detail}")
-        click.echo(
-            f"     role {step.role}; the customer is told 「{step.title_zh}」 / {step.title_en}"
-        )
-    _print_duty(pol)
-    review = "a supervisor reviews first" if pol.closure.review_before_confirm else "no review"
-    click.echo(
-        f"\nclosure 闭环: the customer confirms within {_target(pol.closure.confirm_within)}, "
-        f"else it closes on its own; {review}"
-    )
-
-
-def _print_duty(pol: Policy) -> None:
-    """The rota as the file gives it: every shift covering an instant counts, none = default."""
-    rows = [(s.describe(), ", ".join(s.who)) for s in pol.duty.shift]
-    rows.append(("default (no shift)", ", ".join(pol.duty.default) or "nobody"))
-    width = max(_width(when) for when, _ in rows)
-    click.echo("\non duty 值班 (shifts add up; roles' people are set per staff channel):")
-    for when, who in rows:
-        click.echo(f"  {when}{' ' * (width - _width(when))}  {who}")
-
-
-def _target(t: Target) -> str:
-    return f"{t.describe_zh()} / {t.describe()}"
-
-
 # -- helpers ----------------------------------------------------------------------------------
-
-
-def _width(text: str) -> int:
-    """Columns a terminal gives ``text``: CJK characters take two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def _local(instant: datetime | None, tz: Any) -> str:

@@ -1,0 +1,69 @@
+"""How `kesu policy check` prints a policy: the SLA table, business hours, the escalation chain
+with each level's role and customer-facing title, the duty rota and closure — in columns that
+stay aligned with CJK text. Apart from cli.py, which only parses and refuses."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import click
+
+from bot.domain.cases import Priority
+from bot.domain.policy import Policy, Target
+
+
+def print_policy(pol: Policy) -> None:
+    table = [("priority 优先级", "first response 首次响应", "resolution 解决")]
+    for p in Priority:
+        s = pol.sla[p]
+        table.append(
+            (f"{p.value} {s.name_zh} {s.name_en}", _target(s.first_response), _target(s.resolution))
+        )
+    widths = [max(width(row[i]) for row in table) for i in range(2)]
+    click.echo()
+    for row in table:
+        cells = [f"{row[i]}{' ' * (widths[i] - width(row[i]))}" for i in range(2)]
+        click.echo(f"{cells[0]}  {cells[1]}  {row[2]}")
+    hours = ", ".join(f"{a}-{b}" for a, b in pol.calendar.hours)
+    basis = "Chinese statutory calendar" if pol.calendar.statutory else "Monday-Friday"
+    click.echo(f"\nbusiness hours: {hours} on working days ({basis})")
+    if pol.calendar.years:
+        listed = ", ".join(str(y) for y in sorted(pol.calendar.years))
+        click.echo(f"years listed in the file: {listed}")
+    click.echo("\nescalation chain:")
+    for level, step in enumerate(pol.escalation):
+        parts = []
+        if step.review_within:
+            parts.append(f"review within {step.review_within.describe()}")
+        if step.escalate_after:
+            parts.append(f"escalate after {step.escalate_after.describe()}")
+        detail = "; ".join(parts) or "top of the chain"
+        click.echo(f"  {level}  {step.name_zh} ({step.name_en}): {detail}")
+        click.echo(
+            f"     role {step.role}; the customer is told 「{step.title_zh}」 / {step.title_en}"
+        )
+    _print_duty(pol)
+    review = "a supervisor reviews first" if pol.closure.review_before_confirm else "no review"
+    click.echo(
+        f"\nclosure 闭环: the customer confirms within {_target(pol.closure.confirm_within)}, "
+        f"else it closes on its own; {review}"
+    )
+
+
+def _print_duty(pol: Policy) -> None:
+    """The rota as the file gives it: every shift covering an instant counts, none = default."""
+    rows = [(s.describe(), ", ".join(s.who)) for s in pol.duty.shift]
+    rows.append(("default (no shift)", ", ".join(pol.duty.default) or "nobody"))
+    column = max(width(when) for when, _ in rows)
+    click.echo("\non duty 值班 (shifts add up; roles' people are set per staff channel):")
+    for when, who in rows:
+        click.echo(f"  {when}{' ' * (column - width(when))}  {who}")
+
+
+def _target(t: Target) -> str:
+    return f"{t.describe_zh()} / {t.describe()}"
+
+
+def width(text: str) -> int:
+    """Columns a terminal gives ``text``: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
