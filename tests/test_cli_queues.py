@@ -14,7 +14,7 @@ import pytest
 from bot import app
 from bot.config import Settings
 from storage.repositories import Tx
-from tests.test_cli import env, keep_root_log_level, kesu  # noqa: F401 (fixtures)
+from tests.test_cli import env, kesu  # noqa: F401 (fixtures)
 
 
 def seed() -> tuple[int, int]:
