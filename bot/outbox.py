@@ -20,6 +20,9 @@ May be sent twice (platforms offer no idempotency key): one sent but not recorde
 process died (at most RECORD_BATCH per platform), sent again by whoever takes its recipient
 over (at once on the same host, ``bot/owners.py``; after the lease elsewhere); one cut off at
 ``send_timeout`` that had arrived; one whose worker froze past its lease meanwhile.
+
+One module though past 400 lines: claim, send and record are one loop sharing the claim's
+state (leases, pace, the batch); the outcome bookkeeping is the part to move out if it grows.
 """
 
 from __future__ import annotations
