@@ -62,7 +62,7 @@ class CaseService(CaseReads):
         check_prefix(self.prefix)
         self.notices = Notices(self.sla, self.tz, self.default_language, self.text_limits)
         self._changes = Changes(self.store, self.clock, self.notices)
-        self.closure = Closure(self.store, self.sla, self._changes)
+        self.closure = Closure(self.sla, self._changes)
         self.escalation = Escalation(self.sla, self.clock, self.escalate, self.add_note)
         self.sweep = Sweep(self.store, self.sla, self.closure, on_breach=self.escalation.on_breach)
         self._changes.listeners.append(self.escalation.on_change)

@@ -9,7 +9,6 @@ it is a normal case event with the version check.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,10 +18,7 @@ from bot.domain.sla import Sla
 from bot.services.changes import Changes
 from bot.services.model import SYSTEM
 from bot.services.rules import reopened
-from storage.db import Store
 from storage.repositories import Tx
-
-log = logging.getLogger(__name__)
 
 CONFIRMED = "客户确认 the customer confirmed it is solved"
 NOT_SOLVED = "客户反馈未解决 the customer says it is not solved"
@@ -35,7 +31,6 @@ class NotAwaiting(DomainError):
 
 @dataclass
 class Closure:
-    store: Store
     sla: Sla
     changes: Changes
 

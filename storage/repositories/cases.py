@@ -44,12 +44,6 @@ _ABOVE_LEVEL = (
     .order_by(cases.c.id)
     .limit(bindparam("limit"))
 )
-_IN_STATUS = (
-    select(cases)
-    .where(cases.c.status == bindparam("status"), cases.c.id > bindparam("after"))
-    .order_by(cases.c.id)
-    .limit(bindparam("limit"))
-)
 _WITHOUT_KEYWORDS = (
     select(cases.c.id, cases.c.content, cases.c.category)
     .where(cases.c.keywords.is_(None), cases.c.id > bindparam("after"))
@@ -134,12 +128,6 @@ class Cases(Repo):
         """Cases in ``statuses`` stored at an escalation level above ``level``."""
         params = {"level": level, "statuses": list(statuses), "limit": limit}
         return (await self.session.execute(_ABOVE_LEVEL, params)).rows
-
-    async def in_status(self, status: str, after: int, limit: int) -> list[Row]:
-        """Cases in ``status`` with an id above ``after``, by id: a sweep pages through them
-        (the status leads the cases' indexes)."""
-        params = {"status": status, "after": after, "limit": limit}
-        return (await self.session.execute(_IN_STATUS, params)).rows
 
     async def without_keywords(self, after: int, limit: int) -> list[Row]:
         """Cases from before keywords were stored (id, content, category), oldest first."""
