@@ -37,7 +37,11 @@ def print_policy(pol: Policy) -> None:
             parts.append(f"review within {step.review_within.describe()}")
         if step.escalate_after:
             parts.append(f"escalate after {step.escalate_after.describe()}")
-        detail = "; ".join(parts) or "top of the chain"
+        if level == 0:
+            parts.append("its times are the SLA targets above")
+        elif level == pol.top_level:
+            parts.append("top of the chain")
+        detail = "; ".join(parts)
         click.echo(f"  {level}  {step.name_zh} ({step.name_en}): {detail}")
         click.echo(
             f"     role {step.role}; the customer is told 「{step.title_zh}」 / {step.title_en}"

@@ -1,6 +1,7 @@
 """Escalation on breach (issue 14 item 4): a breached deadline moves the case one level up
 once, on any number of sweepers and across interrupted sweeps; the customer hears the level's
-title and by when, never the reason; the level's review time is a deadline; the top level is
+title and by when, never the reason; the level's review time and its ``escalate_after`` are
+deadlines; the top level is
 re-notified at most once per working day; the third unanswered follow-up escalates once."""
 
 from __future__ import annotations
@@ -82,6 +83,40 @@ async def test_the_levels_review_time_is_a_deadline_unless_the_level_acts(
     assert (await escalations(service, number))[-1][1] == (
         "超时自动升级:本级未按时复核 escalated on breach: not reviewed in time"
     )
+
+
+async def test_a_case_unresolved_at_a_level_moves_up_after_its_escalate_after(
+    service: CaseService, clock: FrozenClock
+) -> None:
+    """DOMAIN.md §4: the supervisor reviews within 1 h; if still unresolved, the manager
+    within 4 h; the manager forms a task group within 24 h. A reviewed case is not exempt.
+    Priority C (resolution in 3 working days), so no SLA breach interferes."""
+    numbers = []
+    for user in ("42", "43"):
+        complaint = NewComplaint("telegram", user, "快递三天没更新物流", priority=Priority.C)
+        numbers.append((await service.open_case(complaint)).number)  # Tuesday 14:30
+    number, resolved = numbers
+    for each in numbers:
+        await service.escalate(each, AGENT, "客户要求主管处理")  # at 主管 from 14:30
+    clock.advance(timedelta(minutes=30))
+    await service.reply(number, "slack:USUPER01", "已安排站长核实")  # reviewed in time
+    await service.reply(resolved, "slack:USUPER01", "已核实")
+    await service.resolve(resolved, "slack:USUPER01", "已补发快递")
+    clock.advance(timedelta(hours=3, minutes=30))  # 18:30: 4 h at 主管
+    acted = [(a.number, a.step, a.outcome) for a in await service.sweep.once(clock.now())]
+    assert acted == [(number, "level@100", "escalated")]  # the resolved one waits for its customer
+    assert (await service.get(number)).escalation_level == 2  # 部门经理
+    assert (await escalations(service, number))[-1][1] == (
+        "超时自动升级:本级未能按时解决 escalated: unresolved at this level in time"
+    )
+    clock.advance(timedelta(hours=23, minutes=59))
+    assert [a.step for a in await service.sweep.once(clock.now())] == []
+    clock.advance(timedelta(minutes=1))  # 24 h at 部门经理: the task group
+    acted = [(a.number, a.step, a.outcome) for a in await service.sweep.once(clock.now())]
+    assert acted == [(number, "level@100", "escalated")]
+    assert (await service.get(number)).escalation_level == 3
+    clock.advance(timedelta(hours=12))  # the top has no escalate_after: nothing more moves it
+    assert await service.sweep.once(clock.now()) == []
 
 
 async def test_at_the_top_a_breach_re_notifies_once_per_working_day(

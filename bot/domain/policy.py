@@ -128,7 +128,8 @@ class PrioritySla(_Strict):
 
 
 class EscalationStep(_Strict):
-    """One level of the chain; ``escalate_after`` is how long a case may sit here unresolved.
+    """One level of the chain above the front line: ``review_within`` is its time to review a
+    case that reached it, ``escalate_after`` how long the case may sit here unresolved.
 
     ``role`` says whom the level pings (its people are listed per staff channel, in the
     settings); ``title_zh``/``title_en`` is what the customer is told handles the case now — a
@@ -218,6 +219,18 @@ class Policy(_Strict):
     def _chain(cls, value: list[EscalationStep]) -> list[EscalationStep]:
         if not value:
             raise ValueError("the escalation chain needs at least the front line")
+        first, top = value[0], value[-1]
+        if first.escalate_after is not None or first.review_within is not None:
+            raise ValueError(
+                f"escalation level 0 ({first.name_en}): the front line's times are the SLA "
+                "targets ([sla.*]); a case leaves it when one is breached, so escalate_after "
+                "and review_within are for the levels above it"
+            )
+        if len(value) > 1 and top.escalate_after is not None:
+            raise ValueError(
+                f"escalation level {len(value) - 1} ({top.name_en}) is the top of the chain: "
+                "there is no level to escalate_after to"
+            )
         return value
 
     @model_validator(mode="after")

@@ -21,6 +21,7 @@ FIRST_RESPONSE = "first_response"
 RESOLUTION = "resolution"
 CONFIRM_TIMEOUT = "confirm_timeout"
 REVIEW = "review"  # the level's own time to review a case that reached it (主管 1 h)
+LEVEL = "level"  # how long a case may sit at a level above the front line (escalate_after)
 BREACH = 100  # the point that is the deadline itself
 
 #: The fields whose change alters what is due: a change of any of them starts a new deadline
@@ -90,12 +91,21 @@ def steps(case: Case, policy: Policy, calendar: BusinessCalendar) -> list[Step]:
 
 
 def _review(case: Case, policy: Policy, calendar: BusinessCalendar) -> list[Step]:
-    """The level's review time (DOMAIN.md §4: the supervisor reviews within 1 h) runs from
-    when the case reached the level; its breach escalates again, like any other."""
-    review = policy.level(case.escalation_level).review_within
-    if review is None or case.level_since is None:
+    """The level's own times run from when the case reached it (DOMAIN.md §4: the supervisor
+    reviews within 1 h; if still unresolved, the manager within 4 h): the review time and
+    ``escalate_after``; the breach of either escalates again, like any other. The front line
+    has neither: its times are the SLA targets (the policy refuses them there)."""
+    if case.level_since is None or case.escalation_level == 0:
         return []
-    return [Step(key(REVIEW, BREACH), REVIEW, review.due(calendar, case.level_since))]
+    level = policy.level(case.escalation_level)
+    found = []
+    if level.review_within is not None:
+        at = level.review_within.due(calendar, case.level_since)
+        found.append(Step(key(REVIEW, BREACH), REVIEW, at))
+    if level.escalate_after is not None:
+        at = level.escalate_after.due(calendar, case.level_since)
+        found.append(Step(key(LEVEL, BREACH), LEVEL, at))
+    return found
 
 
 def _points(

@@ -33,6 +33,7 @@ NOTES = {
     steps.FIRST_RESPONSE: "超时自动升级:首次响应超时 escalated on breach: no first response",
     steps.RESOLUTION: "超时自动升级:处理超时 escalated on breach: not resolved in time",
     steps.REVIEW: "超时自动升级:本级未按时复核 escalated on breach: not reviewed in time",
+    steps.LEVEL: "超时自动升级:本级未能按时解决 escalated: unresolved at this level in time",
 }
 FOLLOW_UPS = "客户第三次催促未获答复 the customer's third follow-up has had no staff reply"
 AT_THE_TOP = "已在最高级别,再次通知 at the top of the chain: notified again"

@@ -33,6 +33,9 @@ SKIPPED = "skipped"  # replaced by a later point of the same deadline, never act
 #: second; more is downtime or a stopped scheduler).
 LATE_AFTER = timedelta(minutes=1)
 
+#: The level's own deadlines: their breach escalates, with no reminder of its own.
+_LEVEL_TIMES = frozenset({steps.REVIEW, steps.LEVEL})
+
 #: What a step does, in the sweep's transaction; returns a word for the report.
 Handler = Callable[[Tx, Case, Step], Awaitable[str]]
 
@@ -66,6 +69,7 @@ class Sweep:
         self.handlers.setdefault(steps.FIRST_RESPONSE, self._deadline)
         self.handlers.setdefault(steps.RESOLUTION, self._deadline)
         self.handlers.setdefault(steps.REVIEW, self._deadline)
+        self.handlers.setdefault(steps.LEVEL, self._deadline)
         self.handlers.setdefault(steps.CONFIRM_TIMEOUT, self._confirm_timeout)
 
     async def once(self, now: datetime) -> list[Acted]:
@@ -117,12 +121,12 @@ class Sweep:
 
     async def _deadline(self, tx: Tx, case: Case, step: Step) -> str:
         """A point reminds the people on the case; the breach escalates (issue 14 item 4) and
-        then tells them it is overdue. The level's review deadline only escalates: its
-        reminder is the escalation's own ping of the level."""
+        then tells them it is overdue. The level's own deadlines (review, escalate_after) only
+        escalate: their reminder is the escalation's own ping of the level."""
         outcomes = []
         if step.key == steps.key(step.deadline, steps.BREACH):
             outcomes.append(await self.on_breach(tx, case, step))
-        if step.deadline != steps.REVIEW and (self.reminders or not outcomes):
+        if step.deadline not in _LEVEL_TIMES and (self.reminders or not outcomes):
             outcomes.append(await self.remind(tx, case, step))
         return ", ".join(outcomes)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -45,7 +47,7 @@ def test_default_policy_has_the_domain_table() -> None:
     assert p.sla[Priority.B].resolution == Target(working_days=1)
     assert p.sla[Priority.C].resolution == Target(working_days=3)
     chain = [(s.escalate_after, s.review_within) for s in p.escalation]
-    assert [a.hours if a else None for a, _ in chain] == [2, 4, 24, None]
+    assert [a.hours if a else None for a, _ in chain] == [None, 4, 24, None]
     assert chain[1][1] == Target(hours=1, clock="calendar")
     assert p.calendar.hours == [("09:00", "18:00")]
 
@@ -130,12 +132,36 @@ def test_minutes_targets_parse() -> None:
     p = parse_policy(text)
     assert p.sla[Priority.A].first_response == Target(minutes=15, clock="calendar")
     assert p.sla[Priority.B].first_response == Target(minutes=5, clock="business")
-    step = parse_policy(
-        MINIMAL.replace(
-            'name_en = "front line"', 'name_en = "front line"\nescalate_after = { minutes = 30 }'
-        )
-    ).escalation[0]
-    assert step.escalate_after == Target(minutes=30)
+    step = parse_policy(MINIMAL + SUPERVISOR + "review_within = { minutes = 30 }\n").escalation[1]
+    assert step.review_within == Target(minutes=30)
+
+
+SUPERVISOR = """[[escalation]]
+name_zh = "主管"
+name_en = "supervisor"
+role = "supervisor"
+title_zh = "客服主管"
+title_en = "customer service supervisor"
+"""
+
+
+@pytest.mark.parametrize(
+    ("where", "key", "expected"),
+    [
+        (0, "escalate_after", "level 0 (front line): the front line's times are the SLA targets"),
+        (0, "review_within", "level 0 (front line): the front line's times are the SLA targets"),
+        (1, "escalate_after", "level 1 (supervisor) is the top of the chain"),
+    ],
+)
+def test_the_front_lines_times_are_the_sla_and_the_top_has_nowhere_to_go(
+    where: int, key: str, expected: str
+) -> None:
+    line = f"{key} = {{ hours = 2, clock = \"calendar\" }}\n"
+    text = MINIMAL + line + SUPERVISOR if where == 0 else MINIMAL + SUPERVISOR + line
+    with pytest.raises(DomainError, match=re.escape(expected)):
+        parse_policy(text)
+    # review_within at the top is its own time to review: allowed.
+    parse_policy(MINIMAL + SUPERVISOR + line.replace("escalate_after", "review_within"))
 
 
 @pytest.mark.parametrize(
