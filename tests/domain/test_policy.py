@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-
 from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -156,7 +155,7 @@ title_en = "customer service supervisor"
 def test_the_front_lines_times_are_the_sla_and_the_top_has_nowhere_to_go(
     where: int, key: str, expected: str
 ) -> None:
-    line = f"{key} = {{ hours = 2, clock = \"calendar\" }}\n"
+    line = f'{key} = {{ hours = 2, clock = "calendar" }}\n'
     text = MINIMAL + line + SUPERVISOR if where == 0 else MINIMAL + SUPERVISOR + line
     with pytest.raises(DomainError, match=re.escape(expected)):
         parse_policy(text)
