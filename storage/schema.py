@@ -137,6 +137,12 @@ cases = Table(
     # Since when the case is at its escalation level: the level's review time (主管 1 h) runs
     # from it. NULL only for rows older than migration 0008 that it could not date.
     Column("level_since", UtcDateTime),
+    # When the desk last wrote to the customer about the case (a reply, the resolution, an
+    # escalation notice …): an open case silent too long reminds its assignee (定期更新进展).
+    Column("customer_heard_at", UtcDateTime),
+    # When the customer was asked to confirm the resolution: their window runs from it (after
+    # the supervisor's approval when the policy reviews resolutions first).
+    Column("confirm_asked_at", UtcDateTime),
     # The sweep's "what is due now?": only cases with something due are in it.
     Index(
         None,

@@ -219,3 +219,38 @@ def test_the_time_left_is_said_to_the_second_under_a_minute() -> None:
     assert left_words("resolution", -timedelta(seconds=90), business=False) == (
         "解决已超时 1 分钟 resolution overdue by 1 min"
     )
+
+
+async def test_a_customer_who_heard_nothing_for_24_working_hours_has_their_assignee_reminded(
+    desk: Desk, service: CaseService, store: Store, clock: FrozenClock
+) -> None:
+    """定期更新进展: counted from the desk's last message to the customer, in working time; a
+    note among staff is not news for the customer; the reminder never escalates."""
+    opened = clock.now()  # Tuesday 14:30; C: resolution in 3 working days (Friday 14:30)
+    number = await open_case(service, Priority.C)
+    await service.claim(number, AGENT)
+    clock.set(opened + timedelta(minutes=30))
+    await service.reply(number, AGENT, "您好,我们正在核实")  # heard at 15:00
+    clock.set(opened + timedelta(days=1))
+    await service.add_note(number, AGENT, "已联系站长")  # staff only
+    friday_noon = opened + timedelta(days=3, hours=-2, minutes=-30)  # 24 working hours later
+    silence = [
+        s
+        for s in await sweep_at(service, clock, friday_noon - timedelta(minutes=1))
+        if s.startswith("silence")
+    ]
+    assert silence == []
+    assert "silence@100:reminded 1" in await sweep_at(service, clock, friday_noon)
+    said = (
+        "客户已 24 小时(工作时间)未获进展,请告知处理进展 "
+        "the customer has heard nothing for 24 h (business): update them"
+    )
+    assert [(p.text, p.thread) for p in (await posts(store)) if "未获进展" in p.text] == [
+        (f"⏰ {{{AGENT}}} {said} · {number}", True),
+        (f"⏰ {number} {said}", False),
+    ]
+    assert (await service.get(number)).escalation_level == 0
+    await service.reply(number, AGENT, "站长已同意退款,今天办理")  # a new silence starts
+    nxt = [s for s in await sweep_at(service, clock, friday_noon + timedelta(days=3))
+           if s.startswith("silence")]  # fmt: skip
+    assert nxt == []  # Monday noon: only 9 of 24 working hours

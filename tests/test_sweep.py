@@ -50,14 +50,17 @@ async def test_every_change_keeps_next_due_and_the_deadline_version(
     clock.advance(timedelta(minutes=10))
     await service.resume_clock(number, AGENT)
     assert (await service.get(number)).deadline_version == 4
-    await service.reply(number, AGENT, "您好,我们正在处理")
+    await service.reply(number, AGENT, "您好,我们正在处理")  # the customer heard: a new silence
+    assert (await service.get(number)).deadline_version == 5
+    await service.add_note(number, AGENT, "已联系站长")  # no news for the customer: same version
+    assert (await service.get(number)).deadline_version == 5
     await service.resolve(number, AGENT, "已道歉并补偿")
     case = await service.get(number)
-    assert case.deadline_version == 5
+    assert case.deadline_version == 6
     assert case.next_due == service.closure.confirm_due(case)
     await service.closure.not_solved(number, "customer:telegram:42", 0)
     case = await service.get(number)
-    assert case.deadline_version == 6
+    assert case.deadline_version == 7
     assert case.next_due is not None
     assert case.next_due > clock.now()
 

@@ -18,7 +18,7 @@ from typing import Any
 import phonenumbers
 
 from bot.desk.wording import OUTCOME_ZH, PRIORITY_ZH, THREAD_LINES
-from bot.domain.cases import SEVERITY_ZH, STATUS_ZH, Action, Case, allowed_actions
+from bot.domain.cases import SEVERITY_ZH, STATUS_ZH, Action, Case, Status, allowed_actions
 from bot.domain.sla import Sla
 from bot.logsafe import log_failure
 from bot.messages import FollowUp, OutgoingMessage
@@ -29,6 +29,10 @@ from bot.services.model import SYSTEM
 from storage.repositories import Tx
 
 log = logging.getLogger(__name__)
+
+#: The role that reviews resolutions when the policy asks (``review_before_confirm``): the
+#: desk's supervisors, who may also act on anyone's case.
+REVIEWER = "supervisor"
 
 #: Fields the card shows: a change to any of them edits the card.
 CARD_FIELDS = frozenset(
@@ -51,6 +55,7 @@ CARD_FIELDS = frozenset(
         "first_responded_at",
         "clock_paused_at",
         "outcome",
+        "resolution",
     }
 )
 
@@ -230,6 +235,9 @@ class Projection:
             extra = self._ping(case)
         elif action is Action.RESOLVE:
             what = f"已解决 resolved {OUTCOME_ZH.get(case.outcome or '', '')}".rstrip()
+            if case.status is Status.REVIEWING:  # review_before_confirm: the supervisors' turn
+                what += " · 待主管审核 awaiting a supervisor's review"
+                extra = {"role": REVIEWER, "ping": list(self.people(REVIEWER))}
         elif action is Action.CORRECT:
             fields = (f"{k}: {v[0]} → {v[1]}" for k, v in change.changes.items() if k != "status")
             what = f"更正 corrected {', '.join(fields)}"
@@ -239,6 +247,8 @@ class Projection:
                 extra["assignee"] = case.assignee or ""
             if action is Action.NOTE and change.actor == SYSTEM:  # the clock re-notifies the level
                 extra = self._ping(case)
+            if action is Action.SEND_BACK and case.assignee:  # the handler works on
+                extra["ping"] = [case.assignee.removeprefix(f"{self.channel}:")]
         else:
             return None
         icon = THREAD_LINES.get(action, ("📝", ""))[0]

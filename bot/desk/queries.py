@@ -12,8 +12,10 @@ from bot.domain.numbers import parse_case_number
 from bot.services import CaseEvent, CaseNotFound
 from storage.db import Store
 
-#: The work lists: open cases but the resolved ones, which wait for the customer (待客户确认).
-ACTIVE = [s for s in Status if s.is_open and s is not Status.RESOLVED]
+#: Resolved cases: a supervisor's review (待审核) or the customer's answer (待客户确认) is next.
+AWAITING = [Status.REVIEWING, Status.RESOLVED]
+#: The work lists: open cases but the resolved ones, listed apart.
+ACTIVE = [s for s in Status if s.is_open and s not in AWAITING]
 
 
 class Queries:
@@ -64,11 +66,11 @@ class Queries:
         return [Case.from_row(r) for r in rows]
 
     async def awaiting_customer(self, staff: Staff | None = None, limit: int = 20) -> list[Case]:
-        """Resolved cases waiting for the customer's 已解决 / 未解决 (待客户确认), newest
-        first; only the person's own with ``staff``."""
+        """Resolved cases waiting for a supervisor's review (待审核) or the customer's 已解决 /
+        未解决 (待客户确认), newest first; only the person's own with ``staff``."""
         async with self.store.read() as tx:
             rows = await tx.cases.search(
-                statuses=[Status.RESOLVED.value],
+                statuses=[s.value for s in AWAITING],
                 assignee=None if staff is None else staff.actor,
                 limit=limit,
             )

@@ -128,8 +128,14 @@ class Reminders:
         names = self.sla.policy.duty.on_duty(calendar, step.at)
         return tuple(f"{self.channel}:{p}" for p in people_of(names, self.roles))
 
-    async def _remind(self, tx: Tx, case: Case, step: Step) -> str:
-        now = self.now()
+    def _words(self, case: Case, step: Step, now: datetime) -> tuple[Target, str]:
+        """The step's target and what the reminder says of it."""
+        silence = self.sla.policy.reminders.silence
+        if step.deadline == steps.SILENCE and silence is not False:
+            return silence, (
+                f"客户已 {silence.describe_zh()}未获进展,请告知处理进展 "
+                f"the customer has heard nothing for {silence.describe()}: update them"
+            )
         first, resolution = self.sla.targets(case.priority)
         target, due = (
             (first, case.first_response_due)
@@ -137,7 +143,11 @@ class Reminders:
             else (resolution, case.resolution_due)
         )
         left = self.sla.remaining(target, due, now)
-        words = left_words(step.deadline, left, business=not target.on_calendar_clock)
+        return target, left_words(step.deadline, left, business=not target.on_calendar_clock)
+
+    async def _remind(self, tx: Tx, case: Case, step: Step) -> str:
+        now = self.now()
+        target, words = self._words(case, step, now)
         await self.projection.redraw(tx, case, f"dv{case.deadline_version}:{step.key}")
         base = f"{self.channel}:remind:{case.id}:dv{case.deadline_version}:{step.key}"
         people = self.people(case, step, target)

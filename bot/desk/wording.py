@@ -34,6 +34,8 @@ ACTION_ZH = {
     Action.CUSTOMER_MESSAGE: "客户补充",
     Action.REPLY: "回复客户",
     Action.OPEN: "受理",
+    Action.APPROVE: "审核通过",
+    Action.SEND_BACK: "退回",
 }
 OUTCOME_ZH = {
     "resolved": "已解决",
@@ -59,6 +61,8 @@ THREAD_LINES = {
     Action.RESUME_CLOCK: ("▶️", "恢复计时 clock resumed"),
     Action.START: ("📝", "开始处理 started"),
     Action.NOTE: ("📝", "备注 note"),
+    Action.APPROVE: ("👍", "审核通过,已请客户确认 approved; the customer is asked to confirm"),
+    Action.SEND_BACK: ("↩️", "退回重新处理 sent back to be worked on"),
 }
 #: What staff can do from the desk (bot/desk/actions.py): a refusal offers only these. Closing
 #: is the customer's answer (or the confirmation window's); the customer's words are theirs.
@@ -73,10 +77,15 @@ DESK_ACTIONS = frozenset(
         Action.RESOLVE,
         Action.MARK_INVALID,
         Action.CORRECT,
+        Action.APPROVE,
+        Action.SEND_BACK,
     }
 )
 NOT_STAFF = "你不是客服成员,不能查看或处理案件 (only desk members can see or act on cases)"
 ONLY_SUPERVISORS_ASSIGN = "只有主管可以转派 (only supervisors reassign cases)"
+ONLY_SUPERVISORS_REVIEW = (
+    "只有主管可以审核处理结果 (only supervisors approve or send back a resolution)"
+)
 EMPTY_REPLY = "回复内容不能为空 (the reply is empty)"
 
 
@@ -131,6 +140,8 @@ def explain(exc: IllegalTransition) -> str:
     hint = hints.get(exc.action, "")
     if exc.status is Status.RESOLVED:  # the customer's turn: 已解决 closes, 未解决 reopens
         hint = "等待客户确认,由客户结案或重新打开 (waiting for the customer to confirm)"
+    elif exc.status is Status.REVIEWING:  # the supervisor's turn
+        hint = "等待主管审核,由主管通过或退回 (waiting for a supervisor to approve or send back)"
     return (
         f"{exc.number} 当前「{STATUS_ZH[exc.status]}」,不能{ACTION_ZH[exc.action]}。"
         f"{hint} 现在可以:{allowed}"

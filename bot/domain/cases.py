@@ -20,6 +20,9 @@ class Status(StrEnum):
     CLAIMED = "claimed"  # 已认领: an owner is named
     IN_PROGRESS = "in_progress"  # 处理中: the customer has had a first response
     RESOLVED = "resolved"  # 已解决: staff say done, waiting for the customer to confirm
+    # 待审核: staff say done and the policy has a supervisor check it before the customer is
+    # asked (``[closure] review_before_confirm``); the customer has not been told yet.
+    REVIEWING = "reviewing"
     CLOSED = "closed"  # 已关闭: the customer confirmed (or the confirmation window passed)
     REOPENED = "reopened"  # 重新打开: bad revisit or repeat complaint; handling restarts
     INVALID = "invalid"  # 无效投诉: answered with an explanation and closed, still recorded
@@ -49,6 +52,8 @@ class Action(StrEnum):
     NOTE = "note"
     CUSTOMER_MESSAGE = "customer_message"  # the customer added words or evidence (补充)
     REPLY = "reply"  # staff wrote to the customer (the first one is the first response)
+    APPROVE = "approve"  # a supervisor passed the resolution: now the customer is asked
+    SEND_BACK = "send_back"  # 退回: a supervisor returned the resolution with a note
 
 
 class Priority(StrEnum):
@@ -93,6 +98,7 @@ STATUS_ZH = {
     Status.CLAIMED: "已认领",
     Status.IN_PROGRESS: "处理中",
     Status.RESOLVED: "已解决",
+    Status.REVIEWING: "待审核",
     Status.CLOSED: "已关闭",
     Status.REOPENED: "重新打开",
     Status.INVALID: "无效投诉",
@@ -101,6 +107,8 @@ STATUS_ZH = {
 _WORKING = frozenset({Status.CLAIMED, Status.IN_PROGRESS})
 _UNOWNED = frozenset({Status.NEW, Status.REOPENED})
 _OPEN = frozenset(s for s in Status if s.is_open)
+#: Staff say it is done: the customer's turn, or the supervisor's first.
+_DONE = frozenset({Status.RESOLVED, Status.REVIEWING})
 
 # action -> (states it is allowed in, resulting state or None for "unchanged")
 _RULES: dict[Action, tuple[frozenset[Status], Status | None]] = {
@@ -111,14 +119,16 @@ _RULES: dict[Action, tuple[frozenset[Status], Status | None]] = {
     Action.RESOLVE: (_WORKING, Status.RESOLVED),
     Action.CLOSE: (frozenset({Status.RESOLVED}), Status.CLOSED),
     Action.REOPEN: (frozenset({Status.RESOLVED, Status.CLOSED}), Status.REOPENED),
-    Action.MARK_INVALID: (_OPEN - {Status.RESOLVED}, Status.INVALID),
-    Action.ESCALATE: (_OPEN - {Status.RESOLVED}, None),
+    Action.MARK_INVALID: (_OPEN - _DONE, Status.INVALID),
+    Action.ESCALATE: (_OPEN - _DONE, None),
     Action.CORRECT: (frozenset(Status), None),
-    Action.PAUSE_CLOCK: (_OPEN - {Status.RESOLVED}, None),
-    Action.RESUME_CLOCK: (_OPEN - {Status.RESOLVED}, None),
+    Action.PAUSE_CLOCK: (_OPEN - _DONE, None),
+    Action.RESUME_CLOCK: (_OPEN - _DONE, None),
     Action.NOTE: (frozenset(Status), None),
     Action.CUSTOMER_MESSAGE: (_OPEN, None),
     Action.REPLY: (_OPEN, None),  # from unowned or claimed it becomes in progress, see below
+    Action.APPROVE: (frozenset({Status.REVIEWING}), Status.RESOLVED),
+    Action.SEND_BACK: (frozenset({Status.REVIEWING}), Status.IN_PROGRESS),
 }
 
 
@@ -160,8 +170,12 @@ def allowed_actions(status: Status) -> list[Action]:
     return [a for a, (states, _) in _RULES.items() if status in states]
 
 
-def transition(status: Status, action: Action, number: str | None = None) -> Status:
-    """The state after ``action``; raises IllegalTransition naming state and action."""
+def transition(
+    status: Status, action: Action, number: str | None = None, *, review: bool = False
+) -> Status:
+    """The state after ``action``; raises IllegalTransition naming state and action.
+    ``review``: the policy has a supervisor check a resolution before the customer is asked
+    (DOMAIN.md §6: staff resolve, the monitor checks, the customer confirms)."""
     if action is Action.OPEN:
         raise IllegalTransition(status, action, number)  # a case is opened exactly once
     states, target = _RULES[action]
@@ -171,6 +185,8 @@ def transition(status: Status, action: Action, number: str | None = None) -> Sta
         return Status.CLAIMED
     if action is Action.REPLY and status in _UNOWNED | {Status.CLAIMED}:
         return Status.IN_PROGRESS  # answering the customer is working on the case
+    if action is Action.RESOLVE and review:
+        return Status.REVIEWING
     return status if target is None else target
 
 
@@ -239,6 +255,9 @@ class Case:
     next_due: datetime | None = None
     # Since when the case is at ``escalation_level`` (its review deadline runs from it).
     level_since: datetime | None = None
+    # When the desk last wrote to the customer about it; when they were asked to confirm.
+    customer_heard_at: datetime | None = None
+    confirm_asked_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Case:

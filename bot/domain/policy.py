@@ -296,16 +296,9 @@ class Policy(_Strict):
         (no answer closes it, recorded as such), and whether a supervisor checks first."""
 
         confirm_within: Target = Target(working_days=3)
+        #: A supervisor approves a resolution (then the customer is asked) or sends it back
+        #: with a note, before the customer hears of it (status 待审核 ``reviewing``).
         review_before_confirm: bool = False
-
-        @field_validator("review_before_confirm")
-        @classmethod
-        def _review_not_built(cls, value: bool) -> bool:
-            """Refused rather than ignored: a desk that asks for a check must not believe
-            it has one."""
-            if value:
-                raise ValueError("review before the customer confirms is not available yet")
-            return value
 
     closure: Closure = Closure()
 
@@ -318,6 +311,9 @@ class Policy(_Strict):
 
         points: list[Annotated[int, Field(ge=1, le=99)]] = [50, 80]
         digest_window: Annotated[int, Field(ge=0, le=24 * 60)] = 5
+        #: 定期更新进展: an open case's customer has heard nothing from the desk this long, so
+        #: whoever holds the case is reminded to update them; false = never.
+        silence: Target | Literal[False] = Target(hours=24)
 
         @field_validator("points")
         @classmethod

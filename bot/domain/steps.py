@@ -20,6 +20,7 @@ from bot.domain.policy import Policy, Target
 FIRST_RESPONSE = "first_response"
 RESOLUTION = "resolution"
 CONFIRM_TIMEOUT = "confirm_timeout"
+SILENCE = "silence"  # the customer has heard nothing for a while (定期更新进展): a reminder
 REVIEW = "review"  # the level's own time to review a case that reached it (主管 1 h)
 LEVEL = "level"  # how long a case may sit at a level above the front line (escalate_after)
 BREACH = 100  # the point that is the deadline itself
@@ -36,6 +37,8 @@ CLOCK_FIELDS = frozenset(
         "resolved_at",
         "closed_at",
         "level_since",  # a new level: its review deadline
+        "customer_heard_at",  # the desk wrote to the customer: the silence starts again
+        "confirm_asked_at",
     }
 )
 _WORKING = frozenset({Status.NEW, Status.CLAIMED, Status.IN_PROGRESS, Status.REOPENED})
@@ -58,8 +61,9 @@ def steps(case: Case, policy: Policy, calendar: BusinessCalendar) -> list[Step]:
     """Every step of the case's current deadline version, earliest first. A paused clock
     (等待客户) has none: its deadlines move when it resumes, which is a new version."""
     found: list[Step] = []
-    if case.status is Status.RESOLVED and case.resolved_at is not None:
-        at = policy.closure.confirm_within.due(calendar, case.resolved_at)
+    asked = case.confirm_asked_at or case.resolved_at
+    if case.status is Status.RESOLVED and asked is not None:
+        at = policy.closure.confirm_within.due(calendar, asked)
         found.append(Step(CONFIRM_TIMEOUT, CONFIRM_TIMEOUT, at))
     elif case.status in _WORKING and case.clock_paused_at is None:
         first, resolution = (
@@ -87,6 +91,7 @@ def steps(case: Case, policy: Policy, calendar: BusinessCalendar) -> list[Step]:
             working_day=day,
         )
         found += _review(case, policy, calendar)
+        found += _silence(case, policy, calendar)
     return sorted(found, key=lambda s: (s.at, s.key))
 
 
@@ -106,6 +111,17 @@ def _review(case: Case, policy: Policy, calendar: BusinessCalendar) -> list[Step
         at = level.escalate_after.due(calendar, case.level_since)
         found.append(Step(key(LEVEL, BREACH), LEVEL, at))
     return found
+
+
+def _silence(case: Case, policy: Policy, calendar: BusinessCalendar) -> list[Step]:
+    """定期更新进展: the customer of an open case has heard nothing from the desk for
+    ``[reminders] silence`` — a reminder to whoever holds it, never an escalation. Once per
+    silence: the desk's next message to them starts a new one."""
+    silence = policy.reminders.silence
+    heard = case.customer_heard_at or case.sla_started_at
+    if silence is False:
+        return []
+    return [Step(key(SILENCE, BREACH), SILENCE, silence.due(calendar, heard))]
 
 
 def _points(

@@ -100,6 +100,7 @@ ZH: dict[str, str] = {
     "status_claimed": "处理中",
     "status_in_progress": "处理中",
     "status_resolved": "已处理,待您确认",
+    "status_reviewing": "处理中",  # a supervisor checks the result before the customer hears it
     "status_closed": "已结案",
     "status_reopened": "重新处理中",
     "status_invalid": "已答复",
@@ -262,6 +263,7 @@ EN: dict[str, str] = {
     "status_claimed": "being handled",
     "status_in_progress": "being handled",
     "status_resolved": "handled, waiting for your confirmation",
+    "status_reviewing": "being handled",
     "status_closed": "closed",
     "status_reopened": "handled again",
     "status_invalid": "answered",

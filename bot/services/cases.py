@@ -236,16 +236,19 @@ class CaseService(CaseReads):
         *,
         tx: Tx | None = None,
     ) -> Case:
-        """Staff say it is done (处理结果); the customer is told and asked to confirm."""
+        """Staff say it is done (处理结果); the customer is told and asked to confirm — or,
+        when the policy has a supervisor check it first, once approved (``closure.py``)."""
         require(resolution, "resolve needs a resolution note (处理结果)")
         if outcome is not None and outcome not in OUTCOMES:
             raise DomainError(f"unknown outcome {outcome!r}; one of {', '.join(OUTCOMES)}")
+        review = self.sla.policy.closure.review_before_confirm
 
         def changes(case: Case, now: datetime) -> dict[str, Any]:
             return {
                 "resolution": resolution,
                 "outcome": outcome,
                 "resolved_at": now,
+                "confirm_asked_at": None if review else now,
                 "clock_paused_at": None,
             }
 

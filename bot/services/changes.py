@@ -58,8 +58,11 @@ class Changes:
 
         async def work(t: Tx) -> tuple[Case, Case]:
             case = await self.load(t, number, for_update=True)
-            new_status = transition(case.status, action, case.number)
+            review = self.notices.sla.policy.closure.review_before_confirm
+            new_status = transition(case.status, action, case.number, review=review)
             values = compute(case, now)
+            if told(action, actor, new_status):  # 定期更新进展: the silence counts from here
+                values["customer_heard_at"] = now
             if new_status is not case.status:
                 values["status"] = new_status.value
             diff = {
@@ -114,7 +117,7 @@ class Changes:
     async def _draw(
         self, tx: Tx, case: Case, action: Action, note: str | None, now: datetime, *, actor: str
     ) -> Notice | None:
-        if not told(action, actor):
+        if not told(action, actor, case.status):
             return None
         try:
             return await self.notices.draw(tx, case, action, note or "", now)

@@ -53,8 +53,11 @@ _REVIEWING = frozenset(
         Action.MARK_INVALID, Action.PAUSE_CLOCK, Action.CORRECT,
     }
 )  # fmt: skip
-#: What answers the customer: their follow-ups are counted from the last of these.
-_ANSWERED = frozenset({Action.REPLY.value, Action.RESOLVE.value, Action.MARK_INVALID.value})
+#: What answers the customer: their follow-ups are counted from the last of these (a
+#: resolution only once they received it: not while a supervisor reviews it).
+_ANSWERED = frozenset(
+    {Action.REPLY.value, Action.RESOLVE.value, Action.APPROVE.value, Action.MARK_INVALID.value}
+)
 
 
 class Act(Protocol):
@@ -87,11 +90,11 @@ class Escalation:
     async def on_customer_message(self, tx: Tx, case: Case) -> str | None:
         """The customer wrote again: on their third follow-up since the last staff answer,
         escalate once (the fourth does not escalate again)."""
-        if case.status is Status.RESOLVED:  # their message answers the resolution instead
+        if case.status in (Status.RESOLVED, Status.REVIEWING):  # resolved: no level to move
             return None
         count = 0
         for row in await tx.events.for_case(case.id):
-            if row["action"] in _ANSWERED:
+            if row["action"] in _ANSWERED and row["to_status"] != Status.REVIEWING.value:
                 count = 0
             elif row["action"] == Action.CUSTOMER_MESSAGE.value:
                 count += 1

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.domain.cases import Action, Case
+from bot.domain.cases import Action, Case, Status
 from bot.domain.sla import Sla
 from bot.flows.texts import convert, pick_language, text
 from bot.logsafe import log_failure
@@ -28,12 +28,18 @@ from storage.schema import Row
 log = logging.getLogger(__name__)
 
 #: The changes the customer is told about; the others are the desk's own business.
-TOLD = frozenset({Action.REPLY, Action.RESOLVE, Action.MARK_INVALID, Action.ESCALATE})
+TOLD = frozenset(
+    {Action.REPLY, Action.RESOLVE, Action.APPROVE, Action.MARK_INVALID, Action.ESCALATE}
+)
 
 
-def told(action: Action, actor: str) -> bool:
-    """Whether the customer hears of this change: the desk's replies and decisions, and a
-    closure the clock made because they did not answer (one they confirmed needs no word)."""
+def told(action: Action, actor: str, status: Status) -> bool:
+    """Whether the customer hears of this change (``status``: the case's after it): the
+    desk's replies and decisions, and a closure the clock made because they did not answer
+    (one they confirmed needs no word). A resolution a supervisor reviews first is told when
+    approved; one sent back never reaches them."""
+    if action is Action.RESOLVE and status is Status.REVIEWING:
+        return False
     return action in TOLD or (action is Action.CLOSE and actor == SYSTEM)
 
 
@@ -74,6 +80,8 @@ class Notices:
                 body = text(lang, "desk_reply", number=case.number, text=note)
             case Action.RESOLVE:
                 return self._resolved(customer, lang, case, note)
+            case Action.APPROVE:  # the resolution the supervisor passed, not their note
+                return self._resolved(customer, lang, case, case.resolution or note)
             case Action.MARK_INVALID:
                 body = text(lang, "desk_invalid", number=case.number, explanation=note)
             case Action.CLOSE:
@@ -92,7 +100,7 @@ class Notices:
 
     def _resolved(self, customer: Row, lang: str, case: Case, note: str) -> Notice:
         """The result, with 已解决 / 未解决 and the date an unanswered case closes."""
-        start = case.resolved_at or case.updated_at
+        start = case.confirm_asked_at or case.resolved_at or case.updated_at
         window = self.sla.policy.closure.confirm_within.due(self.sla.calendar, start)
         body = text(
             lang, "desk_resolved", number=case.number, resolution=note,

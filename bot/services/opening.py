@@ -67,6 +67,7 @@ def row(
         "assignee": None,
         "escalation_level": 0,
         "level_since": sla_started_at,
+        "customer_heard_at": now,  # the case number and the promised time, just sent
         "reopen_count": 0,
         "repeat_of": repeat_of,
         "received_at": received_at,

@@ -106,6 +106,8 @@ def reopened(sla: Sla, case: Case, now: datetime) -> dict[str, Any]:
         "reopen_count": case.reopen_count + 1,
         "escalation_level": min(case.escalation_level + 1, sla.policy.top_level),
         "level_since": now,
+        "customer_heard_at": now,  # the reopening is answered in their chat
+        "confirm_asked_at": None,
         "sla_started_at": now,
         "paused_seconds": 0,
         "paused_business_seconds": 0,

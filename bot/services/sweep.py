@@ -70,6 +70,7 @@ class Sweep:
         self.handlers.setdefault(steps.RESOLUTION, self._deadline)
         self.handlers.setdefault(steps.REVIEW, self._deadline)
         self.handlers.setdefault(steps.LEVEL, self._deadline)
+        self.handlers.setdefault(steps.SILENCE, self.remind)
         self.handlers.setdefault(steps.CONFIRM_TIMEOUT, self._confirm_timeout)
 
     async def once(self, now: datetime) -> list[Acted]:

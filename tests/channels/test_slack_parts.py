@@ -245,6 +245,6 @@ def test_resolved_cases_are_shown_apart_as_awaiting_the_customer() -> None:
     assert "超时" not in line
     view = kit.home_view([], [], now, SHANGHAI, [card])
     headers = [b["text"]["text"] for b in view["blocks"] if b["type"] == "header"]
-    assert headers[-1] == "待客户确认 Awaiting the customer"
+    assert headers[-1] == "待审核/待客户确认 Awaiting review or the customer"
     assert kit.awaiting_text([], now, SHANGHAI) == ""
     assert "TS20261117001" in kit.awaiting_text([card], now, SHANGHAI)

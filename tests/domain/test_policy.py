@@ -215,8 +215,10 @@ def test_closure_keys_default_and_are_checked() -> None:
         MINIMAL + '\n[closure]\nconfirm_within = { hours = 48, clock = "calendar" }\n'
     ).closure
     assert custom.confirm_within.hours == 48
-    with pytest.raises(DomainError, match=r"closure\.review_before_confirm: .*not available"):
-        parse_policy(MINIMAL + "\n[closure]\nreview_before_confirm = true\n")
+    reviewed = parse_policy(MINIMAL + "\n[closure]\nreview_before_confirm = true\n").closure
+    assert reviewed.review_before_confirm is True
+    with pytest.raises(DomainError, match=r"closure\.review_before_confirm"):
+        parse_policy(MINIMAL + '\n[closure]\nreview_before_confirm = "yes please"\n')
     with pytest.raises(DomainError, match=r"closure\.confirm_withn"):
         parse_policy(MINIMAL + "\n[closure]\nconfirm_withn = { working_days = 3 }\n")
     with pytest.raises(DomainError, match=r"closure\.confirm_within"):

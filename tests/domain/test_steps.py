@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 
 from bot.config import load_policy
 from bot.domain.cases import Case, Priority, Risk, Severity, Status
+from bot.domain.policy import Policy, Target
 from bot.domain.sla import Sla
-from bot.domain.steps import CONFIRM_TIMEOUT, next_due, passed, steps
+from bot.domain.steps import CONFIRM_TIMEOUT, SILENCE, next_due, passed, steps
 from tests.conftest import SHANGHAI
 
 POLICY = load_policy(None)
@@ -37,8 +38,13 @@ def case(priority: Priority, start: datetime, **fields: object) -> Case:
     return dataclasses.replace(base, **fields)  # type: ignore[arg-type]
 
 
-def table(c: Case) -> list[tuple[str, str]]:
-    return [(s.key, s.at.astimezone(SHANGHAI).isoformat()) for s in steps(c, POLICY, CALENDAR)]
+def table(c: Case, policy: Policy = POLICY, *, silence: bool = False) -> list[tuple[str, str]]:
+    """The case's steps; the silence reminder only when asked (most tests are about points)."""
+    return [
+        (s.key, s.at.astimezone(SHANGHAI).isoformat())
+        for s in steps(c, policy, CALENDAR)
+        if silence or s.deadline != SILENCE
+    ]
 
 
 def test_calendar_clock_points_fall_at_any_hour() -> None:
@@ -83,6 +89,7 @@ def test_points_follow_the_policy_and_the_pause_credit() -> None:
     start = local("2026-11-17T23:00")
     moved = case(Priority.A, start, first_response_due=start + timedelta(hours=2))
     found = [(s.key, s.at - start) for s in steps(moved, policy, CALENDAR)]
+    assert ("silence@100", timedelta(days=2, hours=16)) in found  # 24 working hours: Fri 15:00
     assert [f for f in found if f[0].startswith("first")] == [
         ("first_response@25", timedelta(hours=1, minutes=15)),  # 45 of 60 min left
         ("first_response@100", timedelta(hours=2)),
@@ -96,7 +103,27 @@ def test_answered_paused_resolved_and_closed_cases() -> None:
     assert table(case(Priority.C, start, clock_paused_at=start)) == []
     assert table(case(Priority.C, start, status=Status.CLOSED, closed_at=start)) == []
     resolved = case(Priority.C, start, status=Status.RESOLVED, resolved_at=start)
-    assert table(resolved) == [(CONFIRM_TIMEOUT, "2026-11-20T14:30:00+08:00")]
+    assert table(resolved, silence=True) == [(CONFIRM_TIMEOUT, "2026-11-20T14:30:00+08:00")]
+    # Asked later (a supervisor approved the resolution first): the window runs from then.
+    asked = dataclasses.replace(resolved, confirm_asked_at=start + timedelta(days=1))
+    assert table(asked) == [(CONFIRM_TIMEOUT, "2026-11-23T14:30:00+08:00")]
+
+
+def test_an_open_case_whose_customer_heard_nothing_reminds_once_per_silence() -> None:
+    """定期更新进展: 24 working hours after the desk last wrote to the customer (Tuesday
+    14:30 → Friday 11:30 on 9-hour days); a paused case (the customer's turn) has none; the
+    policy may turn it off or shorten it."""
+    start = local("2026-11-17T14:30")
+    answered = case(Priority.C, start, first_responded_at=start, status=Status.IN_PROGRESS)
+    assert ("silence@100", "2026-11-20T11:30:00+08:00") in table(answered, silence=True)
+    later = dataclasses.replace(answered, customer_heard_at=start + timedelta(days=1))
+    assert ("silence@100", "2026-11-23T11:30:00+08:00") in table(later, silence=True)
+    paused = dataclasses.replace(answered, clock_paused_at=start)
+    assert table(paused, silence=True) == []
+    off = POLICY.model_copy(update={"reminders": POLICY.Reminders(silence=False)})
+    assert all(k != "silence@100" for k, _ in table(answered, off, silence=True))
+    hour = POLICY.model_copy(update={"reminders": POLICY.Reminders(silence=Target(hours=1))})
+    assert ("silence@100", "2026-11-17T15:30:00+08:00") in table(answered, hour, silence=True)
 
 
 def test_next_due_and_after_downtime_only_the_latest_point_acts() -> None:

@@ -376,3 +376,57 @@ async def test_upgrade_from_0007_dates_each_case_at_its_level(backend: Backend) 
         assert [r["level_since"] for r in rows] == [at, at + timedelta(hours=2)]
     finally:
         await store.close()
+
+
+async def test_upgrade_from_0008_dates_what_the_customer_last_heard(backend: Backend) -> None:
+    """``customer_heard_at``: the desk's last message about the case, else the clock's start;
+    ``confirm_asked_at``: a resolved case was asked when resolved; working cases are swept
+    once after the upgrade (their next due instant no later than their first step)."""
+    at = datetime(2026, 11, 17, 6, 30, tzinfo=UTC)
+    store = backend.connect()
+    try:
+        assert await migrate.upgrade(store, "0008") == (None, "0008")
+
+        def populate(sync: Connection) -> list[int]:
+            customer_id = sync.execute(
+                insert(customers)
+                .values(channel="telegram", channel_user_id="42", created_at=at, updated_at=at)
+                .returning(customers.c.id)
+            ).scalar_one()
+            ids = [
+                sync.execute(
+                    insert(cases)
+                    .values(
+                        number=f"TS2026111700{n}", customer_id=customer_id, channel="telegram",
+                        status=status, priority="C", severity="general", risk="none",
+                        category="other", subject="x", content="态度差", escalation_level=0,
+                        reopen_count=0, received_at=at, sla_started_at=at, first_response_due=at,
+                        resolution_due=at, resolved_at=resolved, version=1, created_at=at,
+                        updated_at=at, next_due=at + timedelta(days=9),
+                    )
+                    .returning(cases.c.id)
+                ).scalar_one()
+                for n, status, resolved in (
+                    (1, "claimed", None), (2, "in_progress", None),
+                    (3, "resolved", at + timedelta(hours=5)),
+                )
+            ]  # fmt: skip
+            for action in ("reply", "note"):  # a note among staff is no news for the customer
+                sync.execute(
+                    insert(case_events).values(
+                        case_id=ids[1], at=at + timedelta(hours=3 if action == "note" else 2),
+                        actor="slack:U1", action=action, from_status="in_progress",
+                        to_status="in_progress", changes={},
+                    )
+                )  # fmt: skip
+            return ids
+
+        ids = await store.write_sync(populate)
+        assert await migrate.upgrade(store) == ("0008", migrate.head_revision())
+        async with store.read() as tx:
+            rows = [await tx.cases.get(i) for i in ids]
+        assert [r["customer_heard_at"] for r in rows] == [at, at + timedelta(hours=2), at]
+        assert [r["confirm_asked_at"] for r in rows] == [None, None, at + timedelta(hours=5)]
+        assert [r["next_due"] for r in rows] == [at, at, at + timedelta(days=9)]
+    finally:
+        await store.close()

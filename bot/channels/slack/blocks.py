@@ -25,6 +25,8 @@ MORE_ACTIONS: tuple[tuple[str, str, str], ...] = (
     ("priority", "🔺 改优先级 Priority", "correct"),
     ("category", "🏷️ 改类别 Category", "correct"),
     ("severity", "⚠️ 严重程度/人数 Severity", "correct"),
+    ("approve", "👍 审核通过 Approve", "approve"),
+    ("send_back", "↩️ 退回 Send back", "send_back"),
     ("assign", "👉 转派 Assign", "assign"),
     ("release", "↩️ 释放 Release", "release"),
 )
@@ -34,6 +36,7 @@ STATUS_ICON = {
     "claimed": "✋",
     "in_progress": "🛠️",
     "resolved": "✅",
+    "reviewing": "🔍",
     "closed": "🏁",
     "reopened": "🔁",
     "invalid": "🚫",
@@ -85,6 +88,12 @@ def deadline_line(card: dict[str, Any], now: datetime, tz: tzinfo) -> str:
         return "🏁 已结案 closed"
     if card["status"] == "resolved":
         return f"✅ 已解决,待客户确认 resolved {local(card['resolved_at'], tz)}"
+    if card["status"] == "reviewing":
+        return (
+            f"🔍 已解决,待主管审核 resolved {local(card['resolved_at'], tz)}, "
+            "awaiting a supervisor's review "
+            "(审核通过后才请客户确认 the customer is asked once approved)"
+        )
     paused = " ⏸️ 计时暂停 clock paused" if card["paused"] else ""
     resolution = datetime.fromisoformat(card["resolution_due"])
     if card["first_responded_at"] is None:
@@ -205,6 +214,8 @@ def case_line(card: dict[str, Any], now: datetime, tz: tzinfo) -> str:
     """One case in a list (/kesu, App Home)."""
     if card["status"] == "resolved":
         clock = "待客户确认 awaiting the customer"
+    elif card["status"] == "reviewing":
+        clock = "待主管审核 awaiting review"
     elif card["first_responded_at"] is None:
         due = datetime.fromisoformat(card["first_response_due"])
         clock = f"首次响应 {countdown(due, now)}"
@@ -224,11 +235,15 @@ def list_text(title: str, cards: Sequence[dict[str, Any]], now: datetime, tz: tz
     return "\n".join([f"*{title}*", *(case_line(c, now, tz) for c in cards)])
 
 
+AWAITING = "待审核/待客户确认 Awaiting review or the customer"
+
+
 def awaiting_text(cards: Sequence[dict[str, Any]], now: datetime, tz: tzinfo) -> str:
-    """Resolved cases, apart from the work list: the customer's turn (待客户确认)."""
+    """Resolved cases, apart from the work list: a supervisor's review (待审核) or the
+    customer's answer (待客户确认) comes next, not the handler's work."""
     if not cards:
         return ""
-    return "\n\n" + list_text("待客户确认 Awaiting the customer", cards, now, tz)
+    return "\n\n" + list_text(AWAITING, cards, now, tz)
 
 
 HELP = (
@@ -260,7 +275,7 @@ def home_view(
     blocks.extend(_home_rows(unclaimed, now, tz, "没有待认领的案件 Nothing unclaimed."))
     if awaiting:
         blocks.append({"type": "divider"})
-        blocks.append({"type": "header", "text": plain("待客户确认 Awaiting the customer", 150)})
+        blocks.append({"type": "header", "text": plain(AWAITING, 150)})
         blocks.extend(_home_rows(awaiting, now, tz, "")[:20])
     updated = f"更新于 updated {now.astimezone(tz):%m-%d %H:%M}"
     blocks.append({"type": "context", "elements": [mrkdwn(updated)]})

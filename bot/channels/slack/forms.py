@@ -33,6 +33,8 @@ ANSWER_FIELD = {
     "kesu_priority": "value",
     "kesu_category": "value",
     "kesu_severity": "value",
+    "kesu_approve": "reason",
+    "kesu_send_back": "reason",
 }
 OUTCOME_LABELS = {
     "resolved": "已解决 Resolved",
@@ -234,7 +236,34 @@ def action_modal(
                 _reason("备注 Note", optional=True),
             ]
             return _modal("kesu_assign", "转派 Assign", number, blocks, "转派 Assign")
+        case "approve" | "send_back":
+            return _review_modal(kind, card)
     raise ValueError(f"no form for {kind!r}")
+
+
+def _review_modal(kind: str, card: dict[str, Any]) -> dict[str, Any]:
+    """A supervisor's check of a resolution (review_before_confirm): what the customer would
+    receive, and a note — optional to approve, required to send back."""
+    outcome = card.get("outcome_zh") or ""
+    resolution = {
+        "type": "section",
+        "text": mrkdwn(
+            f"*处理结果 Resolution* {outcome}(通过后发给客户 sent to the customer once approved)"
+            f"\n{quote(card.get('resolution') or '', 2000)}"
+        ),
+    }
+    if kind == "approve":
+        note = _reason("审核意见 Note (kept in the history)", optional=True)
+        blocks = [_about(card), resolution, note]
+        return _modal("kesu_approve", "审核通过 Approve", card["number"], blocks, "通过 Approve")
+    note = _input(
+        "reason",
+        "退回说明 What is missing (the handler sees it)",
+        max_length=1000,
+        hint="客户不会收到这段文字。The customer does not receive it.",
+    )
+    blocks = [_about(card), resolution, note]
+    return _modal("kesu_send_back", "退回 Send back", card["number"], blocks, "退回 Send back")
 
 
 def details_modal(

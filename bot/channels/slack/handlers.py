@@ -69,7 +69,10 @@ class Handlers:
         app.action(kit.MORE)(self.more)
         app.shortcut("kesu_reply_message")(self.reply_shortcut)
         app.view("kesu_reply")(self.reply_submitted)
-        for kind in ("escalate", "resolve", "invalid", "priority", "category", "severity"):
+        for kind in (
+            "escalate", "resolve", "invalid", "priority", "category", "severity", "approve",
+            "send_back",
+        ):  # fmt: skip
             app.view(f"kesu_{kind}")(self.form_submitted)
         app.view("kesu_assign")(self.assign_submitted)
         app.command("/kesu")(self.command)
@@ -187,6 +190,10 @@ class Handlers:
                 outcome = await self.desk.actions.mark_invalid(
                     number, staff, reason, update_id=seen
                 )
+            case "approve":
+                outcome = await self.desk.actions.approve(number, staff, reason, update_id=seen)
+            case "send_back":
+                outcome = await self.desk.actions.send_back(number, staff, reason, update_id=seen)
             case "severity":
                 headcount = (forms.value(view, "headcount") or "").strip()
                 if headcount and not headcount.isdigit():
