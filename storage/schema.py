@@ -134,11 +134,13 @@ cases = Table(
     # every change that moves one; and the earliest step not done, NULL when nothing is due.
     Column("deadline_version", Integer, nullable=False, server_default="1"),
     Column("next_due", UtcDateTime),
-    # Since when the case is at its escalation level: the level's review time (主管 1 h) runs
-    # from it. NULL only for rows older than migration 0008 that it could not date.
+    # Since when the case is at its escalation level, moved on by time paused waiting for the
+    # customer: the level's review time (主管 1 h) and escalate_after run from it. NULL only
+    # for rows older than migration 0008 that it could not date.
     Column("level_since", UtcDateTime),
     # When the desk last wrote to the customer about the case (a reply, the resolution, an
-    # escalation notice …): an open case silent too long reminds its assignee (定期更新进展).
+    # escalation notice …; moved on by a pause): an open case silent too long reminds its
+    # assignee (定期更新进展).
     Column("customer_heard_at", UtcDateTime),
     # When the customer was asked to confirm the resolution: their window runs from it (after
     # the supervisor's approval when the policy reviews resolutions first).

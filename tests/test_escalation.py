@@ -119,6 +119,24 @@ async def test_a_case_unresolved_at_a_level_moves_up_after_its_escalate_after(
     assert await service.sweep.once(clock.now()) == []
 
 
+async def test_time_waiting_for_the_customer_does_not_count_at_a_level(
+    service: CaseService, clock: FrozenClock
+) -> None:
+    """A pause (等待客户) moves the level's times on by its length, like the SLA's."""
+    complaint = NewComplaint("telegram", "42", "快递三天没更新物流", priority=Priority.C)
+    number = (await service.open_case(complaint)).number  # Tuesday 14:30
+    await service.escalate(number, AGENT, "客户要求主管处理")  # 主管: escalate after 4 h
+    await service.reply(number, "slack:USUPER01", "请提供运单截图")  # reviewed
+    clock.advance(timedelta(hours=1))
+    await service.pause_clock(number, "slack:USUPER01", "等客户提供运单截图")
+    clock.advance(timedelta(hours=5))  # 20:30: the customer sends it
+    await service.resume_clock(number, "slack:USUPER01")
+    assert await service.sweep.once(clock.now()) == []  # 1 h of 4 used, not 6
+    clock.advance(timedelta(hours=3))  # 23:30: 4 h at 主管, pause excluded
+    acted = [(a.step, a.outcome) for a in await service.sweep.once(clock.now())]
+    assert acted == [("level@100", "escalated")]
+
+
 async def test_at_the_top_a_breach_re_notifies_once_per_working_day(
     service: CaseService, store: Store, clock: FrozenClock, classifier: Classifier
 ) -> None:

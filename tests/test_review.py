@@ -181,3 +181,19 @@ async def test_a_resolution_the_customer_never_received_is_no_answer_to_their_fo
     assert case.escalation_level == 1
     last = (await service.history(number))[-1]
     assert (last.action, last.actor) == ("escalate", "system")
+
+
+async def test_a_resolution_the_customer_receives_is_their_first_response(
+    desk: Desk, service: CaseService, clock: FrozenClock
+) -> None:
+    """Resolved without a reply first: the result is the desk's first answer — once it
+    reaches the customer, so under review only when approved (``service``: no review)."""
+    number = await resolved_for_review(desk)
+    assert (await desk.actions.cases.get(number)).first_responded_at is None
+    clock.advance(timedelta(minutes=5))
+    assert (await desk.actions.approve(number, SUPER, None)).ok
+    assert (await desk.actions.cases.get(number)).first_responded_at == clock.now()
+    other = (await service.open_case(NewComplaint("telegram", "43", "发票开错了"))).number
+    await service.claim(other, AGENT.actor)
+    await service.resolve(other, AGENT.actor, "已重开发票")
+    assert (await service.get(other)).first_responded_at == clock.now()

@@ -50,6 +50,7 @@ async def test_every_change_keeps_next_due_and_the_deadline_version(
     clock.advance(timedelta(minutes=10))
     await service.resume_clock(number, AGENT)
     assert (await service.get(number)).deadline_version == 4
+    clock.advance(timedelta(minutes=1))
     await service.reply(number, AGENT, "您好,我们正在处理")  # the customer heard: a new silence
     assert (await service.get(number)).deadline_version == 5
     await service.add_note(number, AGENT, "已联系站长")  # no news for the customer: same version

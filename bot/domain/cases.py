@@ -23,7 +23,7 @@ class Status(StrEnum):
     # 待审核: staff say done and the policy has a supervisor check it before the customer is
     # asked (``[closure] review_before_confirm``); the customer has not been told yet.
     REVIEWING = "reviewing"
-    CLOSED = "closed"  # 已关闭: the customer confirmed (or the confirmation window passed)
+    CLOSED = "closed"  # 已结案: the customer confirmed (or the confirmation window passed)
     REOPENED = "reopened"  # 重新打开: bad revisit or repeat complaint; handling restarts
     INVALID = "invalid"  # 无效投诉: answered with an explanation and closed, still recorded
 
@@ -99,7 +99,7 @@ STATUS_ZH = {
     Status.IN_PROGRESS: "处理中",
     Status.RESOLVED: "已解决",
     Status.REVIEWING: "待审核",
-    Status.CLOSED: "已关闭",
+    Status.CLOSED: "已结案",
     Status.REOPENED: "重新打开",
     Status.INVALID: "无效投诉",
 }

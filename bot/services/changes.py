@@ -30,6 +30,9 @@ from storage.repositories.base import Conflict
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+#: Changes whose message to the customer is the desk's answer: the first stops the
+#: first-response clock, like a reply (a case resolved without one was never "answered").
+ANSWERS = frozenset({Action.REPLY, Action.RESOLVE, Action.APPROVE, Action.MARK_INVALID})
 #: The values a change writes, from the case as it was and the time of the change.
 Compute = Callable[[Case, datetime], dict[str, Any]]
 
@@ -63,6 +66,8 @@ class Changes:
             values = compute(case, now)
             if told(action, actor, new_status):  # 定期更新进展: the silence counts from here
                 values["customer_heard_at"] = now
+                if action in ANSWERS and case.first_responded_at is None:
+                    values["first_responded_at"] = now  # a result is a response too
             if new_status is not case.status:
                 values["status"] = new_status.value
             diff = {

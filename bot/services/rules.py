@@ -141,4 +141,11 @@ def resumed(sla: Sla, case: Case, now: datetime) -> dict[str, Any]:
     }
     if case.first_responded_at is None:
         result["first_response_due"] = moved.first_response
+    # The level's times and the customer's silence get the pause too: time spent waiting
+    # for the customer neither escalates the case nor counts as leaving them without news.
+    waited = now - case.clock_paused_at
+    for name in ("level_since", "customer_heard_at"):
+        since = getattr(case, name)
+        if since is not None:
+            result[name] = min(since + waited, now)
     return result

@@ -291,7 +291,7 @@ async def test_a_real_kesu_run_closes_an_unanswered_resolution_on_its_own_clock(
                 ],
             )
             for card, number in ((alice_card, silent), (bob_card, confirming)):
-                shown = await card_shows(slack, card, f"🏁 {number} · 已关闭", "🏁 已结案 closed")
+                shown = await card_shows(slack, card, f"🏁 {number} · 已结案", "🏁 已结案 closed")
                 assert "认领 Claim" not in shown, shown  # nothing left to do but look
                 assert "回复客户 Reply" not in shown, shown
 

@@ -108,7 +108,7 @@ async def test_a_supervisor_sends_back_then_approves_and_only_then_the_customer_
 
     await alice.taps("已解决 ✅")
     assert f"投诉 {number} 已结案" in await alice.hears()
-    await card_shows(slack, card, "已关闭")
+    await card_shows(slack, card, "🏁 已结案 closed")
     history = await reviewing_desk.runtime.kesu.cases.history(number)  # type: ignore[union-attr]
     steps = {"resolve", "send_back", "approve", "close"}
     assert [e.action for e in history if e.action in steps] == [
