@@ -110,13 +110,15 @@ def case_values(sla: Sla, status: Status, priority: Priority, start: datetime) -
         "received_at": start, "sla_started_at": start, "keywords": ["态度", "多收"],
         "first_response_due": deadlines.first_response, "resolution_due": deadlines.resolution,
         "created_at": start, "updated_at": start, "number": "", "customer_id": 0,
+        "level_since": start, "customer_heard_at": start, "confirm_asked_at": None,
     }  # fmt: skip
     if status is not Status.NEW:
         values |= {"status": status.value, "assignee": AGENT}
     if status in (Status.IN_PROGRESS, Status.RESOLVED):
         values["first_responded_at"] = start + timedelta(minutes=20)
+        values["customer_heard_at"] = values["first_responded_at"]
     if status is Status.RESOLVED:
-        values["resolved_at"] = start + timedelta(hours=2)
+        values["resolved_at"] = values["confirm_asked_at"] = start + timedelta(hours=2)
     return values
 
 
