@@ -26,12 +26,13 @@ from enum import StrEnum
 from typing import Any
 
 from bot.clock import Clock
-from bot.flows import acks, closure, followup, intake, status, texts
+from bot.flows import acks, closure, followup, intake, status, survey, texts
 from bot.flows.base import Flow, FlowContext, FlowDeps, Flows, Turn
 from bot.flows.texts import LANGUAGE_NAMES, LANGUAGES, pick_language
 from bot.messages import Button, IncomingMessage, OutgoingMessage
 from bot.outgoing import TextLimits, enqueue
 from bot.services.notify import CONFIRM_BUTTON
+from bot.services.survey import SURVEY_BUTTON
 from storage.db import Store
 from storage.repositories import Tx
 from storage.schema import Row
@@ -39,7 +40,7 @@ from storage.schema import Row
 log = logging.getLogger(__name__)
 
 #: Every dialogue: /new and /start begin an intake; outside a dialogue, the follow-up decides.
-FLOWS = Flows((intake.FLOW, followup.FLOW), begin=intake.FLOW, idle=followup.FLOW)
+FLOWS = Flows((intake.FLOW, followup.FLOW, survey.FLOW), begin=intake.FLOW, idle=followup.FLOW)
 CANCEL_WORDS = frozenset({"取消", "cancel", "/cancel"})
 LANGUAGE_BUTTON = "lang:"  # + a code of LANGUAGES
 RESTART_BUTTON = "r:"  # + yes: or no: + the question's token (see _new)
@@ -235,6 +236,8 @@ async def _route(ctx: FlowContext, here: _Here | None) -> _Outcome:
         return await _set_language(ctx, msg.callback.removeprefix(LANGUAGE_BUTTON), here)
     if msg.callback and msg.callback.startswith(CONFIRM_BUTTON):  # 已解决 / 未解决
         return _keep(ctx, here, await closure.pressed(ctx))
+    if msg.callback and msg.callback.startswith(SURVEY_BUTTON):  # 回访
+        return await _survey(ctx, here)
     if msg.callback and msg.callback.startswith(RESTART_BUTTON):
         answered = await _restart_answered(ctx, here)
         if answered is not None:
@@ -257,6 +260,15 @@ async def _route(ctx: FlowContext, here: _Here | None) -> _Outcome:
     else:
         turn = await here.flow.step(here.state, ctx)
     return _moved(turn)
+
+
+async def _survey(ctx: FlowContext, here: _Here | None) -> _Outcome:
+    """A survey answer; in the middle of another dialogue (a new complaint) it stays there,
+    thanked instead of asked for a comment its next words would be mistaken for."""
+    turn = await survey.pressed(ctx)
+    if here is None or (turn.state is not None and here.flow is survey.FLOW):
+        return _moved(turn)
+    return _keep(ctx, here, turn.replies if turn.state is None else survey.aside(ctx))
 
 
 def _moved(turn: Turn) -> _Outcome:

@@ -145,6 +145,9 @@ cases = Table(
     # When the customer was asked to confirm the resolution: their window runs from it (after
     # the supervisor's approval when the policy reviews resolutions first).
     Column("confirm_asked_at", UtcDateTime),
+    # The revisit survey of the latest closure (bot/domain/survey.py SurveyState); NULL: the
+    # closure was not drawn for one (or the case never closed).
+    Column("survey", String(16)),
     # The sweep's "what is due now?": only cases with something due are in it.
     Index(
         None,
@@ -162,6 +165,20 @@ cases = Table(
 # timing, makes each step happen once on any number of instances. ``mark``: NULL = acted on
 # time; late = acted after its instant had long passed; skipped = replaced by a later point of
 # the same deadline (after downtime); carried = done in the previous deadline version.
+# The customer's answers to a revisit survey: one row per (case, closure round, question), so
+# an answer given twice keeps the first.
+survey_answers = Table(
+    "survey_answers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("case_id", Id, ForeignKey("cases.id"), nullable=False),
+    Column("round", Integer, nullable=False),  # the case's reopen_count when it closed
+    Column("question", String(16), nullable=False),
+    Column("value", Text, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    UniqueConstraint("case_id", "round", "question"),
+)
+
 case_steps = Table(
     "case_steps",
     metadata,

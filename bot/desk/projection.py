@@ -56,6 +56,7 @@ CARD_FIELDS = frozenset(
         "clock_paused_at",
         "outcome",
         "resolution",
+        "survey",
     }
 )
 
@@ -206,6 +207,10 @@ class Projection:
             "outcome": case.outcome,
             "outcome_zh": OUTCOME_ZH.get(case.outcome or ""),
             "actions": [a.value for a in allowed_actions(case.status)],
+            "survey": case.survey,
+            "survey_answers": (
+                await tx.surveys.of(case.id, case.reopen_count) if case.survey else {}
+            ),
         }
 
     @staticmethod

@@ -36,6 +36,7 @@ ACTION_ZH = {
     Action.OPEN: "受理",
     Action.APPROVE: "审核通过",
     Action.SEND_BACK: "退回",
+    Action.SURVEY: "回访",
 }
 OUTCOME_ZH = {
     "resolved": "已解决",
@@ -63,6 +64,7 @@ THREAD_LINES = {
     Action.NOTE: ("📝", "备注 note"),
     Action.APPROVE: ("👍", "审核通过,已请客户确认 approved; the customer is asked to confirm"),
     Action.SEND_BACK: ("↩️", "退回重新处理 sent back to be worked on"),
+    Action.SURVEY: ("📋", "客户回访 revisit survey"),
 }
 #: What staff can do from the desk (bot/desk/actions.py): a refusal offers only these. Closing
 #: is the customer's answer (or the confirmation window's); the customer's words are theirs.

@@ -54,6 +54,7 @@ class Action(StrEnum):
     REPLY = "reply"  # staff wrote to the customer (the first one is the first response)
     APPROVE = "approve"  # a supervisor passed the resolution: now the customer is asked
     SEND_BACK = "send_back"  # 退回: a supervisor returned the resolution with a note
+    SURVEY = "survey"  # 回访: the revisit after closure sent, answered, expired …
 
 
 class Priority(StrEnum):
@@ -129,6 +130,7 @@ _RULES: dict[Action, tuple[frozenset[Status], Status | None]] = {
     Action.REPLY: (_OPEN, None),  # from unowned or claimed it becomes in progress, see below
     Action.APPROVE: (frozenset({Status.REVIEWING}), Status.RESOLVED),
     Action.SEND_BACK: (frozenset({Status.REVIEWING}), Status.IN_PROGRESS),
+    Action.SURVEY: (frozenset({Status.CLOSED}), None),
 }
 
 
@@ -155,6 +157,7 @@ class IllegalTransition(DomainError):
 #: window closes it), only the customer adds their own words.
 NOT_BY_STAFF: dict[Action, str] = {
     Action.CLOSE: "the customer or the system",
+    Action.SURVEY: "the customer or the system",
     Action.CUSTOMER_MESSAGE: "the customer",
 }
 
@@ -258,6 +261,8 @@ class Case:
     # When the desk last wrote to the customer about it; when they were asked to confirm.
     customer_heard_at: datetime | None = None
     confirm_asked_at: datetime | None = None
+    # The revisit survey of the latest closure (bot/domain/survey.py), None when not drawn.
+    survey: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Case:

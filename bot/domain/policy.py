@@ -324,6 +324,27 @@ class Policy(_Strict):
 
     reminders: Reminders = Reminders()
 
+    # -- the revisit survey (回访, DOMAIN.md §6; bot/services/survey.py)
+    class Survey(_Strict):
+        """After closure: A/B and flagged cases always, C at ``sample_rate``; sent ``delay``
+        after the closure (in working time on the default business clock), reminded once
+        ``remind_after`` the sending, expired ``expire_after`` it."""
+
+        sample_rate: Annotated[float, Field(ge=0, le=1)] = 0.3
+        delay: Target = Target(hours=1)
+        remind_after: Target = Target(hours=24, clock="calendar")
+        expire_after: Target = Target(hours=72, clock="calendar")
+
+        @model_validator(mode="after")
+        def _remind_before_expiry(self) -> Self:
+            reminder = self.remind_after.budget(timedelta(hours=24))
+            expiry = self.expire_after.budget(timedelta(hours=24))
+            if reminder[0] == expiry[0] and reminder[1] >= expiry[1]:
+                raise ValueError("remind_after must be shorter than expire_after")
+            return self
+
+    survey: Survey = Survey()
+
 
 def parse_policy(text: str, source: str = "<policy>") -> Policy:
     """Parse and validate; every problem comes back as one DomainError naming the key."""

@@ -16,11 +16,14 @@ from datetime import datetime, timedelta
 from bot.domain.calendar import BusinessCalendar
 from bot.domain.cases import Case, Status
 from bot.domain.policy import Policy, Target
+from bot.domain.survey import SurveyState
 
 FIRST_RESPONSE = "first_response"
 RESOLUTION = "resolution"
 CONFIRM_TIMEOUT = "confirm_timeout"
 SILENCE = "silence"  # the customer has heard nothing for a while (定期更新进展): a reminder
+SURVEY = "survey"  # the revisit after closure: sent, reminded once, expired (services/survey.py)
+SURVEY_SEND, SURVEY_REMIND, SURVEY_EXPIRE = "survey@send", "survey@remind", "survey@expire"
 REVIEW = "review"  # the level's own time to review a case that reached it (主管 1 h)
 LEVEL = "level"  # how long a case may sit at a level above the front line (escalate_after)
 BREACH = 100  # the point that is the deadline itself
@@ -39,6 +42,7 @@ CLOCK_FIELDS = frozenset(
         "level_since",  # a new level: its review deadline
         "customer_heard_at",  # the desk wrote to the customer: the silence starts again
         "confirm_asked_at",
+        "survey",  # drawn at closure, sent, finished
     }
 )
 _WORKING = frozenset({Status.NEW, Status.CLAIMED, Status.IN_PROGRESS, Status.REOPENED})
@@ -62,7 +66,9 @@ def steps(case: Case, policy: Policy, calendar: BusinessCalendar) -> list[Step]:
     (等待客户) has none: its deadlines move when it resumes, which is a new version."""
     found: list[Step] = []
     asked = case.confirm_asked_at or case.resolved_at
-    if case.status is Status.RESOLVED and asked is not None:
+    if case.status is Status.CLOSED:
+        found += _survey(case, policy, calendar)
+    elif case.status is Status.RESOLVED and asked is not None:
         at = policy.closure.confirm_within.due(calendar, asked)
         found.append(Step(CONFIRM_TIMEOUT, CONFIRM_TIMEOUT, at))
     elif case.status in _WORKING and case.clock_paused_at is None:
@@ -111,6 +117,20 @@ def _review(case: Case, policy: Policy, calendar: BusinessCalendar) -> list[Step
         at = level.escalate_after.due(calendar, case.level_since)
         found.append(Step(key(LEVEL, BREACH), LEVEL, at))
     return found
+
+
+def _survey(case: Case, policy: Policy, calendar: BusinessCalendar) -> list[Step]:
+    """The revisit of a closed case drawn for one, while it waits or is out: one deadline, so
+    after downtime only the latest passed step acts (an expiry replaces the sending)."""
+    if case.survey not in (SurveyState.DUE, SurveyState.SENT) or case.closed_at is None:
+        return []
+    survey = policy.survey
+    send = survey.delay.due(calendar, case.closed_at)
+    return [
+        Step(SURVEY_SEND, SURVEY, send),
+        Step(SURVEY_REMIND, SURVEY, survey.remind_after.due(calendar, send)),
+        Step(SURVEY_EXPIRE, SURVEY, survey.expire_after.due(calendar, send)),
+    ]
 
 
 def _silence(case: Case, policy: Policy, calendar: BusinessCalendar) -> list[Step]:

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
+from bot.domain import steps
 from bot.domain.cases import (
     CORRECTABLE_FIELDS,
     Action,
@@ -33,6 +34,7 @@ from bot.services.model import OUTCOMES, CaseListener, Change, NewComplaint
 from bot.services.notify import Notices
 from bot.services.reads import CaseReads
 from bot.services.rules import corrected, reopened, require, resumed, validate_field
+from bot.services.survey import Surveys
 from bot.services.sweep import Sweep
 from storage.db import Store
 from storage.repositories import Tx
@@ -56,6 +58,7 @@ class CaseService(CaseReads):
     closure: Closure = field(init=False)  # the customer's answer to a resolution (闭环)
     sweep: Sweep = field(init=False)  # the clock's steps due now (the scheduler's job)
     escalation: Escalation = field(init=False)  # on breach, on the third follow-up
+    surveys: Surveys = field(init=False)  # the revisit after closure (回访)
     _changes: Changes = field(init=False)
 
     def __post_init__(self) -> None:
@@ -65,6 +68,8 @@ class CaseService(CaseReads):
         self.closure = Closure(self.sla, self._changes)
         self.escalation = Escalation(self.sla, self.clock, self.escalate, self.add_note)
         self.sweep = Sweep(self.store, self.sla, self.closure, on_breach=self.escalation.on_breach)
+        self.surveys = Surveys(self.sla, self._changes, self.text_limits, self.default_language)
+        self.sweep.handlers[steps.SURVEY] = self.surveys.on_step
         self._changes.listeners.append(self.escalation.on_change)
 
     @property

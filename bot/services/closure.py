@@ -20,6 +20,7 @@ from bot.domain.sla import Sla
 from bot.services.changes import Changes
 from bot.services.model import SYSTEM
 from bot.services.rules import reopened, require
+from bot.services.survey import drawn
 from storage.repositories import Tx
 
 APPROVED = "主管审核通过 approved by a supervisor"
@@ -99,7 +100,7 @@ class Closure:
 
         def changes(case: Case, now: datetime) -> dict[str, Any]:
             self._check(case, token)
-            return {"closed_at": now}
+            return {"closed_at": now} | drawn(self.sla, case)
 
         return await self.changes.change(number, Action.CLOSE, actor, CONFIRMED, changes, tx=tx)
 
@@ -126,6 +127,6 @@ class Closure:
 
         def changes(case: Case, now: datetime) -> dict[str, Any]:
             self._check(case, token)
-            return {"closed_at": now}
+            return {"closed_at": now} | drawn(self.sla, case)
 
         return await self.changes.change(number, Action.CLOSE, SYSTEM, UNANSWERED, changes, tx=tx)

@@ -27,7 +27,7 @@ _UNSAVED: dict[str, Any] = {
     "id": 0, "paused_seconds": 0, "paused_business_seconds": 0, "first_responded_at": None,
     "resolved_at": None, "closed_at": None, "clock_paused_at": None, "resolution": None,
     "outcome": None, "headcount": None, "version": 1, "deadline_version": 1, "next_due": None,
-    "confirm_asked_at": None,
+    "confirm_asked_at": None, "survey": None,
 }  # fmt: skip
 
 

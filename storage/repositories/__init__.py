@@ -27,6 +27,7 @@ from storage.repositories.inbox import Inbox
 from storage.repositories.outbox import Outbox
 from storage.repositories.refs import MessageRefs
 from storage.repositories.steps import CaseSteps
+from storage.repositories.surveys import SurveyAnswers
 
 __all__ = [
     "Attachments",
@@ -45,6 +46,7 @@ __all__ = [
     "Session",
     "StaleRow",
     "StorageError",
+    "SurveyAnswers",
     "Tx",
 ]
 
@@ -64,6 +66,7 @@ class Tx:
         "refs",
         "session",
         "steps",
+        "surveys",
     )
 
     def __init__(self, session: Session) -> None:
@@ -78,6 +81,7 @@ class Tx:
         self.attachments = Attachments(session)
         self.refs = MessageRefs(session)
         self.steps = CaseSteps(session)
+        self.surveys = SurveyAnswers(session)
 
     def savepoint(self) -> AbstractAsyncContextManager[None]:
         """A nested transaction: what is written inside is undone alone if it raises."""

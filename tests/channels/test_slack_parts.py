@@ -248,3 +248,25 @@ def test_resolved_cases_are_shown_apart_as_awaiting_the_customer() -> None:
     assert headers[-1] == "待审核/待客户确认 Awaiting review or the customer"
     assert kit.awaiting_text([], now, SHANGHAI) == ""
     assert "TS20261117001" in kit.awaiting_text([card], now, SHANGHAI)
+
+
+def test_the_card_shows_the_survey_and_its_answers_escaped() -> None:
+    now = datetime(2026, 11, 17, 8, 0, tzinfo=SHANGHAI)
+    card = card_with(
+        status="closed", status_zh="已结案", survey="answered",
+        survey_answers={"solved": "y", "solution": "4", "service": "5",
+                        "comment": "很好 <!channel> *谢谢*"},
+    )  # fmt: skip
+    blocks = kit.card_blocks(card, now, SHANGHAI)
+    line = blocks[-2]["elements"][0]["text"]
+    assert line == (
+        "📋 回访 survey: 已完成 answered\n问题是否解决 solved: 是 yes · 方案满意度 solution: 4 · "
+        "服务体验 service: 5 · 意见 comment: 很好 &lt;!channel&gt; *谢谢*"
+    )  # escaped as every customer word on the card: never a ping
+    unreachable = kit.survey_line(card_with(survey="unreachable", survey_answers={}))
+    assert unreachable == (
+        "📋 回访 survey: 无法联系客户,未发送 "
+        "unreachable: not sent (not counted in the response rate)"
+    )
+    plain_card = kit.card_blocks(card_with(), now, SHANGHAI)
+    assert "回访" not in str(plain_card)  # no survey: no line

@@ -14,6 +14,7 @@ from bot.dispatcher import FLOWS
 from bot.flows.base import Flow, FlowContext, Flows, Turn
 from bot.flows.followup import Followup
 from bot.flows.intake import Intake
+from bot.flows.survey import Survey
 
 
 async def _nothing(ctx: FlowContext) -> Turn:
@@ -56,11 +57,12 @@ def test_the_registry_refuses_two_flows_of_one_name() -> None:
 
 def test_stored_names_are_those_of_earlier_versions() -> None:
     """Conversation rows written before the flows became tables use these strings."""
-    assert [f.name for f in FLOWS.flows] == ["intake", "followup"]
+    assert [f.name for f in FLOWS.flows] == ["intake", "followup", "survey"]
     assert [s.value for s in Intake] == [
         "content", "category", "party", "reference", "contact", "outcome", "confirm", "edit",
     ]  # fmt: skip
     assert [s.value for s in Followup] == ["choose"]
+    assert [s.value for s in Survey] == ["comment"]
 
 
 def test_the_dispatcher_knows_no_flows_states_or_buttons() -> None:

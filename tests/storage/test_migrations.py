@@ -428,5 +428,9 @@ async def test_upgrade_from_0008_dates_what_the_customer_last_heard(backend: Bac
         assert [r["customer_heard_at"] for r in rows] == [at, at + timedelta(hours=2), at]
         assert [r["confirm_asked_at"] for r in rows] == [None, None, at + timedelta(hours=5)]
         assert [r["next_due"] for r in rows] == [at, at, at + timedelta(days=9)]
+        # 0010: their closures predate the draw, so no survey; the answers' table is there.
+        assert [r["survey"] for r in rows] == [None, None, None]
+        async with store.read() as tx:
+            assert await tx.surveys.of(ids[2], 0) == {}
     finally:
         await store.close()

@@ -159,8 +159,37 @@ def card_blocks(card: dict[str, Any], now: datetime, tz: tzinfo) -> list[dict[st
         resolution = f"*处理结果 Resolution* {outcome}\n{quote(card['resolution'], 1500)}"
         blocks.append({"type": "section", "text": mrkdwn(resolution)})
     blocks.append({"type": "context", "elements": [mrkdwn(deadline_line(card, now, tz))]})
+    if card.get("survey"):
+        blocks.append({"type": "context", "elements": [mrkdwn(survey_line(card))]})
     blocks.append(_card_actions(number, set(card["actions"])))
     return blocks
+
+
+SURVEY_STATES = {
+    "due": "待发送 to be sent",
+    "sent": "已发送,待回答 sent, awaiting answers",
+    "answered": "已完成 answered",
+    "reopened": "客户不满意,已重新处理 not satisfied: reopened",
+    "expired": "已过期未完成 expired unanswered",
+    "unreachable": "无法联系客户,未发送 unreachable: not sent (not counted in the response rate)",
+}
+SURVEY_QUESTIONS = {
+    "solved": "问题是否解决 solved",
+    "solution": "方案满意度 solution",
+    "service": "服务体验 service",
+    "comment": "意见 comment",
+}
+
+
+def survey_line(card: dict[str, Any]) -> str:
+    """📋 回访: its state and the answers so far (a comment cut to stay one line's worth)."""
+    state = SURVEY_STATES.get(str(card["survey"]), esc(str(card["survey"])))
+    answers = card.get("survey_answers") or {}
+    shown = []
+    for question, value in answers.items():
+        words = {"y": "是 yes", "n": "否 no"}.get(value, value)
+        shown.append(f"{SURVEY_QUESTIONS.get(question, esc(question))}: {esc(cut(words, 300, ''))}")
+    return "📋 回访 survey: " + state + ("\n" + " · ".join(shown) if shown else "")
 
 
 def _card_actions(number: str, actions: set[str]) -> dict[str, Any]:
