@@ -148,6 +148,8 @@ cases = Table(
     # The revisit survey of the latest closure (bot/domain/survey.py SurveyState); NULL: the
     # closure was not drawn for one (or the case never closed).
     Column("survey", String(16)),
+    # The party (被投诉对象) as cases count together for 热点 (bot/nlp/text.py party_key).
+    Column("party_key", String(256)),
     # The sweep's "what is due now?": only cases with something due are in it.
     Index(
         None,
@@ -158,6 +160,7 @@ cases = Table(
     Index(None, "status", "first_response_due"),
     Index(None, "status", "resolution_due"),
     Index(None, "customer_id", "status"),
+    Index(None, "category", "party_key", "received_at"),  # 热点: one party, one category
     Index(None, "received_at"),
 )
 

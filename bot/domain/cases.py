@@ -263,6 +263,8 @@ class Case:
     confirm_asked_at: datetime | None = None
     # The revisit survey of the latest closure (bot/domain/survey.py), None when not drawn.
     survey: str | None = None
+    # The party normalised (bot/nlp/text.py party_key): cases about one party count together.
+    party_key: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Case:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.domain.calendar import BusinessCalendar
-from bot.domain.cases import Case, Status
+from bot.domain.cases import Case, Severity, Status
 from bot.domain.policy import Policy, Target
 from bot.domain.survey import SurveyState
 
@@ -24,6 +24,9 @@ CONFIRM_TIMEOUT = "confirm_timeout"
 SILENCE = "silence"  # the customer has heard nothing for a while (定期更新进展): a reminder
 SURVEY = "survey"  # the revisit after closure: sent, reminded once, expired (services/survey.py)
 SURVEY_SEND, SURVEY_REMIND, SURVEY_EXPIRE = "survey@send", "survey@remind", "survey@expire"
+FLAG = "flag"  # 热点 after 7 days unresolved, 重大 after 30 (bot/services/flags.py)
+FLAG_HOT, FLAG_MAJOR = "flag@hot", "flag@major"
+UNRESOLVED_HOT, UNRESOLVED_MAJOR = timedelta(days=7), timedelta(days=30)
 REVIEW = "review"  # the level's own time to review a case that reached it (主管 1 h)
 LEVEL = "level"  # how long a case may sit at a level above the front line (escalate_after)
 BREACH = 100  # the point that is the deadline itself
@@ -98,6 +101,7 @@ def steps(case: Case, policy: Policy, calendar: BusinessCalendar) -> list[Step]:
         )
         found += _review(case, policy, calendar)
         found += _silence(case, policy, calendar)
+        found += _flags(case)
     return sorted(found, key=lambda s: (s.at, s.key))
 
 
@@ -131,6 +135,19 @@ def _survey(case: Case, policy: Policy, calendar: BusinessCalendar) -> list[Step
         Step(SURVEY_REMIND, SURVEY, survey.remind_after.due(calendar, send)),
         Step(SURVEY_EXPIRE, SURVEY, survey.expire_after.due(calendar, send)),
     ]
+
+
+def _flags(case: Case) -> list[Step]:
+    """Unresolved 7 days: 热点; 30 days: 重大 (DOMAIN.md §5), counted from the SLA clock's
+    start without the time paused waiting for the customer; none once the flag is that high.
+    One deadline: after downtime 重大 replaces 热点."""
+    start = case.sla_started_at + timedelta(seconds=case.paused_seconds)
+    found = []
+    if case.severity.rank < Severity.HOT.rank:
+        found.append(Step(FLAG_HOT, FLAG, start + UNRESOLVED_HOT))
+    if case.severity.rank < Severity.MAJOR.rank:
+        found.append(Step(FLAG_MAJOR, FLAG, start + UNRESOLVED_MAJOR))
+    return found
 
 
 def _silence(case: Case, policy: Policy, calendar: BusinessCalendar) -> list[Step]:

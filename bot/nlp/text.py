@@ -12,6 +12,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Iterable
+from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
@@ -41,6 +42,25 @@ class Normaliser:
 
     def __call__(self, text: str) -> str:
         return str(self._t2s.convert(unicodedata.normalize("NFKC", text))).casefold()
+
+
+#: What 被投诉对象 spellings may differ by and still be one party: spaces and punctuation.
+_PARTY_NOISE = re.compile(r"[\W_]+", re.UNICODE)
+PARTY_KEY_LENGTH = 256
+
+
+@cache
+def _normaliser() -> Normaliser:
+    return Normaliser()
+
+
+def party_key(party: str | None) -> str | None:
+    """The party (被投诉对象) as cases are counted together by it: NFKC, 繁→简, case
+    folded, without spaces or punctuation — 「三堰 加油站」 and 「三堰加油站 」 are one.
+    None for no party (cases without one never count together)."""
+    if not party:
+        return None
+    return _PARTY_NOISE.sub("", _normaliser()(party))[:PARTY_KEY_LENGTH] or None
 
 
 class TextTools:

@@ -30,6 +30,7 @@ from bot.services import due, opening
 from bot.services.changes import Changes
 from bot.services.closure import Closure
 from bot.services.escalation import Escalation, failed
+from bot.services.flags import Flags
 from bot.services.model import OUTCOMES, CaseListener, Change, NewComplaint
 from bot.services.notify import Notices
 from bot.services.reads import CaseReads
@@ -59,6 +60,7 @@ class CaseService(CaseReads):
     sweep: Sweep = field(init=False)  # the clock's steps due now (the scheduler's job)
     escalation: Escalation = field(init=False)  # on breach, on the third follow-up
     surveys: Surveys = field(init=False)  # the revisit after closure (回访)
+    flags: Flags = field(init=False)  # 热点 / 重大 that rise on their own
     _changes: Changes = field(init=False)
 
     def __post_init__(self) -> None:
@@ -70,6 +72,8 @@ class CaseService(CaseReads):
         self.sweep = Sweep(self.store, self.sla, self.closure, on_breach=self.escalation.on_breach)
         self.surveys = Surveys(self.sla, self._changes, self.text_limits, self.default_language)
         self.sweep.handlers[steps.SURVEY] = self.surveys.on_step
+        self.flags = Flags(self.correct)
+        self.sweep.handlers[steps.FLAG] = self.flags.on_step
         self._changes.listeners.append(self.escalation.on_change)
 
     @property
@@ -150,6 +154,7 @@ class CaseService(CaseReads):
                 attachments=tuple(attachments),
             )
             await self._changes.project(t, change)
+            await self.flags.check_party(t, case)
             return case
 
         case = await self._changes.write(tx, work)
@@ -317,14 +322,17 @@ class CaseService(CaseReads):
         extra: dict[str, Any] = {}
         if field_name == "category" and self.explain is not None:  # segmented before the write
             extra["keywords"] = self.explain((await self.get(number)).content, value)
-        return await self._changes.change(
-            number,
-            Action.CORRECT,
-            actor,
-            reason,
-            lambda c, now: corrected(self.sla, c, field_name, value) | extra,
-            tx=tx,
-        )
+
+        async def work(t: Tx) -> Case:
+            after = await self._changes.change(
+                number, Action.CORRECT, actor, reason,
+                lambda c, now: corrected(self.sla, c, field_name, value) | extra, tx=t,
+            )  # fmt: skip
+            if field_name in {"party", "category"}:  # a spelling merged: it may count now
+                await self.flags.check_party(t, after)
+            return after
+
+        return await self._changes.write(tx, work)
 
     async def pause_clock(
         self, number: str, actor: str, note: str, *, tx: Tx | None = None

@@ -9,6 +9,7 @@ from typing import Any
 from bot.domain.cases import Case, Severity, Status
 from bot.domain.numbers import CaseNumber
 from bot.domain.sla import Deadlines
+from bot.nlp.text import party_key
 from bot.services.model import NewComplaint
 from bot.services.rules import plain
 from storage.repositories import Tx
@@ -60,6 +61,7 @@ def row(
         "subject": complaint.subject,
         "content": complaint.content,
         "party": complaint.party,
+        "party_key": party_key(complaint.party),
         "reference": complaint.reference,
         "desired_outcome": complaint.desired_outcome,
         "contact": complaint.contact,

@@ -12,6 +12,7 @@ from bot.domain.cases import SEVERITY_ZH, Case, DomainError, Priority, Risk, Sev
 from bot.domain.policy import Paused
 from bot.domain.sla import Deadlines, Sla
 from bot.domain.words import blank
+from bot.nlp.text import party_key
 
 _ENUM_FIELDS: dict[str, type[Enum]] = {
     "priority": Priority,
@@ -83,6 +84,8 @@ def corrected(sla: Sla, case: Case, field_name: str, value: Any) -> dict[str, An
                 f"a collective complaint of {case.headcount} people is at least "
                 f"{floor.value} ({SEVERITY_ZH[floor]})"
             )
+    if field_name == "party":  # a spelling corrected: it now counts with the others (热点)
+        result["party_key"] = party_key(value)
     if field_name == "headcount":  # 集体投诉: ≥3 people is 热点, ≥10 is 重大 (DOMAIN §5)
         floor = collective_severity(int(value))
         if floor.rank > case.severity.rank:

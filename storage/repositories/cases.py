@@ -44,6 +44,16 @@ _ABOVE_LEVEL = (
     .order_by(cases.c.id)
     .limit(bindparam("limit"))
 )
+_SAME_PARTY = (
+    select(cases.c.id, cases.c.number, cases.c.customer_id, cases.c.status, cases.c.severity)
+    .where(
+        cases.c.category == bindparam("category"),
+        cases.c.party_key == bindparam("party_key"),
+        cases.c.received_at >= bindparam("since", type_=cases.c.received_at.type),
+    )
+    .order_by(cases.c.received_at, cases.c.id)
+    .limit(bindparam("limit"))
+)
 _WITHOUT_KEYWORDS = (
     select(cases.c.id, cases.c.content, cases.c.category)
     .where(cases.c.keywords.is_(None), cases.c.id > bindparam("after"))
@@ -128,6 +138,14 @@ class Cases(Repo):
         """Cases in ``statuses`` stored at an escalation level above ``level``."""
         params = {"level": level, "statuses": list(statuses), "limit": limit}
         return (await self.session.execute(_ABOVE_LEVEL, params)).rows
+
+    async def same_party(
+        self, category: str, party_key: str, since: datetime, limit: int = 500
+    ) -> list[Row]:
+        """Cases in ``category`` about the party ``party_key`` received since ``since``,
+        oldest first (id, number, customer_id, status, severity): 热点 counts them."""
+        params = {"category": category, "party_key": party_key, "since": since, "limit": limit}
+        return (await self.session.execute(_SAME_PARTY, params)).rows
 
     async def without_keywords(self, after: int, limit: int) -> list[Row]:
         """Cases from before keywords were stored (id, content, category), oldest first."""

@@ -10,7 +10,7 @@ from bot.config import load_policy
 from bot.domain.cases import Case, Priority, Risk, Severity, Status
 from bot.domain.policy import Policy, Target
 from bot.domain.sla import Sla
-from bot.domain.steps import CONFIRM_TIMEOUT, SILENCE, next_due, passed, steps
+from bot.domain.steps import CONFIRM_TIMEOUT, FLAG, SILENCE, next_due, passed, steps
 from tests.conftest import SHANGHAI
 
 POLICY = load_policy(None)
@@ -38,12 +38,13 @@ def case(priority: Priority, start: datetime, **fields: object) -> Case:
     return dataclasses.replace(base, **fields)  # type: ignore[arg-type]
 
 
-def table(c: Case, policy: Policy = POLICY, *, silence: bool = False) -> list[tuple[str, str]]:
-    """The case's steps; the silence reminder only when asked (most tests are about points)."""
+def table(c: Case, policy: Policy = POLICY, *, every: bool = False) -> list[tuple[str, str]]:
+    """The case's steps; the silence reminder and the flags only when asked (most tests are
+    about the points)."""
     return [
         (s.key, s.at.astimezone(SHANGHAI).isoformat())
         for s in steps(c, policy, CALENDAR)
-        if silence or s.deadline != SILENCE
+        if every or s.deadline not in {SILENCE, FLAG}
     ]
 
 
@@ -103,7 +104,7 @@ def test_answered_paused_resolved_and_closed_cases() -> None:
     assert table(case(Priority.C, start, clock_paused_at=start)) == []
     assert table(case(Priority.C, start, status=Status.CLOSED, closed_at=start)) == []
     resolved = case(Priority.C, start, status=Status.RESOLVED, resolved_at=start)
-    assert table(resolved, silence=True) == [(CONFIRM_TIMEOUT, "2026-11-20T14:30:00+08:00")]
+    assert table(resolved, every=True) == [(CONFIRM_TIMEOUT, "2026-11-20T14:30:00+08:00")]
     # Asked later (a supervisor approved the resolution first): the window runs from then.
     asked = dataclasses.replace(resolved, confirm_asked_at=start + timedelta(days=1))
     assert table(asked) == [(CONFIRM_TIMEOUT, "2026-11-23T14:30:00+08:00")]
@@ -115,15 +116,15 @@ def test_an_open_case_whose_customer_heard_nothing_reminds_once_per_silence() ->
     policy may turn it off or shorten it."""
     start = local("2026-11-17T14:30")
     answered = case(Priority.C, start, first_responded_at=start, status=Status.IN_PROGRESS)
-    assert ("silence@100", "2026-11-20T11:30:00+08:00") in table(answered, silence=True)
+    assert ("silence@100", "2026-11-20T11:30:00+08:00") in table(answered, every=True)
     later = dataclasses.replace(answered, customer_heard_at=start + timedelta(days=1))
-    assert ("silence@100", "2026-11-23T11:30:00+08:00") in table(later, silence=True)
+    assert ("silence@100", "2026-11-23T11:30:00+08:00") in table(later, every=True)
     paused = dataclasses.replace(answered, clock_paused_at=start)
-    assert table(paused, silence=True) == []
+    assert table(paused, every=True) == []
     off = POLICY.model_copy(update={"reminders": POLICY.Reminders(silence=False)})
-    assert all(k != "silence@100" for k, _ in table(answered, off, silence=True))
+    assert all(k != "silence@100" for k, _ in table(answered, off, every=True))
     hour = POLICY.model_copy(update={"reminders": POLICY.Reminders(silence=Target(hours=1))})
-    assert ("silence@100", "2026-11-17T15:30:00+08:00") in table(answered, hour, silence=True)
+    assert ("silence@100", "2026-11-17T15:30:00+08:00") in table(answered, hour, every=True)
 
 
 def test_next_due_and_after_downtime_only_the_latest_point_acts() -> None:
@@ -138,3 +139,19 @@ def test_next_due_and_after_downtime_only_the_latest_point_acts() -> None:
     assert [s.key for s in acting] == ["first_response@100", "resolution@50"]
     assert [s.key for s in skipped] == ["first_response@80"]
     assert passed(all_steps, set(), start) == ([], [])
+
+
+def test_unresolved_cases_are_flagged_hot_at_7_days_and_major_at_30_without_pauses() -> None:
+    start = local("2026-11-17T14:30")
+    working = case(Priority.C, start, first_responded_at=start, status=Status.IN_PROGRESS)
+    flags = [(k, t) for k, t in table(working, every=True) if k.startswith("flag")]
+    assert flags == [
+        ("flag@hot", "2026-11-24T14:30:00+08:00"),
+        ("flag@major", "2026-12-17T14:30:00+08:00"),
+    ]
+    waited = dataclasses.replace(working, paused_seconds=2 * 86400)  # 2 days for the customer
+    assert ("flag@hot", "2026-11-26T14:30:00+08:00") in table(waited, every=True)
+    hot = dataclasses.replace(working, severity=Severity.HOT)
+    assert [k for k, _ in table(hot, every=True) if k.startswith("flag")] == ["flag@major"]
+    resolved = dataclasses.replace(working, status=Status.RESOLVED, resolved_at=start)
+    assert all(not k.startswith("flag") for k, _ in table(resolved, every=True))
