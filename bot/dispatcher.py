@@ -266,7 +266,7 @@ async def _survey(ctx: FlowContext, here: _Here | None) -> _Outcome:
     """A survey answer; in the middle of another dialogue (a new complaint) it stays there,
     thanked instead of asked for a comment its next words would be mistaken for."""
     turn = await survey.pressed(ctx)
-    if here is None or (turn.state is not None and here.flow is survey.FLOW):
+    if here is None or here.flow is survey.FLOW:  # 跳过 or a last answer ends the wait
         return _moved(turn)
     return _keep(ctx, here, turn.replies if turn.state is None else survey.aside(ctx))
 

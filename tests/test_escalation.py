@@ -220,3 +220,23 @@ async def test_a_sweep_interrupted_twice_escalates_once_on_the_next(
     assert len(await escalations(last, number)) == 1
     assert sum("已升级" in t for t in await to_customer(store)) == 1
     assert await last.sweep.once(clock.now()) == []
+
+
+async def test_a_review_done_before_a_pause_stays_done_after_it(
+    service: CaseService, clock: FrozenClock
+) -> None:
+    """The supervisor reviewed the case (a note), then the desk waited for the customer:
+    on resume the review deadline must not come back and escalate a reviewed case."""
+    complaint = NewComplaint("telegram", "42", "快递三天没更新物流", priority=Priority.C)
+    number = (await service.open_case(complaint)).number  # Tuesday 14:30
+    await service.escalate(number, AGENT, "客户要求主管处理")  # 主管: review within 1 h
+    clock.advance(timedelta(minutes=10))
+    await service.add_note(number, "slack:USUPER01", "已安排站长处理")  # the review
+    clock.advance(timedelta(minutes=10))
+    await service.pause_clock(number, "slack:USUPER01", "等客户提供运单号")
+    clock.advance(timedelta(hours=2))
+    await service.resume_clock(number, "slack:USUPER01")
+    clock.advance(timedelta(minutes=45))  # past the (moved) review time
+    acted = [(a.step, a.outcome) for a in await service.sweep.once(clock.now())]
+    assert ("review@100", "escalated") not in acted
+    assert (await service.get(number)).escalation_level == 1

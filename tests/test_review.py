@@ -12,9 +12,9 @@ import pytest
 
 from bot.clock import FrozenClock
 from bot.desk import Desk, Staff
-from bot.domain.cases import Status
+from bot.domain.cases import Priority, Status
 from bot.domain.sla import Sla
-from bot.domain.steps import CONFIRM_TIMEOUT
+from bot.domain.steps import CONFIRM_TIMEOUT, steps
 from bot.messages import OutgoingMessage
 from bot.nlp.classifier import Classifier
 from bot.services import CaseService, NewComplaint
@@ -63,7 +63,7 @@ async def resolved_for_review(desk: Desk, handler: Staff = AGENT) -> str:
 
 
 async def test_a_resolution_waits_for_the_supervisor_and_the_customer_hears_nothing(
-    desk: Desk, store: Store
+    desk: Desk, store: Store, reviewing_sla: Sla
 ) -> None:
     before = len(await customer_messages(store))
     number = await resolved_for_review(desk)
@@ -77,7 +77,9 @@ async def test_a_resolution_waits_for_the_supervisor_and_the_customer_hears_noth
     # Not a work item any more: listed apart; and nothing is due on it meanwhile.
     assert [c.number for c in await desk.queries.open_cases()] == []
     assert [c.number for c in await desk.queries.awaiting_customer()] == [number]
-    assert case.next_due is None
+    # Nothing of the work is due; the customer still waits, so the silence and the flags are.
+    found = steps(case, reviewing_sla.policy, reviewing_sla.calendar)
+    assert [s.key for s in found] == ["silence@100", "flag@hot", "flag@major"]
     # The customer writing meanwhile adds to the case as before (it is still being handled).
     await desk.actions.cases.add_customer_message(number, "customer:telegram:42", "什么时候到?")
     assert (await desk.actions.cases.get(number)).status is Status.REVIEWING
@@ -197,3 +199,25 @@ async def test_a_resolution_the_customer_receives_is_their_first_response(
     await service.claim(other, AGENT.actor)
     await service.resolve(other, AGENT.actor, "已重开发票")
     assert (await service.get(other)).first_responded_at == clock.now()
+
+
+async def test_sent_back_the_case_neither_repeats_reminders_nor_counts_a_pause_against_the_desk(
+    desk: Desk, clock: FrozenClock
+) -> None:
+    """Priority A (first response 1 h, resolution 4 h): the 50% point reminded before the
+    resolution is not repeated after it is sent back; six hours waiting for the customer
+    before resolving are credited, so the case is not overdue when it comes back."""
+    service = desk.actions.cases
+    complaint = NewComplaint("telegram", "42", "加油站员工态度恶劣", priority=Priority.A)
+    number = (await service.open_case(complaint)).number  # Tuesday 14:30
+    assert (await desk.actions.claim(number, AGENT)).ok
+    clock.advance(timedelta(minutes=30))
+    assert [a.step for a in await service.sweep.once(clock.now())] == ["first_response@50"]
+    assert (await desk.actions.reply(number, AGENT, "请提供小票照片")).ok
+    await service.pause_clock(number, AGENT.actor, "等客户提供小票")
+    clock.advance(timedelta(hours=6))
+    assert (await desk.actions.resolve(number, AGENT, "已退款", "resolved")).ok
+    assert (await desk.actions.send_back(number, SUPER, "请附上退款单号")).ok
+    case = await service.get(number)
+    assert case.resolution_due > clock.now()  # 4 h from 14:30 plus the 6 h waited
+    assert await service.sweep.once(clock.now()) == []  # nothing repeated, nothing overdue

@@ -109,7 +109,8 @@ class Projection:
                 files = self._line(change, "📎", "客户提供的附件 evidence from the customer")
                 await self._staff(tx, f"{key}:files", files)
             return None
-        if CARD_FIELDS.intersection(change.changes):
+        # A survey's step redraws the card even without a field changed: its answers show.
+        if CARD_FIELDS.intersection(change.changes) or change.action is Action.SURVEY:
             try:  # a card that cannot be drawn must not cost the thread its line
                 async with tx.savepoint():
                     await self._edit_card(tx, case, key)
@@ -209,7 +210,7 @@ class Projection:
             "actions": [a.value for a in allowed_actions(case.status)],
             "survey": case.survey,
             "survey_answers": (
-                await tx.surveys.of(case.id, case.reopen_count) if case.survey else {}
+                await tx.surveys.of(case.id, _survey_round(case)) if case.survey else {}
             ),
         }
 
@@ -244,13 +245,19 @@ class Projection:
                 what += " · 待主管审核 awaiting a supervisor's review"
                 extra = {"role": REVIEWER, "ping": list(self.people(REVIEWER))}
         elif action is Action.CORRECT:
-            fields = (f"{k}: {v[0]} → {v[1]}" for k, v in change.changes.items() if k != "status")
+            fields = (
+                f"{k}: {v[0]} → {v[1]}"
+                for k, v in change.changes.items()
+                if k not in {"status", "party_key"}  # derived: the party line says it
+            )
             what = f"更正 corrected {', '.join(fields)}"
         elif action in THREAD_LINES:
             what = THREAD_LINES[action][1]
             if action is Action.ASSIGN:
                 extra["assignee"] = case.assignee or ""
             if action is Action.NOTE and change.actor == SYSTEM:  # the clock re-notifies the level
+                extra = self._ping(case)
+            if action is Action.REOPEN:  # one level up: that level's people hear of it
                 extra = self._ping(case)
             if action is Action.SEND_BACK and case.assignee:  # the handler works on
                 extra["ping"] = [case.assignee.removeprefix(f"{self.channel}:")]
@@ -287,6 +294,12 @@ class Projection:
                                             card=failed)),
         )  # fmt: skip
         return line, receipt
+
+
+def _survey_round(case: Case) -> int:
+    """The round the card's survey answers belong to: a survey that reopened the case
+    answered the closure before the reopening."""
+    return case.reopen_count - 1 if case.survey == "reopened" else case.reopen_count
 
 
 def _iso(value: datetime | None) -> str | None:

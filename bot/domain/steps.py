@@ -74,6 +74,9 @@ def steps(case: Case, policy: Policy, calendar: BusinessCalendar) -> list[Step]:
     elif case.status is Status.RESOLVED and asked is not None:
         at = policy.closure.confirm_within.due(calendar, asked)
         found.append(Step(CONFIRM_TIMEOUT, CONFIRM_TIMEOUT, at))
+    elif case.status is Status.REVIEWING:  # the supervisor's turn: the customer still waits
+        found += _silence(case, policy, calendar)
+        found += _flags(case)
     elif case.status in _WORKING and case.clock_paused_at is None:
         first, resolution = (
             policy.sla[case.priority].first_response,

@@ -12,6 +12,7 @@ dialogue waits in COMMENT for the customer's words (or 跳过).
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bot.domain.cases import DomainError
@@ -24,7 +25,9 @@ from bot.messages import OutgoingMessage
 from bot.services.survey import SKIP, SURVEY_BUTTON, SurveyOver
 
 log = logging.getLogger(__name__)
-_KEY = "survey"  # the dialogue's data: the case whose comment is awaited
+_KEY = "survey"  # the dialogue's data: the case whose comment is awaited …
+_ASKED = "survey_asked"  # … and since when: a comment is what comes soon after the question
+COMMENT_WAIT = timedelta(minutes=30)
 
 
 class Survey(StrEnum):
@@ -64,6 +67,7 @@ async def pressed(ctx: FlowContext) -> Turn:
     if following is not None:
         return Turn([surveys.question(ctx.lang, case, following)])
     ctx.data[_KEY] = case.number
+    ctx.data[_ASKED] = ctx.now.isoformat()
     return Turn([surveys.question(ctx.lang, case, Question.COMMENT)], Survey.COMMENT)
 
 
@@ -88,10 +92,14 @@ async def _over(ctx: FlowContext, number: str) -> OutgoingMessage:
 
 
 async def comment(ctx: FlowContext) -> Turn:
-    """The customer's words after the questions. A photo or a file is not a comment: it
-    goes where any message outside a dialogue goes (a follow-up or a new complaint)."""
+    """The customer's words after the questions. A photo or a file is not a comment, nor is
+    a message more than ``COMMENT_WAIT`` later: they go where any message outside a dialogue
+    goes (a follow-up or a new complaint)."""
     number = ctx.data.get(_KEY)
-    if not number or ctx.msg.attachments or ctx.customer_id is None:
+    asked = ctx.data.get(_ASKED)
+    late = asked is None or ctx.now - datetime.fromisoformat(asked) > COMMENT_WAIT
+    if not number or late or ctx.msg.attachments or ctx.customer_id is None:
+        ctx.data.clear()
         return await followup.FLOW.entry(ctx)
     if not blank(ctx.msg.text):
         await ctx.deps.cases.surveys.comment(

@@ -254,7 +254,10 @@ class CaseService(CaseReads):
         review = self.sla.policy.closure.review_before_confirm
 
         def changes(case: Case, now: datetime) -> dict[str, Any]:
-            return {
+            # Resolved while waiting for the customer: the pause is credited first, so a
+            # resolution sent back later does not find the wait counted against the desk.
+            waited = resumed(self.sla, case, now) if case.clock_paused_at is not None else {}
+            return waited | {
                 "resolution": resolution,
                 "outcome": outcome,
                 "resolved_at": now,

@@ -14,12 +14,13 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain import steps
-from bot.domain.cases import Case
+from bot.domain.cases import Case, Status
 from bot.domain.sla import Sla
 from bot.services.rules import plain
 from storage.repositories import Tx
 
 CARRIED = "carried"
+REVIEWED = "reviewed"  # the mark of a level's review done before its deadline (escalation.py)
 
 
 #: What a case row has only once stored; enough to compute an opening's steps before.
@@ -40,6 +41,11 @@ def opened(sla: Sla, values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _carry(mark: str | None) -> str:
+    """A carried step's mark: a review done early stays known as such, for the next version."""
+    return REVIEWED if mark == REVIEWED else CARRIED
+
+
 async def kept(
     tx: Tx, sla: Sla, before: Case, values: dict[str, Any], now: datetime
 ) -> dict[str, Any]:
@@ -54,10 +60,17 @@ async def kept(
         return {"next_due": steps.next_due(found, same)}
     version = before.deadline_version + 1
     earlier = await tx.steps.done(before.id, before.deadline_version)
-    if after.clock_paused_at is not None:  # nothing is due while paused: kept for the resume
-        carried = [(k, now, CARRIED) for k in earlier]
+    if after.clock_paused_at is not None or after.status is Status.REVIEWING:
+        # Nothing of the work is due while paused or under review: kept for what follows
+        # (a resume, a resolution sent back), which must not repeat a reminder.
+        carried = [(k, now, _carry(mark)) for k, mark in earlier.items()]
     else:
-        carried = [(s.key, s.at, CARRIED) for s in found if s.key in earlier and s.at <= now]
+        same_level = after.escalation_level == before.escalation_level
+        carried = [
+            (s.key, s.at, _carry(earlier[s.key]))
+            for s in found
+            if s.key in earlier and (s.at <= now or (same_level and earlier[s.key] == REVIEWED))
+        ]  # a review done early stays done while the case stays at its level (a pause)
     if carried:
         await tx.steps.record(before.id, version, carried, now)
     done = {key for key, _, _ in carried}

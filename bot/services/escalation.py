@@ -23,6 +23,7 @@ from bot.domain.cases import Action, Case, Status
 from bot.domain.sla import Sla
 from bot.domain.steps import Step
 from bot.logsafe import log_failure
+from bot.services.due import REVIEWED
 from bot.services.model import SYSTEM, Change, Receipt
 from storage.repositories import Tx
 
@@ -43,7 +44,6 @@ FOLLOW_UP_LIMIT = 3
 #: (deadline versions start at 1): the top level's once-a-working-day notice survives a new
 #: deadline version (a priority correction) and still happens once that day.
 CASE_WIDE = 0
-REVIEWED = "reviewed"
 
 #: Staff actions that count as the level's review of a case that reached it (it decides the
 #: owner, answers, notes its opinion …). Releasing it is not a review.

@@ -23,6 +23,7 @@ from bot.logsafe import log_failure
 from bot.services.model import SYSTEM
 from storage.repositories import Tx
 from storage.repositories.base import Conflict
+from storage.schema import Row
 
 log = logging.getLogger(__name__)
 
@@ -64,31 +65,44 @@ class Flags:
                         case.number, exc=exc)  # fmt: skip
 
     async def after_party(self, tx: Tx, case: Case) -> list[str]:
-        """After an opening or a correction of the party or category: the open cases of a
-        party three customers complained about in 30 days become 热点; the numbers raised."""
-        if not case.party_key or not case.status.is_open:
+        """After an opening or a correction of the party or category: when three different
+        customers complained about the party in the category within some 30 days that include
+        this case, the open cases of those days become 热点; the numbers raised. Invalid
+        complaints (无效投诉) do not count; closed cases count but keep their flag."""
+        if not case.party_key:
             return []
-        rows = await tx.cases.same_party(
-            case.category, case.party_key, case.received_at - HOT_WINDOW
-        )
-        customers = {int(r["customer_id"]) for r in rows}
-        if len(customers) < HOT_CUSTOMERS:
+        await tx.cases.lock_party(case.category, case.party_key)
+        rows = [
+            r
+            for r in await tx.cases.same_party(
+                case.category, case.party_key, case.received_at - HOT_WINDOW,
+                case.received_at + HOT_WINDOW,
+            )
+            if r["status"] != Status.INVALID.value
+        ]  # fmt: skip
+        group = _hot_group(rows, case.id)
+        if not group:
             return []
-        numbers = [str(r["number"]) for r in rows]
+        customers = len({int(r["customer_id"]) for r in group})
+        numbers = [str(r["number"]) for r in group]
         shown = "、".join(numbers[:10]) + (" …" if len(numbers) > 10 else "")
         reason = (
-            f"热点:30 天内 {len(customers)} 位客户投诉同一对象「{case.party}」({shown}) "
-            f"hot: {len(customers)} customers about one party within 30 days"
+            f"热点:30 天内 {customers} 位客户投诉同一对象「{case.party}」({shown}) "
+            f"hot: {customers} customers about one party within 30 days"
         )
         raised = []
-        for row in rows:
-            if Status(row["status"]).is_open and Severity(row["severity"]).rank < Severity.HOT.rank:
-                await self.correct(str(row["number"]), SYSTEM, "severity", Severity.HOT.value,
-                                   reason, tx=tx)  # fmt: skip
-                raised.append(str(row["number"]))
+        for row in group:
+            locked = await tx.cases.get(int(row["id"]), for_update=True)
+            if not Status(locked["status"]).is_open:
+                continue
+            if Severity(locked["severity"]).rank >= Severity.HOT.rank:
+                continue  # as high already (by hand, or another check a moment ago)
+            await self.correct(str(row["number"]), SYSTEM, "severity", Severity.HOT.value,
+                               reason, tx=tx)  # fmt: skip
+            raised.append(str(row["number"]))
         if raised:
             log.info("热点: %s raised (%d customers about one party)", ", ".join(raised),
-                     len(customers))  # fmt: skip
+                     customers)  # fmt: skip
         return raised
 
     async def on_step(self, tx: Tx, case: Case, step: Step) -> str:
@@ -99,3 +113,15 @@ class Flags:
         await self.correct(case.number, SYSTEM, "severity", target.value, UNRESOLVED[step.key],
                            tx=tx)  # fmt: skip
         return f"flagged {target.value}"
+
+
+def _hot_group(rows: list[Row], case_id: int) -> list[Row]:
+    """The cases of every 30-day span that holds the case and three different customers
+    (oldest first, no repeats); empty when there is none."""
+    found: dict[int, Row] = {}
+    for i, first in enumerate(rows):
+        span = [r for r in rows[i:] if r["received_at"] - first["received_at"] <= HOT_WINDOW]
+        ids = {int(r["id"]) for r in span}
+        if case_id in ids and len({r["customer_id"] for r in span}) >= HOT_CUSTOMERS:
+            found.update((int(r["id"]), r) for r in span)
+    return sorted(found.values(), key=lambda r: (r["received_at"], r["id"]))

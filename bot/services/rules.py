@@ -9,7 +9,7 @@ from enum import Enum
 from typing import Any
 
 from bot.domain.cases import SEVERITY_ZH, Case, DomainError, Priority, Risk, Severity
-from bot.domain.policy import Paused
+from bot.domain.policy import Paused, Target
 from bot.domain.sla import Deadlines, Sla
 from bot.domain.words import blank
 from bot.nlp.text import party_key
@@ -144,11 +144,27 @@ def resumed(sla: Sla, case: Case, now: datetime) -> dict[str, Any]:
     }
     if case.first_responded_at is None:
         result["first_response_due"] = moved.first_response
-    # The level's times and the customer's silence get the pause too: time spent waiting
-    # for the customer neither escalates the case nor counts as leaving them without news.
-    waited = now - case.clock_paused_at
-    for name in ("level_since", "customer_heard_at"):
+    # The level's times and the customer's silence get the pause too, on their own clocks:
+    # time spent waiting for the customer neither escalates the case nor counts as leaving
+    # them without news.
+    level = sla.policy.level(case.escalation_level)
+    silence = sla.policy.reminders.silence
+    clocks = {
+        "level_since": [t for t in (level.review_within, level.escalate_after) if t],
+        "customer_heard_at": [silence] if silence is not False else [],
+    }
+    for name, targets in clocks.items():
         since = getattr(case, name)
         if since is not None:
-            result[name] = min(since + waited, now)
+            result[name] = min(_credited(sla, since, case.clock_paused_at, now, targets), now)
     return result
+
+
+def _credited(
+    sla: Sla, since: datetime, paused_at: datetime, now: datetime, targets: list[Target]
+) -> datetime:
+    """``since`` moved on by the pause, in working time when every target counts it (a
+    business-clock silence: a night's pause is no working time), else in wall time."""
+    if targets and all(not t.on_calendar_clock for t in targets):
+        return sla.calendar.add(since, sla.calendar.between(paused_at, now))
+    return since + (now - paused_at)

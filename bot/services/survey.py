@@ -150,7 +150,8 @@ class Surveys:
         ):
             return False
         note = f"{LABELS[Question.COMMENT]}: {words}"
-        await self.changes.change(case.number, Action.NOTE, actor, note, lambda c, now: {}, tx=tx)
+        await self.changes.change(case.number, Action.SURVEY, actor, note, lambda c, now: {},
+                                  tx=tx)  # fmt: skip
         return True
 
     def question(self, lang: str, case: Case, question: Question) -> OutgoingMessage:

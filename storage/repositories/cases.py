@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, bindparam, case, select, update
+from sqlalchemy import Select, bindparam, case, func, select, update
 from sqlalchemy.sql import Executable
 
 from storage.repositories.base import (
@@ -45,15 +45,24 @@ _ABOVE_LEVEL = (
     .limit(bindparam("limit"))
 )
 _SAME_PARTY = (
-    select(cases.c.id, cases.c.number, cases.c.customer_id, cases.c.status, cases.c.severity)
+    select(
+        cases.c.id,
+        cases.c.number,
+        cases.c.customer_id,
+        cases.c.status,
+        cases.c.severity,
+        cases.c.received_at,
+    )
     .where(
         cases.c.category == bindparam("category"),
         cases.c.party_key == bindparam("party_key"),
         cases.c.received_at >= bindparam("since", type_=cases.c.received_at.type),
+        cases.c.received_at <= bindparam("until", type_=cases.c.received_at.type),
     )
     .order_by(cases.c.received_at, cases.c.id)
     .limit(bindparam("limit"))
 )
+_LOCK_PARTY = select(func.pg_advisory_xact_lock(func.hashtext(bindparam("key"))))
 _WITHOUT_KEYWORDS = (
     select(cases.c.id, cases.c.content, cases.c.category)
     .where(cases.c.keywords.is_(None), cases.c.id > bindparam("after"))
@@ -140,12 +149,21 @@ class Cases(Repo):
         return (await self.session.execute(_ABOVE_LEVEL, params)).rows
 
     async def same_party(
-        self, category: str, party_key: str, since: datetime, limit: int = 500
+        self, category: str, party_key: str, since: datetime, until: datetime, limit: int = 500
     ) -> list[Row]:
-        """Cases in ``category`` about the party ``party_key`` received since ``since``,
-        oldest first (id, number, customer_id, status, severity): 热点 counts them."""
-        params = {"category": category, "party_key": party_key, "since": since, "limit": limit}
+        """Cases in ``category`` about the party ``party_key`` received in [since, until],
+        oldest first (id, number, customer_id, status, severity, received_at): 热点 counts
+        them."""
+        params = {"category": category, "party_key": party_key, "since": since,
+                  "until": until, "limit": limit}  # fmt: skip
         return (await self.session.execute(_SAME_PARTY, params)).rows
+
+    async def lock_party(self, category: str, party_key: str) -> None:
+        """Serialise the 热点 counts of one (category, party) until the transaction ends: two
+        complaints about one party at once must not each count before the other. PostgreSQL:
+        a transaction-level advisory lock; SQLite: its single writer already serialises."""
+        if self.session.dialect == "postgresql":
+            await self.session.execute(_LOCK_PARTY, {"key": f"party:{category}:{party_key}"})
 
     async def without_keywords(self, after: int, limit: int) -> list[Row]:
         """Cases from before keywords were stored (id, content, category), oldest first."""

@@ -193,7 +193,7 @@ async def test_a_real_kesu_run_revisits_closed_cases_on_its_own_clock(
                 (f"customer:telegram:{alice.id}", "close", CONFIRMED),
                 ("system", "survey", SENT),
                 ("system", "survey", f"{ANSWERED}: {scores}"),
-                (f"customer:telegram:{alice.id}", "note", f"意见 comment: {comment}"),
+                (f"customer:telegram:{alice.id}", "survey", f"意见 comment: {comment}"),
             ]
             sent_at = datetime.fromisoformat(alice_case["events"][4]["at"])
             waited = sent_at - datetime.fromisoformat(alice_case["events"][3]["at"])
@@ -240,7 +240,8 @@ async def test_a_real_kesu_run_revisits_closed_cases_on_its_own_clock(
                     customer_closed,
                     survey_sent,
                     f"📋 system 客户回访 revisit survey\n{quoted(f'{ANSWERED}: {scores}')}",
-                    f"📝 客户 customer 备注 note\n{quoted(f'意见 comment: {comment}')}",
+                    "📋 客户 customer 客户回访 revisit survey\n"
+                    + quoted(f"意见 comment: {comment}"),
                 ],
             )
             await thread_reads(
@@ -251,7 +252,7 @@ async def test_a_real_kesu_run_revisits_closed_cases_on_its_own_clock(
                     told_line(resolved_line, voucher, bob_resolution),
                     customer_closed,
                     survey_sent,
-                    f"🔁 客户 customer 重新打开 reopened\n{quoted(reason)}",
+                    f"🔁 客户 customer 重新打开 reopened <@{BOSS}>\n{quoted(reason)}",
                 ],
             )
             shown = await card_shows(slack, bob_card, f"🔁 {unhappy} · 重新打开", "主管 supervisor")

@@ -88,7 +88,7 @@ async def test_a_survey_sent_an_hour_after_closure_is_answered_and_kept(
         "survey",
         f"{ANSWERED}: 问题是否解决 solved: y; 方案满意度 solution: 4; 服务体验 service: 5",
     )
-    assert notes[2] == ("note", "意见 comment: 快递员态度很好")
+    assert notes[2] == ("survey", "意见 comment: 快递员态度很好")
     clock.advance(timedelta(days=5))
     assert await swept(alice, service, store, clock) == []  # nothing more is due
 
@@ -228,3 +228,36 @@ async def test_answered_in_the_middle_of_a_new_complaint_the_complaint_goes_on(
     async with store.read() as tx:
         answers = await tx.surveys.of((await service.get(number)).id, 0)
     assert "comment" not in answers
+
+
+async def test_skip_ends_the_wait_and_words_long_after_are_not_a_comment(
+    dispatcher: Dispatcher, service: CaseService, store: Store, clock: FrozenClock
+) -> None:
+    alice = Chat(dispatcher, "4009", None, "Alice")
+    number = await closed(alice, service, store, "快递三天了还没派送")
+    clock.advance(timedelta(hours=1))
+    await swept(alice, service, store, clock)
+    for label in ("是", "5", "5"):
+        await alice.send(f"> [{label}]")
+    await alice.verify("""
+        > [跳过]
+        < 感谢您的回访意见!
+    """)
+    replies = await alice.send("> 另外我的发票开错了,抬头不对")
+    assert replies is not None
+    assert "感谢您的回访意见" not in replies[0].text  # a new complaint begins, not a comment
+
+    bob = Chat(dispatcher, "4010", None, "Bob")
+    other = await closed(bob, service, store, "快递员把包裹扔在门口")
+    clock.advance(timedelta(hours=1))
+    await swept(bob, service, store, clock)
+    for label in ("是", "4", "4"):
+        await bob.send(f"> [{label}]")
+    clock.advance(timedelta(minutes=31))  # the comment question long gone by
+    replies = await bob.send("> 我还有一个新问题,加油站多收钱")
+    assert replies is not None
+    assert "感谢您的回访意见" not in replies[0].text
+    async with store.read() as tx:
+        for n in (number, other):
+            answers = await tx.surveys.of((await service.get(n)).id, 0)
+            assert "comment" not in answers

@@ -65,7 +65,7 @@ async def test_upgrade_from_0010_gives_existing_cases_their_party_key(backend: B
         assert await migrate.upgrade(store) == ("0010", migrate.head_revision())
         async with store.read() as tx:
             rows = [await tx.cases.get(i) for i in ids]
-            same = await tx.cases.same_party("billing", "三堰加油站", at)
+            same = await tx.cases.same_party("billing", "三堰加油站", at, at)
         assert [r["party_key"] for r in rows] == ["三堰加油站", "三堰加油站", None]
         assert [r["id"] for r in same] == ids[:2]
     finally:
