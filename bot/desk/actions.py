@@ -145,29 +145,29 @@ class Actions:
         self, number: str, staff: Staff, note: str | None, *, update_id: str | None = None
     ) -> Outcome:
         """A supervisor passes a resolution under review: the customer is asked to confirm."""
-        if not staff.is_supervisor:
-            return Outcome(False, wording.ONLY_SUPERVISORS_REVIEW)
-        return await self._act(
+        return await self._review(
             number,
             staff,
             lambda tx, case: self.cases.closure.approve(number, staff.actor, note, tx=tx),
-            owner_only=False,
-            update_id=update_id,
+            update_id,
         )
 
     async def send_back(
         self, number: str, staff: Staff, note: str, *, update_id: str | None = None
     ) -> Outcome:
         """A supervisor returns a resolution under review to its handler, with a note."""
-        if not staff.is_supervisor:
-            return Outcome(False, wording.ONLY_SUPERVISORS_REVIEW)
-        return await self._act(
+        return await self._review(
             number,
             staff,
             lambda tx, case: self.cases.closure.send_back(number, staff.actor, note, tx=tx),
-            owner_only=False,
-            update_id=update_id,
+            update_id,
         )
+
+    async def _review(self, number: str, staff: Staff, act: Act, update_id: str | None) -> Outcome:
+        """Only supervisors review, on any case (the rules say it must be under review)."""
+        if not staff.is_supervisor:
+            return Outcome(False, wording.ONLY_SUPERVISORS_REVIEW)
+        return await self._act(number, staff, act, owner_only=False, update_id=update_id)
 
     async def mark_invalid(
         self, number: str, staff: Staff, explanation: str, *, update_id: str | None = None
