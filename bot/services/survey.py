@@ -78,8 +78,14 @@ class Surveys:
     # -- the clock's steps (a sweep handler) ----------------------------------------------
 
     async def on_step(self, tx: Tx, case: Case, step: Step) -> str:
-        """Sending, the reminder, the expiry. A reminder of a survey never sent (after
-        downtime) sends it instead; an expiry ends it either way."""
+        """Sending, the reminder, the expiry (a sweep handler); what it did, logged."""
+        outcome = await self._step(tx, case, step)
+        log.info("case %s: survey %s (%s)", case.number, outcome, step.key)
+        return outcome
+
+    async def _step(self, tx: Tx, case: Case, step: Step) -> str:
+        """A reminder of a survey never sent (after downtime) sends it instead; an expiry
+        ends it either way."""
         if step.key == steps.SURVEY_EXPIRE:
             await self._set(tx, case, SurveyState.EXPIRED, EXPIRED)
             return "expired"
