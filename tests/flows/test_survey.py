@@ -6,16 +6,19 @@ expires; a customer the channel no longer lets us write to is recorded unreachab
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from bot.clock import FrozenClock
 from bot.dispatcher import Dispatcher
-from bot.domain.cases import Status
+from bot.domain.cases import Priority, Status
+from bot.domain.sla import Sla
 from bot.domain.steps import SURVEY_EXPIRE, SURVEY_REMIND, SURVEY_SEND
-from bot.services import CaseService
+from bot.services import CaseService, NewComplaint
 from bot.services.survey import ANSWERED
 from storage.db import Store
 from storage.repositories import Tx
+from tests.conftest import SHANGHAI, Backend
 from tests.dialogue import Chat
 from tests.queries import queued
 
@@ -261,3 +264,33 @@ async def test_skip_ends_the_wait_and_words_long_after_are_not_a_comment(
         for n in (number, other):
             answers = await tx.surveys.of((await service.get(n)).id, 0)
             assert "comment" not in answers
+
+
+async def test_two_instances_sweeping_at_once_send_the_survey_once_and_a_restart_again_nothing(
+    backend: Backend, store: Store, sla: Sla, clock: FrozenClock
+) -> None:
+    """A C case (sampled: rate 1 here) closed; two instances sweep at the same moment, then a
+    restarted one: one draw on record, one survey sent, one event."""
+    survey = sla.policy.survey.model_copy(update={"sample_rate": 1.0})
+    sampled = Sla(sla.policy.model_copy(update={"survey": survey}), sla.calendar)
+    one = CaseService(store, sampled, clock, SHANGHAI, prefix="TS")
+    complaint = NewComplaint("telegram", "4011", "发票抬头开错了", priority=Priority.C)
+    number = (await one.open_case(complaint)).number
+    await one.claim(number, AGENT)
+    await one.resolve(number, AGENT, "已重开发票")
+    await one.closure.confirmed(number, "customer:telegram:4011", 0)
+    clock.advance(timedelta(hours=1))
+    other_store = backend.connect()
+    try:
+        other = CaseService(other_store, sampled, clock, SHANGHAI, prefix="TS")
+        a, b = await asyncio.gather(one.sweep.once(clock.now()), other.sweep.once(clock.now()))
+        assert [(x.step, x.outcome) for x in a + b] == [(SURVEY_SEND, "sent")]
+    finally:
+        await other_store.close()
+    restarted = CaseService(store, sampled, clock, SHANGHAI, prefix="TS")
+    assert await restarted.sweep.once(clock.now()) == []
+    history = await one.history(number)
+    assert [e.changes.get("survey") for e in history if e.action == "close"] == [[None, "due"]]
+    assert [e.note for e in history if e.action == "survey"] == ["回访已发送 survey sent"]
+    sent = [m for _, r, m in await queued(store) if r == "4011" and "回访" in m.text]
+    assert len(sent) == 1
