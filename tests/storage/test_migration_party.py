@@ -8,13 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import opencc
-from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 
 from bot.nlp.text import party_key
 from storage import migrate
-from storage.schema import cases, customers
 from tests.conftest import Backend
+from tests.storage import rows as written
 
 SPELLINGS = [
     "三堰加油站", "三堰 加油站", "三堰加油站 ", "三堰　加油站", "中國石化(三堰站)", "ＳＨＥＬＬ",
@@ -40,26 +39,13 @@ async def test_upgrade_from_0010_gives_existing_cases_their_party_key(backend: B
         assert await migrate.upgrade(store, "0010") == (None, "0010")
 
         def populate(sync: Connection) -> list[int]:
-            customer_id = sync.execute(
-                insert(customers)
-                .values(channel="telegram", channel_user_id="42", created_at=at, updated_at=at)
-                .returning(customers.c.id)
-            ).scalar_one()
+            customer_id = written.customer(sync, at)
             return [
-                sync.execute(
-                    insert(cases)
-                    .values(
-                        number=f"TS2026111700{n}", customer_id=customer_id, channel="telegram",
-                        status="new", priority="C", severity="general", risk="none",
-                        category="billing", subject="x", content="多收费", party=party,
-                        escalation_level=0, reopen_count=0, received_at=at, sla_started_at=at,
-                        first_response_due=at, resolution_due=at, version=1, created_at=at,
-                        updated_at=at,
-                    )
-                    .returning(cases.c.id)
-                ).scalar_one()
+                written.case(
+                    sync, customer_id, at, n, status="new", category="billing", party=party
+                )
                 for n, party in enumerate(("三堰 加油站", "三堰加油站 ", None), start=1)
-            ]  # fmt: skip
+            ]
 
         ids = await store.write_sync(populate)
         assert await migrate.upgrade(store) == ("0010", migrate.head_revision())

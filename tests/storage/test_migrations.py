@@ -17,6 +17,7 @@ from storage.db import Store
 from storage.repositories import Tx
 from storage.schema import case_events, cases, customers, inbound_updates, metadata, outbox
 from tests.conftest import Backend
+from tests.storage import rows as written
 
 
 async def test_upgrade_from_empty_then_again_is_a_no_op(backend: Backend) -> None:
@@ -340,26 +341,8 @@ async def test_upgrade_from_0007_dates_each_case_at_its_level(backend: Backend) 
         assert await migrate.upgrade(store, "0007") == (None, "0007")
 
         def populate(sync: Connection) -> list[int]:
-            customer_id = sync.execute(
-                insert(customers)
-                .values(channel="telegram", channel_user_id="42", created_at=at, updated_at=at)
-                .returning(customers.c.id)
-            ).scalar_one()
-            ids = [
-                    sync.execute(
-                        insert(cases)
-                        .values(
-                            number=f"TS2026111700{n}", customer_id=customer_id, channel="telegram",
-                            status="claimed", priority="C", severity="general", risk="none",
-                            category="other", subject="x", content="态度差",
-                            escalation_level=n - 1, reopen_count=0, received_at=at,
-                            sla_started_at=at, first_response_due=at, resolution_due=at,
-                            version=1, created_at=at, updated_at=at,
-                        )
-                        .returning(cases.c.id)
-                    ).scalar_one()
-                    for n in (1, 2)
-            ]  # fmt: skip
+            customer_id = written.customer(sync, at)
+            ids = [written.case(sync, customer_id, at, n, escalation_level=n - 1) for n in (1, 2)]
             for when in (timedelta(hours=1), timedelta(hours=2)):
                 sync.execute(
                     insert(case_events).values(
@@ -388,24 +371,10 @@ async def test_upgrade_from_0008_dates_what_the_customer_last_heard(backend: Bac
         assert await migrate.upgrade(store, "0008") == (None, "0008")
 
         def populate(sync: Connection) -> list[int]:
-            customer_id = sync.execute(
-                insert(customers)
-                .values(channel="telegram", channel_user_id="42", created_at=at, updated_at=at)
-                .returning(customers.c.id)
-            ).scalar_one()
+            customer_id = written.customer(sync, at)
             ids = [
-                sync.execute(
-                    insert(cases)
-                    .values(
-                        number=f"TS2026111700{n}", customer_id=customer_id, channel="telegram",
-                        status=status, priority="C", severity="general", risk="none",
-                        category="other", subject="x", content="态度差", escalation_level=0,
-                        reopen_count=0, received_at=at, sla_started_at=at, first_response_due=at,
-                        resolution_due=at, resolved_at=resolved, version=1, created_at=at,
-                        updated_at=at, next_due=at + timedelta(days=9),
-                    )
-                    .returning(cases.c.id)
-                ).scalar_one()
+                written.case(sync, customer_id, at, n, status=status, resolved_at=resolved,
+                          next_due=at + timedelta(days=9))
                 for n, status, resolved in (
                     (1, "claimed", None), (2, "in_progress", None),
                     (3, "resolved", at + timedelta(hours=5)),
