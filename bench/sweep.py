@@ -85,7 +85,7 @@ BLANK: dict[str, Any] = {
     "assignee": None, "escalation_level": 0, "reopen_count": 0, "repeat_of": None,
     "party": None, "reference": None, "desired_outcome": None, "contact": None,
     "severity": "general", "risk": "none", "channel": "telegram", "language": "zh-hans",
-    "survey": None, "party_key": None,
+    "survey": None, "party_key": None, "severity_since": None,
 }  # fmt: skip
 PRIORITIES = [Priority.A, Priority.B, Priority.B, Priority.C, Priority.C, Priority.C]
 CATEGORIES = ["product", "process", "billing", "staff", "suggestion", "other"]

@@ -266,6 +266,7 @@ def staff_desk(kesu: Kesu, classifier: Classifier) -> Desk | None:
     )
     kesu.cases.listeners.append(desk.projection.on_change)
     kesu.cases.sweep.reminders.append(desk.reminders.remind)
+    kesu.cases.sweep.reports.append(desk.reports.report)
     return desk
 
 

@@ -150,6 +150,8 @@ cases = Table(
     Column("survey", String(16)),
     # The party (被投诉对象) as cases count together for 热点 (bot/nlp/text.py party_key).
     Column("party_key", String(256)),
+    # Since when the severity flag is what it is (raised): 热点 / 重大 reports count from it.
+    Column("severity_since", UtcDateTime),
     # The sweep's "what is due now?": only cases with something due are in it.
     Index(
         None,

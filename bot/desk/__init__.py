@@ -7,6 +7,7 @@ channel, three concerns apart:
   every change (a listener of the case service, wired in ``app.py``);
 - ``actions.py``: staff commands with the desk's rules of who may do what;
 - ``queries.py``: work lists, search, a case's details;
+- ``reminders.py`` and ``flag_reports.py``: what the clock's steps tell staff;
 
 and ``wording.py``, the words staff read. The customer's messages are not here: they are part
 of each use case (``bot/services/notify.py``), so they go out with or without a staff channel.
@@ -17,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.desk.actions import REPLY_LIMIT, Actions
+from bot.desk.flag_reports import FlagReports
 from bot.desk.model import Details, Outcome, Staff
 from bot.desk.projection import Projection, mask_contact
 from bot.desk.queries import Queries
@@ -30,6 +32,7 @@ __all__ = [
     "Actions",
     "Desk",
     "Details",
+    "FlagReports",
     "Outcome",
     "Projection",
     "Queries",
@@ -41,8 +44,8 @@ __all__ = [
 
 class Desk:
     """One staff channel's desk. Not a listener by itself: ``app.py`` appends
-    ``desk.projection.on_change`` to the case service's listeners and ``desk.reminders.remind``
-    to its sweep's reminders, in plain sight."""
+    ``desk.projection.on_change`` to the case service's listeners, ``desk.reminders.remind`` to
+    its sweep's reminders and ``desk.reports.report`` to its reports, in plain sight."""
 
     def __init__(
         self,
@@ -65,6 +68,13 @@ class Desk:
         )
         self.reminders = Reminders(
             cases.sla,
+            self.projection,
+            cases.clock.now,
+            channel=channel,
+            staff_channel=staff_channel,
+            text_limits=text_limits,
+        )
+        self.reports = FlagReports(
             self.projection,
             cases.clock.now,
             channel=channel,

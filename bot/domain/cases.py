@@ -265,6 +265,8 @@ class Case:
     survey: str | None = None
     # The party normalised (bot/nlp/text.py party_key): cases about one party count together.
     party_key: str | None = None
+    # When the severity flag last rose: the flag's reports count from it.
+    severity_since: datetime | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Case:

@@ -27,6 +27,9 @@ SURVEY_SEND, SURVEY_REMIND, SURVEY_EXPIRE = "survey@send", "survey@remind", "sur
 FLAG = "flag"  # 热点 after 7 days unresolved, 重大 after 30 (bot/services/flags.py)
 FLAG_HOT, FLAG_MAJOR = "flag@hot", "flag@major"
 UNRESOLVED_HOT, UNRESOLVED_MAJOR = timedelta(days=7), timedelta(days=30)
+REPORT = "report"  # 热点 / 重大 reported to the supervisors (bot/desk/flag_reports.py)
+REPORT_HOT, REPORT_MAJOR = "report@hot", "report@major"
+WEEKS_REPORTED = 52  # a 重大 case is reported weekly while open: a year of steps at most
 REVIEW = "review"  # the level's own time to review a case that reached it (主管 1 h)
 LEVEL = "level"  # how long a case may sit at a level above the front line (escalate_after)
 BREACH = 100  # the point that is the deadline itself
@@ -46,6 +49,7 @@ CLOCK_FIELDS = frozenset(
         "customer_heard_at",  # the desk wrote to the customer: the silence starts again
         "confirm_asked_at",
         "survey",  # drawn at closure, sent, finished
+        "severity_since",  # a flag raised: its reports
     }
 )
 _WORKING = frozenset({Status.NEW, Status.CLAIMED, Status.IN_PROGRESS, Status.REOPENED})
@@ -105,7 +109,25 @@ def steps(case: Case, policy: Policy, calendar: BusinessCalendar) -> list[Step]:
         found += _review(case, policy, calendar)
         found += _silence(case, policy, calendar)
         found += _flags(case)
+    if case.status.is_open:
+        found += _reports(case)
     return sorted(found, key=lambda s: (s.at, s.key))
+
+
+def _reports(case: Case) -> list[Step]:
+    """DOMAIN.md §5: a 热点 case is reported within one working day (kesu: at once), a 重大
+    one at once and then weekly until closed. One deadline: after downtime only the latest
+    report is made, and a rise to 重大 (a new ``severity_since``) reports anew."""
+    since = case.severity_since
+    if since is None or case.severity.rank < Severity.HOT.rank:
+        return []
+    if case.severity is Severity.HOT:
+        return [Step(REPORT_HOT, REPORT, since)]
+    weekly = [
+        Step(f"report@week{k}", REPORT, since + timedelta(weeks=k))
+        for k in range(1, WEEKS_REPORTED + 1)
+    ]
+    return [Step(REPORT_MAJOR, REPORT, since), *weekly]
 
 
 def _review(case: Case, policy: Policy, calendar: BusinessCalendar) -> list[Step]:

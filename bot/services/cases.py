@@ -329,7 +329,7 @@ class CaseService(CaseReads):
         async def work(t: Tx) -> Case:
             after = await self._changes.change(
                 number, Action.CORRECT, actor, reason,
-                lambda c, now: corrected(self.sla, c, field_name, value) | extra, tx=t,
+                lambda c, now: corrected(self.sla, c, field_name, value, now) | extra, tx=t,
             )  # fmt: skip
             if field_name in {"party", "category"}:  # a spelling merged: it may count now
                 await self.flags.check_party(t, after)

@@ -56,6 +56,7 @@ def row(
         "status": Status.NEW.value,
         "priority": complaint.priority.value,
         "severity": severity.value,
+        "severity_since": now if severity is not Severity.GENERAL else None,
         "risk": complaint.risk.value,
         "category": complaint.category,
         "subject": complaint.subject,

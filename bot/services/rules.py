@@ -69,8 +69,11 @@ def validate_field(field_name: str, value: Any) -> Any:
     return value
 
 
-def corrected(sla: Sla, case: Case, field_name: str, value: Any) -> dict[str, Any]:
-    """The values a correction writes: the field, and what follows from it."""
+def corrected(
+    sla: Sla, case: Case, field_name: str, value: Any, now: datetime | None = None
+) -> dict[str, Any]:
+    """The values a correction writes: the field, and what follows from it (a severity that
+    rises is dated ``now``: its reports count from then)."""
     result: dict[str, Any] = {field_name: value}
     if field_name == "priority":  # the time limits follow the priority, from the clock's start
         fresh = sla.deadlines(Priority(value), case.sla_started_at, paused(case))
@@ -90,6 +93,9 @@ def corrected(sla: Sla, case: Case, field_name: str, value: Any) -> dict[str, An
         floor = collective_severity(int(value))
         if floor.rank > case.severity.rank:
             result["severity"] = floor.value
+    raised = result.get("severity")
+    if raised is not None and now is not None and Severity(raised).rank > case.severity.rank:
+        result["severity_since"] = now
     return result
 
 

@@ -62,6 +62,8 @@ class Sweep:
     handlers: dict[str, Handler] = field(default_factory=dict)
     #: Who hears of a reminder point or a breach (each staff desk's reminders, app.py).
     reminders: list[Handler] = field(default_factory=list)
+    #: Who reports a raised flag (热点 / 重大): each staff desk's flag reports (app.py).
+    reports: list[Handler] = field(default_factory=list)
     #: What a breach (a point @100, the level's review) does: escalation.py's on_breach.
     on_breach: Handler = _recorded
 
@@ -71,6 +73,7 @@ class Sweep:
         self.handlers.setdefault(steps.REVIEW, self._deadline)
         self.handlers.setdefault(steps.LEVEL, self._deadline)
         self.handlers.setdefault(steps.SILENCE, self.remind)
+        self.handlers.setdefault(steps.REPORT, self._report)
         self.handlers.setdefault(steps.CONFIRM_TIMEOUT, self._confirm_timeout)
 
     async def once(self, now: datetime) -> list[Acted]:
@@ -130,6 +133,11 @@ class Sweep:
         if step.deadline not in _LEVEL_TIMES and (self.reminders or not outcomes):
             outcomes.append(await self.remind(tx, case, step))
         return ", ".join(outcomes)
+
+    async def _report(self, tx: Tx, case: Case, step: Step) -> str:
+        """A flag's report: the row is the record; each desk tells its supervisors."""
+        outcomes = [await report(tx, case, step) for report in self.reports]
+        return ", ".join(outcomes) or "recorded"
 
     async def _confirm_timeout(self, tx: Tx, case: Case, step: Step) -> str:
         """Nobody answered the resolution within the window: the case closes, as such."""

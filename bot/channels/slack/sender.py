@@ -120,7 +120,7 @@ class Sender:
             return esc(message.text), None
         if card.get("kind") == "card":
             return esc(message.text), card_blocks(card, self.clock.now(), self.tz)
-        if card.get("kind") == "reminder":  # the desk's own words, naming people
+        if card.get("kind") in {"reminder", "flag_report"}:  # the desk's words, naming people
             return desk_text(message.text), None
         return line_text(card), None
 
