@@ -59,7 +59,7 @@ _SAME_PARTY = (
         cases.c.received_at >= bindparam("since", type_=cases.c.received_at.type),
         cases.c.received_at <= bindparam("until", type_=cases.c.received_at.type),
     )
-    .order_by(cases.c.received_at, cases.c.id)
+    .order_by(cases.c.received_at.desc(), cases.c.id.desc())
     .limit(bindparam("limit"))
 )
 _LOCK_PARTY = select(func.pg_advisory_xact_lock(func.hashtext(bindparam("key"))))
@@ -153,10 +153,10 @@ class Cases(Repo):
     ) -> list[Row]:
         """Cases in ``category`` about the party ``party_key`` received in [since, until],
         oldest first (id, number, customer_id, status, severity, received_at): 热点 counts
-        them."""
+        them. Past ``limit`` the newest are kept (a complaint just opened is among them)."""
         params = {"category": category, "party_key": party_key, "since": since,
                   "until": until, "limit": limit}  # fmt: skip
-        return (await self.session.execute(_SAME_PARTY, params)).rows
+        return list(reversed((await self.session.execute(_SAME_PARTY, params)).rows))
 
     async def lock_party(self, category: str, party_key: str) -> None:
         """Serialise the 热点 counts of one (category, party) until the transaction ends: two
