@@ -52,6 +52,18 @@ def print_policy(pol: Policy) -> None:
         f"\nclosure 闭环: the customer confirms within {_target(pol.closure.confirm_within)}, "
         f"else it closes on its own; {review}"
     )
+    reminders, survey = pol.reminders, pol.survey
+    silence = _target(reminders.silence) if reminders.silence is not False else "off"
+    points = ", ".join(f"{p}%" for p in reminders.points)
+    click.echo(
+        f"reminders 提醒: at {points} and at breach; digest window {reminders.digest_window} "
+        f"min; customer without news (定期更新进展) after {silence}"
+    )
+    click.echo(
+        f"survey 回访: A, B and flagged cases always, C at {survey.sample_rate:.0%}; sent "
+        f"{_target(survey.delay)} after closure, reminded {_target(survey.remind_after)} and "
+        f"expired {_target(survey.expire_after)} after sending"
+    )
 
 
 def _print_duty(pol: Policy) -> None:

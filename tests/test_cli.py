@@ -175,6 +175,15 @@ def test_policy_check(env: Path) -> None:
     assert "3 个工作日" in ok.output
     assert "专项小组" in ok.output
     assert "closure 闭环: the customer confirms within 3 个工作日 / 3 working days" in ok.output
+    assert (
+        "reminders 提醒: at 50%, 80% and at breach; digest window 5 min; customer without news "
+        "(定期更新进展) after 24 小时(工作时间) / 24 h (business)"
+    ) in ok.output
+    assert (
+        "survey 回访: A, B and flagged cases always, C at 30%; sent 1 小时(工作时间) / 1 h "
+        "(business) after closure, reminded 24 小时 / 24 h (calendar) and expired 72 小时 / 72 h "
+        "(calendar) after sending"
+    ) in ok.output
 
     broken = env / "desk.toml"
     broken.write_text("[sla.A]\nfrist_response = 1\n", encoding="utf-8")
