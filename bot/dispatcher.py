@@ -11,7 +11,9 @@ language (the customer's choice, else the dialogue's, kept in the row's ``_dispa
 the commands answered in every state (:data:`COMMANDS`, declared once) — /new asking first
 where answers would be lost — questions about case numbers, and the registry of flows
 (:data:`FLOWS`) that the conversation row is routed to. Which states a flow has and what its
-buttons carry is the flow's own business (``bot/flows/``).
+buttons carry is the flow's own business (``bot/flows/``). One module past 400 lines: the
+routing of the buttons that answer in any state (language, closure, survey, /new) shares its
+``_keep``/``_moved`` outcomes with the commands; the next such button moves them out together.
 """
 
 from __future__ import annotations
