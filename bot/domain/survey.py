@@ -34,6 +34,13 @@ class Question(StrEnum):
     COMMENT = "comment"  # optional words
 
 
+#: How the desk names each question (the history, the thread, the card).
+LABELS = {
+    Question.SOLVED.value: "问题是否解决 solved",
+    Question.SOLUTION.value: "方案满意度 solution",
+    Question.SERVICE.value: "服务体验 service",
+    Question.COMMENT.value: "意见 comment",
+}
 #: The questions with buttons, in order; the comment is asked after them.
 ASKED = (Question.SOLVED, Question.SOLUTION, Question.SERVICE)
 YES, NO = "y", "n"

@@ -21,7 +21,7 @@ from bot.domain import survey as rules
 from bot.domain.cases import Action, Case, DomainError, Status
 from bot.domain.sla import Sla
 from bot.domain.steps import Step
-from bot.domain.survey import Question, Reach, SurveyState
+from bot.domain.survey import LABELS, Question, Reach, SurveyState
 from bot.flows.texts import pick_language, text
 from bot.messages import Button, OutgoingMessage
 from bot.outgoing import TextLimits, enqueue
@@ -42,12 +42,6 @@ EXPIRED = "回访过期未完成 survey expired unanswered"
 UNREACHABLE = "无法联系客户,回访未发送 the channel no longer lets us write: survey not sent"
 ANSWERED = "客户完成回访 survey answered"
 REOPENED = "回访:客户不满意,重新处理 survey: the customer is not satisfied, handling restarts"
-LABELS = {
-    Question.SOLVED: "问题是否解决 solved",
-    Question.SOLUTION: "方案满意度 solution",
-    Question.SERVICE: "服务体验 service",
-    Question.COMMENT: "意见 comment",
-}
 
 
 class SurveyOver(DomainError):
@@ -63,7 +57,7 @@ def drawn(sla: Sla, case: Case) -> dict[str, Any]:
 
 def answers_note(answers: dict[str, str]) -> str:
     """The answers as the thread and the history show them."""
-    return "; ".join(f"{LABELS[Question(q)]}: {v}" for q, v in answers.items())
+    return "; ".join(f"{LABELS[q]}: {v}" for q, v in answers.items())
 
 
 @dataclass
@@ -155,7 +149,7 @@ class Surveys:
             case.id, case.reopen_count, Question.COMMENT.value, words, self._now()
         ):
             return False
-        note = f"{LABELS[Question.COMMENT]}: {words}"
+        note = f"{LABELS[Question.COMMENT.value]}: {words}"
         await self.changes.change(case.number, Action.SURVEY, actor, note, lambda c, now: {},
                                   tx=tx)  # fmt: skip
         return True

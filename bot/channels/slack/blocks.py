@@ -12,6 +12,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from bot.channels.slack.text import actor_label, cut, desk_text, esc, mention, quote
+from bot.domain.survey import LABELS as SURVEY_LABELS
 
 SECTION_LIMIT = 3000  # characters in a section's text
 
@@ -173,12 +174,6 @@ SURVEY_STATES = {
     "expired": "已过期未完成 expired unanswered",
     "unreachable": "无法联系客户,未发送 unreachable: not sent (not counted in the response rate)",
 }
-SURVEY_QUESTIONS = {
-    "solved": "问题是否解决 solved",
-    "solution": "方案满意度 solution",
-    "service": "服务体验 service",
-    "comment": "意见 comment",
-}
 
 
 def survey_line(card: dict[str, Any]) -> str:
@@ -188,7 +183,7 @@ def survey_line(card: dict[str, Any]) -> str:
     shown = []
     for question, value in answers.items():
         words = {"y": "是 yes", "n": "否 no"}.get(value, value)
-        shown.append(f"{SURVEY_QUESTIONS.get(question, esc(question))}: {esc(cut(words, 300, ''))}")
+        shown.append(f"{SURVEY_LABELS.get(question, esc(question))}: {esc(cut(words, 300, ''))}")
     return "📋 回访 survey: " + state + ("\n" + " · ".join(shown) if shown else "")
 
 
