@@ -60,7 +60,7 @@ from bot.config import load_policy  # noqa: E402
 from bot.domain import steps  # noqa: E402
 from bot.domain.cases import Case, Priority, Status  # noqa: E402
 from bot.domain.sla import Sla  # noqa: E402
-from bot.scheduler import Scheduler  # noqa: E402
+from bot.scheduler import EVERY, Scheduler  # noqa: E402
 from bot.services import CaseService  # noqa: E402
 from bot.services.sweep import Sweep  # noqa: E402
 from storage import migrate  # noqa: E402
@@ -328,7 +328,7 @@ async def lateness(backend: str, directory: Path, sla: Sla, n: int = 100_000) ->
             return await recorded(tx, case, step)
 
         sweep.handlers[steps.FIRST_RESPONSE] = observed
-        scheduler = Scheduler(lambda: sweep.once(clock.now()))
+        scheduler = Scheduler({"sweep": (lambda: sweep.once(clock.now()), EVERY)})
         scheduler.start()
         await asyncio.sleep((first + timedelta(seconds=18) - clock.now()).total_seconds())
         await scheduler.stop()

@@ -30,8 +30,11 @@ from bot.nlp.analyse import keywords_of
 from bot.nlp.classifier import Classifier
 from bot.outbox import OutboxWorker
 from bot.outgoing import TextLimits
+from bot.scheduler import EVERY as SWEEP_EVERY
 from bot.scheduler import Scheduler
 from bot.services import CaseService, upkeep
+from bot.services.bursts import EVERY as BURSTS_EVERY
+from bot.services.bursts import Bursts
 from bot.web import WebServer
 from storage import migrate
 from storage.db import Store
@@ -49,6 +52,8 @@ class Kesu:
     #: Each channel's longest text, filled once the channels exist (``build_runtime``);
     #: everything that queues (dispatcher, case service, desk, outbox) shares this one.
     text_limits: TextLimits
+    #: The burst alert's check (预警), run every minute beside the sweep.
+    bursts: Bursts
 
     async def close(self) -> None:
         await self.store.close()
@@ -116,7 +121,7 @@ async def build(
         default_language=settings.default_language,
         text_limits=text_limits,
     )
-    return Kesu(settings, store, sla, cases, clock, text_limits)
+    return Kesu(settings, store, sla, cases, clock, text_limits, Bursts(store, policy.burst))
 
 
 class NoChannel(DomainError):
@@ -152,6 +157,8 @@ class Runtime:
     inbox: Inbox
     web: WebServer
     channels: list[Channel] = field(default_factory=list)
+    #: Seconds between burst checks (tests shorten it).
+    bursts_every: float = BURSTS_EVERY
 
     async def serve(self, stop: asyncio.Event) -> None:
         """Start every channel, the inbox and the outbox worker; run until ``stop`` is set.
@@ -176,8 +183,13 @@ class Runtime:
             # channel before it has been checked.
             tasks.append(asyncio.create_task(self.inbox.run(stop)))
             tasks.append(asyncio.create_task(self.worker.run(stop)))
-            clock, sweep = self.kesu.clock, self.kesu.cases.sweep
-            scheduler = Scheduler(lambda: sweep.once(clock.now()))
+            clock, sweep, bursts = self.kesu.clock, self.kesu.cases.sweep, self.kesu.bursts
+            scheduler = Scheduler(
+                {
+                    "sweep": (lambda: sweep.once(clock.now()), SWEEP_EVERY),
+                    "bursts": (lambda: bursts.check(clock.now()), self.bursts_every),
+                }
+            )
             scheduler.start()
             log.info(
                 "kesu running on %s; Ctrl-C or SIGTERM stops",
@@ -262,11 +274,13 @@ def staff_desk(kesu: Kesu, classifier: Classifier) -> Desk | None:
         classifier,
         channel="slack",
         staff_channel=settings.slack_staff_channel,
+        report_channel=settings.slack_report_channel,
         text_limits=kesu.text_limits,
     )
     kesu.cases.listeners.append(desk.projection.on_change)
     kesu.cases.sweep.reminders.append(desk.reminders.remind)
     kesu.cases.sweep.reports.append(desk.reports.report)
+    kesu.bursts.announcers.append(desk.reports.alert)
     return desk
 
 

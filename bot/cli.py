@@ -25,6 +25,7 @@ from bot.domain.cases import STATUS_ZH, Case, DomainError, Status
 from bot.domain.steps import CONFIRM_TIMEOUT
 from bot.nlp.classifier import Classifier
 from bot.services import CaseEvent
+from bot.services.bursts import Alert
 from bot.services.sweep import Acted
 from storage import migrate
 from storage.db import CannotOpen, NoDatabase, Store
@@ -153,23 +154,25 @@ def case_close_unconfirmed() -> None:
     and from several machines at once: a case is closed once. It runs the whole sweep
     (`kesu sweep --once`), so other steps due are recorded too.
     """
-    acted = _sweep_once()
+    acted, _ = _sweep_once()
     closed = [a.number for a in acted if a.step == CONFIRM_TIMEOUT and a.outcome == "closed"]
     for number in closed:
         click.echo(f"{number}  closed: no answer within the confirmation window")
     click.echo(f"{len(closed)} case{'' if len(closed) == 1 else 's'} closed")
 
 
-def _sweep_once() -> list[Acted]:
+def _sweep_once() -> tuple[list[Acted], list[Alert]]:
+    """One sweep and one burst check, as ``kesu run`` does every second and minute."""
     settings = _settings()
 
-    async def go() -> list[Acted]:
+    async def go() -> tuple[list[Acted], list[Alert]]:
         kesu = await app.build(settings)
         try:
             if settings.slack_bot_token is not None:
                 classifier = Classifier.load(settings.taxonomy, settings.cache_dir)
                 app.staff_desk(kesu, classifier)
-            return await kesu.cases.sweep.once(kesu.clock.now())
+            acted = await kesu.cases.sweep.once(kesu.clock.now())
+            return acted, await kesu.bursts.check(kesu.clock.now())
         finally:
             await kesu.close()
 
@@ -180,14 +183,19 @@ def _sweep_once() -> list[Acted]:
 @click.option("--once", is_flag=True, required=True, help="One sweep, then exit (for cron).")
 def sweep(once: bool) -> None:
     """Act on every clock step due now: reminder points and breaches (recorded), unanswered
-    resolutions (closed). `kesu run` sweeps every second by itself; this is for operators
-    who prefer cron. Safe beside a running kesu and on several machines: each step acts once.
+    resolutions (closed); then check for bursts of complaints (alerts raised or over).
+    `kesu run` does both by itself (every second, every minute); this is for operators who
+    prefer cron. Safe beside a running kesu and on several machines: each acts once.
     """
-    acted = _sweep_once()
+    acted, alerts = _sweep_once()
     for a in acted:
         late = f" ({a.mark})" if a.mark else ""
         click.echo(f"{a.number}  {a.step}{late}: {a.outcome}")
     click.echo(f"{len(acted)} step{'' if len(acted) == 1 else 's'} acted")
+    for alert in alerts:
+        what = "over" if alert.ended_at else "ALERT"
+        click.echo(f"burst {what}: category {alert.category}, {alert.intake.last_hour} in the "
+                   f"last hour, usually {alert.intake.usual:.1f}")  # fmt: skip
 
 
 @case.command("show")

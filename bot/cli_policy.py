@@ -64,6 +64,13 @@ def print_policy(pol: Policy) -> None:
         f"{_target(survey.delay)} after closure, reminded {_target(survey.remind_after)} and "
         f"expired {_target(survey.expire_after)} after sending"
     )
+    burst = pol.burst
+    click.echo(
+        f"burst alert 投诉突增预警: a category's last hour above {burst.factor:g} × the mean of "
+        f"the same hour over {burst.weeks} weeks, at least {burst.minimum}"
+        if burst.enabled
+        else "burst alert 投诉突增预警: off"
+    )
 
 
 def _print_duty(pol: Policy) -> None:

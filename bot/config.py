@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     slack_staff_channel: str | None = Field(
         None, description="channel id (C…) where case cards go; its members are the staff"
     )
+    slack_report_channel: str | None = Field(
+        None,
+        description="channel id (C…) where supervisors read flag reports and burst alerts; "
+        "unset = the staff channel",
+    )
     slack_staff_users: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="more staff user ids (U…), comma-separated"
     )
@@ -203,6 +208,10 @@ class Settings(BaseSettings):
                 )
         elif self.slack_signing_secret is None:
             raise ValueError("HTTP mode needs KESU_SLACK_SIGNING_SECRET to verify Slack's calls")
+        if self.slack_report_channel and not SLACK_CHANNEL_RE.match(self.slack_report_channel):
+            raise ValueError(
+                "KESU_SLACK_REPORT_CHANNEL must be a channel id (C… or G…), like the staff channel"
+            )
         if self.slack_supervisor_group and not SLACK_ID_RE.match(self.slack_supervisor_group):
             raise ValueError("KESU_SLACK_SUPERVISOR_GROUP must be a user group id (S…)")
         return self

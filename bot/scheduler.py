@@ -1,8 +1,8 @@
 """The clock's trigger (DESIGN.md principle 2: the database is the truth, the scheduler only
-sweeps). APScheduler 3.x runs one job, the sweep, every second; the job asks the sweep what is
-due *on kesu's clock* (the injected one), so no trigger holds a due time of its own: a frozen
-test clock, a sped-up demo clock and the wall clock all drive it alike, and several instances
-sweeping at once act on each step once, by the steps' unique keys, not by timing.
+sweeps). APScheduler 3.x runs the sweep every second and the burst check every minute; each
+job asks *on kesu's clock* (the injected one) what is due, so no trigger holds a due time of
+its own: a frozen test clock, a sped-up demo clock and the wall clock all drive it alike, and
+several instances running the same jobs at once act once, by unique keys, not by timing.
 
 APScheduler is imported here only. 3.x cannot share a job store between processes; it needs
 none: every instance runs the same sweep over the same rows.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -34,48 +34,56 @@ class _Quiet(logging.Filter):
         return "maximum number of running instances reached" not in record.getMessage()
 
 
+#: A job: what to run, and every how many seconds.
+Job = tuple[Callable[[], Awaitable[object]], float]
+
+
 class Scheduler:
-    def __init__(self, sweep: Callable[[], Awaitable[object]], every: float = EVERY) -> None:
-        self._sweep = sweep
-        self._every = every
+    def __init__(self, jobs: Mapping[str, Job]) -> None:
+        self._jobs = dict(jobs)
         # APScheduler's own clock only paces the ticks; what is due is read on kesu's clock.
         self._scheduler = AsyncIOScheduler(timezone=UTC)
-        self._busy: asyncio.Task[object] | None = None
+        self._busy: set[asyncio.Task[object]] = set()
 
     def start(self) -> None:
-        """Begin ticking (inside the running event loop); the first sweep runs at once, so a
+        """Begin ticking (inside the running event loop); every job runs at once, so a
         restart catches up with what fell due while kesu was down."""
         logging.getLogger("apscheduler.scheduler").addFilter(_Quiet())
         # "Running job …" / "… executed successfully" at INFO, every second: not news.
         logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
-        self._scheduler.add_job(
-            self._tick,
-            "interval",
-            seconds=self._every,
-            id="sweep",
-            max_instances=1,
-            coalesce=True,
-            next_run_time=datetime.now(UTC),
-        )
+        for name, (work, every) in self._jobs.items():
+            self._scheduler.add_job(
+                self._tick,
+                "interval",
+                args=(name, work),
+                seconds=every,
+                id=name,
+                max_instances=1,
+                coalesce=True,
+                next_run_time=datetime.now(UTC),
+            )
         self._scheduler.start()
 
-    async def _tick(self) -> None:
+    async def _tick(self, name: str, work: Callable[[], Awaitable[object]]) -> None:
         task = asyncio.current_task()
-        self._busy = task
+        if task is not None:
+            self._busy.add(task)
         try:
-            await self._sweep()
+            await work()
         except Exception as exc:  # logged; the next tick tries again: the rows say what is due
-            log_failure(log, logging.WARNING, "the sweep failed; the next one retries", exc=exc)
+            log_failure(log, logging.WARNING, "the %s failed; the next one retries", name,
+                        exc=exc)  # fmt: skip
         finally:
-            self._busy = None
+            if task is not None:
+                self._busy.discard(task)
 
     async def stop(self) -> None:
-        """No new tick; a sweep under way finishes its case (APScheduler's own shutdown would
-        cancel it mid-transaction), then the scheduler stops."""
+        """No new tick; a job under way finishes its transaction (APScheduler's own shutdown
+        would cancel it midway), then the scheduler stops."""
         if not self._scheduler.running:
             return
         self._scheduler.pause()
-        busy = self._busy
-        if busy is not None and not busy.done():
-            await asyncio.wait([busy])
+        busy = [task for task in self._busy if not task.done()]
+        if busy:
+            await asyncio.wait(busy)
         self._scheduler.shutdown(wait=False)

@@ -22,9 +22,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Float
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.types import TypeEngine
 
 from storage.repositories.base import Params, StorageError
 
@@ -121,9 +123,7 @@ class Compiler:
         names = tuple(compiled.positiontup or ())
         columns = getattr(statement, "exported_columns", ())
         try:
-            results = tuple(
-                col.type.dialect_impl(dialect).result_processor(dialect, None) for col in columns
-            )
+            results = tuple(_result_processor(col.type, dialect) for col in columns)
         except Exception as exc:  # a type whose processor needs the driver's type code
             raise StorageError(
                 f"cannot read the columns of {statement!s:.80} without the driver's type codes "
@@ -147,6 +147,15 @@ class Compiler:
         if compiled.expanding:
             raise StorageError("an IN list cannot be expanded in an executemany")
         return compiled.sql, [compiled.args(p)[1] for p in params]
+
+
+def _result_processor(kind: TypeEngine[Any], dialect: Dialect) -> Processor:
+    """A column's result processor. A float needs none: both drivers return Python floats
+    (SQLAlchemy's asyncpg one would ask for the driver's type code, which a compiled
+    statement does not have)."""
+    if isinstance(kind, Float) and not kind.asdecimal:
+        return None
+    return kind.dialect_impl(dialect).result_processor(dialect, None)
 
 
 def split(params: Params) -> tuple[Mapping[str, Any] | None, Sequence[Mapping[str, Any]] | None]:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -182,6 +183,28 @@ survey_answers = Table(
     Column("value", Text, nullable=False),
     Column("at", UtcDateTime, nullable=False),
     UniqueConstraint("case_id", "round", "question"),
+)
+
+# Burst alerts (预警机制: 投诉突增): one row per alert; while ``ended_at`` is NULL the category's
+# alert is active, and the partial unique index lets one instance raise it, once.
+burst_alerts = Table(
+    "burst_alerts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("category", String(64), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("intake", Integer, nullable=False),  # the last hour's complaints when it was raised
+    Column("usual", Float, nullable=False),  # the mean of the same hour in earlier weeks
+    Column("peak", Integer, nullable=False),  # the most seen in an hour while it lasted
+    Column("ended_at", UtcDateTime),
+    Index(
+        "ix_burst_alerts_active",
+        "category",
+        unique=True,
+        sqlite_where=text("ended_at IS NULL"),
+        postgresql_where=text("ended_at IS NULL"),
+    ),
+    Index(None, "started_at"),
 )
 
 case_steps = Table(

@@ -144,6 +144,15 @@ def test_bad_settings_are_named(env: Path, monkeypatch: pytest.MonkeyPatch) -> N
         ({"KESU_TELEGRAM_WEBHOOK_URL": "http://a.example"}, "KESU_TELEGRAM_WEBHOOK_URL must be"),
         ({"KESU_TELEGRAM_TOKEN": "123:s3cret"}, "KESU_TELEGRAM_TOKEN: does not look like"),
         ({"KESU_SLACK_STAFF_USERS": "UAGENT01,zhao"}, "KESU_SLACK_STAFF_USERS: 'zhao' is not"),
+        (
+            {
+                "KESU_SLACK_BOT_TOKEN": "xoxb-s3cret",
+                "KESU_SLACK_STAFF_CHANNEL": "C0DESK",
+                "KESU_SLACK_APP_TOKEN": "xapp-s3cret",
+                "KESU_SLACK_REPORT_CHANNEL": "#supervisors",
+            },
+            "KESU_SLACK_REPORT_CHANNEL must be a channel id",
+        ),
     ],
 )
 def test_bad_settings_name_their_variable_and_never_a_secret(
@@ -183,6 +192,10 @@ def test_policy_check(env: Path) -> None:
         "survey 回访: A, B and flagged cases always, C at 30%; sent 1 小时(工作时间) / 1 h "
         "(business) after closure, reminded 24 小时 / 24 h (calendar) and expired 72 小时 / 72 h "
         "(calendar) after sending"
+    ) in ok.output
+    assert (
+        "burst alert 投诉突增预警: a category's last hour above 2 × the mean of the same hour "
+        "over 4 weeks, at least 5"
     ) in ok.output
 
     broken = env / "desk.toml"
@@ -372,3 +385,25 @@ def test_case_close_unconfirmed_closes_only_the_cases_whose_window_passed(env: P
     ]
     assert kesu("case", "close-unconfirmed").output.strip() == "0 cases closed"
     assert kesu("case", "list", "--status", "resolved").output.split()[0] == recent
+
+
+def test_sweep_once_raises_a_burst_alert_and_says_so(env: Path) -> None:
+    """Cron's `kesu sweep --once` runs the burst check too (issue 15 item 4)."""
+    assert kesu("db", "upgrade").exit_code == 0
+
+    async def seed() -> None:
+        k = await app.build(Settings(), clock=FrozenClock(SystemClock().now()))
+        try:
+            for user in range(6):
+                await k.cases.open_case(NewComplaint("telegram", str(user), "多扣了钱",
+                                                     category="billing"))  # fmt: skip
+        finally:
+            await k.close()
+
+    asyncio.run(seed())
+    result = kesu("sweep", "--once")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == (
+        "burst ALERT: category billing, 6 in the last hour, usually 0.0"
+    )
+    assert "burst" not in kesu("sweep", "--once").output  # once per alert

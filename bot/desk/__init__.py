@@ -7,7 +7,8 @@ channel, three concerns apart:
   every change (a listener of the case service, wired in ``app.py``);
 - ``actions.py``: staff commands with the desk's rules of who may do what;
 - ``queries.py``: work lists, search, a case's details;
-- ``reminders.py`` and ``flag_reports.py``: what the clock's steps tell staff;
+- ``reminders.py`` and ``flag_reports.py``: what the clock's steps tell staff, and the burst
+  alerts the supervisors hear of;
 
 and ``wording.py``, the words staff read. The customer's messages are not here: they are part
 of each use case (``bot/services/notify.py``), so they go out with or without a staff channel.
@@ -45,7 +46,9 @@ __all__ = [
 class Desk:
     """One staff channel's desk. Not a listener by itself: ``app.py`` appends
     ``desk.projection.on_change`` to the case service's listeners, ``desk.reminders.remind`` to
-    its sweep's reminders and ``desk.reports.report`` to its reports, in plain sight."""
+    its sweep's reminders, ``desk.reports.report`` to its reports and ``desk.reports.alert`` to
+    the burst check's announcers, in plain sight. ``report_channel``: where the supervisors read
+    flag reports and alerts (the staff channel when unset)."""
 
     def __init__(
         self,
@@ -54,6 +57,7 @@ class Desk:
         *,
         channel: str,
         staff_channel: str,
+        report_channel: str | None = None,
         on_enqueued: Callable[[], None] | None = None,
         text_limits: TextLimits | None = None,
     ) -> None:
@@ -78,7 +82,7 @@ class Desk:
             self.projection,
             cases.clock.now,
             channel=channel,
-            staff_channel=staff_channel,
+            report_channel=report_channel or staff_channel,
             text_limits=text_limits,
         )
         self.actions = Actions(cases, classifier, channel=channel, on_enqueued=on_enqueued)

@@ -345,6 +345,19 @@ class Policy(_Strict):
 
     survey: Survey = Survey()
 
+    # -- the burst alert (预警机制: 投诉突增, DOMAIN.md §5, seed 004; bot/services/bursts.py)
+    class Burst(_Strict):
+        """A category's intake in the last hour above ``factor`` times its usual rate — the
+        mean of the same hour of the week over the previous ``weeks`` weeks — and at least
+        ``minimum``. One alert per category until the hour's intake is back within that."""
+
+        enabled: bool = True
+        factor: Annotated[float, Field(ge=1, le=100)] = 2.0
+        minimum: Annotated[int, Field(ge=1, le=1_000_000)] = 5
+        weeks: Annotated[int, Field(ge=1, le=12)] = 4
+
+    burst: Burst = Burst()
+
 
 def parse_policy(text: str, source: str = "<policy>") -> Policy:
     """Parse and validate; every problem comes back as one DomainError naming the key."""

@@ -18,6 +18,7 @@ from storage.repositories.base import (
     StaleRow,
     StorageError,
 )
+from storage.repositories.bursts import BurstAlerts
 from storage.repositories.cases import Cases
 from storage.repositories.conversations import Conversations
 from storage.repositories.customers import Customers
@@ -31,6 +32,7 @@ from storage.repositories.surveys import SurveyAnswers
 
 __all__ = [
     "Attachments",
+    "BurstAlerts",
     "CaseSteps",
     "Cases",
     "Conversations",
@@ -56,6 +58,7 @@ class Tx:
 
     __slots__ = (
         "attachments",
+        "bursts",
         "cases",
         "conversations",
         "customers",
@@ -82,6 +85,7 @@ class Tx:
         self.refs = MessageRefs(session)
         self.steps = CaseSteps(session)
         self.surveys = SurveyAnswers(session)
+        self.bursts = BurstAlerts(session)
 
     def savepoint(self) -> AbstractAsyncContextManager[None]:
         """A nested transaction: what is written inside is undone alone if it raises."""

@@ -225,6 +225,18 @@ def test_closure_keys_default_and_are_checked() -> None:
         parse_policy(MINIMAL + "\n[closure]\nconfirm_within = { hours = 0 }\n")
 
 
+def test_burst_keys_default_and_are_checked() -> None:
+    default = parse_policy(MINIMAL).burst
+    assert (default.enabled, default.factor, default.minimum, default.weeks) == (True, 2.0, 5, 4)
+    custom = parse_policy(MINIMAL + "\n[burst]\nfactor = 3\nminimum = 10\nweeks = 8\n").burst
+    assert (custom.factor, custom.minimum, custom.weeks) == (3.0, 10, 8)
+    assert parse_policy(MINIMAL + "\n[burst]\nenabled = false\n").burst.enabled is False
+    for wrong, key in (("factor = 0.5", "factor"), ("minimum = 0", "minimum"),
+                       ("weeks = 0", "weeks"), ("facter = 2", "facter")):  # fmt: skip
+        with pytest.raises(DomainError, match=rf"burst\.{key}"):
+            parse_policy(MINIMAL + f"\n[burst]\n{wrong}\n")
+
+
 def test_each_default_level_names_a_role_and_a_title_for_the_customer() -> None:
     chain = [(s.role, s.title_zh, s.title_en) for s in load_policy(None).escalation]
     assert chain == [

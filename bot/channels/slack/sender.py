@@ -82,6 +82,10 @@ def split_id(platform_id: str) -> tuple[str, str]:
     return channel, ts
 
 
+#: Cards that are the desk's own words naming people ({slack:U…}): reminders, reports, alerts.
+_DESK_WORDS = frozenset({"reminder", "flag_report", "alert"})
+
+
 class Sender:
     def __init__(
         self,
@@ -120,7 +124,7 @@ class Sender:
             return esc(message.text), None
         if card.get("kind") == "card":
             return esc(message.text), card_blocks(card, self.clock.now(), self.tz)
-        if card.get("kind") in {"reminder", "flag_report"}:  # the desk's words, naming people
+        if card.get("kind") in _DESK_WORDS:
             return desk_text(message.text), None
         return line_text(card), None
 
