@@ -9,7 +9,8 @@ import unicodedata
 import click
 
 from bot.domain.cases import Priority
-from bot.domain.policy import Policy, Target
+from bot.domain.policy import Policy
+from bot.domain.targets import Target
 
 
 def print_policy(pol: Policy) -> None:
@@ -63,6 +64,11 @@ def print_policy(pol: Policy) -> None:
         f"survey 回访: A, B and flagged cases always, C at {survey.sample_rate:.0%}; sent "
         f"{_target(survey.delay)} after closure, reminded {_target(survey.remind_after)} and "
         f"expired {_target(survey.expire_after)} after sending"
+    )
+    media = pol.media
+    click.echo(
+        f"press enquiries 媒体问询: role {media.owner}; the press is told 「{media.title_zh}」 / "
+        f"{media.title_en} replies within {_target(media.reply_within)}"
     )
     burst = pol.burst
     click.echo(

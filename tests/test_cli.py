@@ -194,6 +194,10 @@ def test_policy_check(env: Path) -> None:
         "(calendar) after sending"
     ) in ok.output
     assert (
+        "press enquiries 媒体问询: role pr; the press is told 「公共关系部」 / public relations "
+        "department replies within 48 小时 / 48 h (calendar)"
+    ) in ok.output
+    assert (
         "burst alert 投诉突增预警: a category's last hour above 2 × the mean of the same hour "
         "over 4 weeks, at least 5"
     ) in ok.output

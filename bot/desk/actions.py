@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.desk import wording
 from bot.desk.model import Outcome, Refused, Staff, load_case
-from bot.domain.cases import Case, DomainError, IllegalTransition
+from bot.domain.cases import MEDIA, Case, DomainError, IllegalTransition
 from bot.domain.words import blank
 from bot.nlp.classifier import Classifier
 from bot.services import OUTCOMES, CaseService
@@ -189,7 +189,8 @@ class Actions:
         *,
         update_id: str | None = None,
     ) -> Outcome:
-        if field_name == "category" and value not in self.classifier.taxonomy.ids:
+        known = value in self.classifier.taxonomy.ids or value == MEDIA  # 媒体问询: no taxonomy's
+        if field_name == "category" and not known:
             return Outcome(False, wording.no_such_category(value))
         return await self._act(
             number,

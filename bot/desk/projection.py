@@ -12,13 +12,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import phonenumbers
 
 from bot.desk.wording import OUTCOME_ZH, PRIORITY_ZH, THREAD_LINES
-from bot.domain.cases import SEVERITY_ZH, STATUS_ZH, Action, Case, Status, allowed_actions
+from bot.domain.cases import (
+    MEDIA,
+    MEDIA_EN,
+    MEDIA_ZH,
+    SEVERITY_ZH,
+    STATUS_ZH,
+    Action,
+    Case,
+    Status,
+    allowed_actions,
+)
 from bot.domain.sla import Sla
 from bot.logsafe import log_failure
 from bot.messages import FollowUp, OutgoingMessage
@@ -108,6 +119,8 @@ class Projection:
             if change.attachments:
                 files = self._line(change, "📎", "客户提供的附件 evidence from the customer")
                 await self._staff(tx, f"{key}:files", files)
+            if case.category == MEDIA:  # routed to the press owner (DOMAIN.md §5)
+                await self._staff(tx, f"{key}:media", self._media_line(change))
             return None
         # A survey's step redraws the card even without a field changed: its answers show.
         if CARD_FIELDS.intersection(change.changes) or change.action is Action.SURVEY:
@@ -165,7 +178,9 @@ class Projection:
             category = self.classifier.taxonomy.get(case.category)
             category_zh, category_en = category.name_zh, category.name_en
         except KeyError:
-            category_zh = category_en = case.category
+            category_zh, category_en = (
+                (MEDIA_ZH, MEDIA_EN) if case.category == MEDIA else (case.category,) * 2
+            )
         customer = await tx.customers.get(case.customer_id)
         level = self.sla.policy.level(case.escalation_level)
         repeat = await tx.cases.get(case.repeat_of) if case.repeat_of is not None else None
@@ -265,6 +280,17 @@ class Projection:
             return None
         icon = THREAD_LINES.get(action, ("📝", ""))[0]
         return self._line(change, icon, what, change.note, **extra)
+
+    def _media_line(self, change: Change) -> OutgoingMessage:
+        """A press enquiry's first thread line: whose it is, and the rule, mentioning them."""
+        media = self.sla.policy.media
+        what = (
+            f"媒体问询,交{media.title_zh}答复,前台不作实质答复 · press enquiry for the "
+            f"{media.title_en}; the front line answers nothing of substance"
+        )
+        people = list(self.people(media.owner))
+        line = self._line(change, "📰", what, None, role=media.owner, ping=people)
+        return replace(line, files=(), files_from=None)  # the evidence line carries them
 
     def _ping(self, case: Case) -> dict[str, Any]:
         """Whom the line mentions: the people of the case's level's role (none listed: the

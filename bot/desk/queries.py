@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.desk.model import Details, Refused, Staff, load_case
 from bot.desk.projection import Projection
-from bot.domain.cases import Case, DomainError, Status
+from bot.domain.cases import MEDIA, MEDIA_EN, MEDIA_ZH, Case, DomainError, Status
 from bot.domain.numbers import parse_case_number
 from bot.services import CaseEvent, CaseNotFound
 from storage.db import Store
@@ -51,7 +51,8 @@ class Queries:
     def categories(self) -> dict[str, str]:
         """Category id → "中文 English", for the form that changes a case's category."""
         taxonomy = self.projection.classifier.taxonomy
-        return {c.id: f"{c.name_zh} {c.name_en}" for c in taxonomy.category}
+        found = {c.id: f"{c.name_zh} {c.name_en}" for c in taxonomy.category}
+        return found | {MEDIA: f"{MEDIA_ZH} {MEDIA_EN}"}  # a press enquiry intake missed
 
     async def mine(self, staff: Staff, limit: int = 20) -> list[Case]:
         """The person's cases still to work on; resolved ones wait for the customer and are

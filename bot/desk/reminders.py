@@ -29,11 +29,11 @@ from typing import Any
 
 from bot.desk.projection import Projection
 from bot.domain import steps
-from bot.domain.cases import Case
+from bot.domain.cases import MEDIA, Case
 from bot.domain.duty import RolePeople, people_of
-from bot.domain.policy import Target
 from bot.domain.sla import Sla
 from bot.domain.steps import Step
+from bot.domain.targets import Target
 from bot.logsafe import log_failure
 from bot.messages import OutgoingMessage
 from bot.outgoing import TextLimits, enqueue
@@ -125,7 +125,10 @@ class Reminders:
         if case.assignee and (working or not target.on_calendar_clock):
             return (case.assignee,)
         calendar = self.sla.calendar
-        names = self.sla.policy.duty.on_duty(calendar, step.at)
+        if case.category == MEDIA:  # a press enquiry is the press owner's, at any hour
+            names: tuple[str, ...] = (self.sla.policy.media.owner,)
+        else:
+            names = self.sla.policy.duty.on_duty(calendar, step.at)
         return tuple(f"{self.channel}:{p}" for p in people_of(names, self.roles))
 
     def _words(self, case: Case, step: Step, now: datetime) -> tuple[Target, str]:
@@ -136,7 +139,7 @@ class Reminders:
                 f"客户已 {silence.describe_zh()}未获进展,请告知处理进展 "
                 f"the customer has heard nothing for {silence.describe()}: update them"
             )
-        first, resolution = self.sla.targets(case.priority)
+        first, resolution = self.sla.targets(case.priority, case.category)
         target, due = (
             (first, case.first_response_due)
             if step.deadline == steps.FIRST_RESPONSE

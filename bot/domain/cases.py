@@ -88,6 +88,11 @@ class Risk(StrEnum):
     HIGH = "high"
 
 
+#: 媒体问询: the category of a press enquiry (DOMAIN.md §5; bot/nlp/press.py finds them). Not
+#: in any taxonomy: the policy's [media] section sets its owner and reply time.
+MEDIA = "media"
+MEDIA_ZH, MEDIA_EN = "媒体问询", "media enquiry"
+
 SEVERITY_ZH = {
     Severity.GENERAL: "一般",
     Severity.IMPORTANT: "重要",

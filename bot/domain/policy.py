@@ -7,117 +7,20 @@ typo such as ``frist_response`` is reported instead of silently falling back to 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, time, timedelta
 from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.domain.calendar import BusinessCalendar, YearDays, chinese_statutory_workday
-from bot.domain.cases import DomainError, Priority
+from bot.domain.cases import MEDIA, DomainError, Priority
 from bot.domain.duty import Duty, is_role
+from bot.domain.targets import Target
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-@dataclass(frozen=True, slots=True)
-class Paused:
-    """Time an SLA clock stood still waiting for the customer (等待客户), on each clock: a
-    calendar-clock target is credited the wall time, a business-clock one the working time."""
-
-    wall: timedelta = timedelta(0)
-    business: timedelta = timedelta(0)
-
-    def plus(self, calendar: BusinessCalendar, paused_at: datetime, resumed_at: datetime) -> Paused:
-        if resumed_at <= paused_at:
-            return self
-        return Paused(
-            self.wall + (resumed_at - paused_at),
-            self.business + calendar.between(paused_at, resumed_at),
-        )
-
-
-NOT_PAUSED = Paused()
-
-
-class Target(_Strict):
-    """A time limit: hours or minutes on the calendar or business clock, or a number of
-    working days. Minutes are for the procedures' short steps (record within 15 minutes, a
-    courier desk forwards within 5) and let a desk try its policy out in minutes."""
-
-    hours: Annotated[float, Field(gt=0, le=24 * 366)] | None = None
-    minutes: Annotated[int, Field(ge=1, le=60 * 24 * 366)] | None = None
-    working_days: Annotated[int, Field(ge=1, le=366)] | None = None
-    clock: Literal["calendar", "business"] = "business"
-
-    @model_validator(mode="after")
-    def _one_measure(self) -> Self:
-        given = [m for m in (self.hours, self.minutes, self.working_days) if m is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of 'hours', 'minutes' or 'working_days'")
-        if self.working_days is not None and self.clock != "business":
-            raise ValueError("'working_days' always counts on the business calendar")
-        return self
-
-    @property
-    def span(self) -> timedelta | None:
-        """The length of an hours or minutes target; None for working days, whose length
-        depends on the calendar."""
-        if self.hours is not None:
-            return timedelta(hours=self.hours)
-        if self.minutes is not None:
-            return timedelta(minutes=self.minutes)
-        return None
-
-    def describe(self) -> str:
-        if self.working_days is not None:
-            return f"{self.working_days} working day{'s' if self.working_days > 1 else ''}"
-        amount = f"{self.minutes} min" if self.minutes is not None else f"{self.hours:g} h"
-        return f"{amount} ({self.clock})"
-
-    def describe_zh(self) -> str:
-        if self.working_days is not None:
-            return f"{self.working_days} 个工作日"
-        amount = f"{self.minutes} 分钟" if self.minutes is not None else f"{self.hours:g} 小时"
-        return amount + ("(工作时间)" if self.clock == "business" else "")
-
-    @property
-    def on_calendar_clock(self) -> bool:
-        """Runs around the clock (值班); otherwise it runs in working time only."""
-        return self.clock == "calendar" and self.working_days is None
-
-    def due(
-        self, calendar: BusinessCalendar, start: datetime, paused: Paused = NOT_PAUSED
-    ) -> datetime:
-        """Due ``start`` plus this target, plus the time the clock stood still waiting for the
-        customer, counted on this target's own clock."""
-        span = self.span
-        if span is None:
-            assert self.working_days is not None  # noqa: S101 (guaranteed by _one_measure)
-            due = calendar.add_working_days(start, self.working_days)
-        else:
-            due = start + span if self.clock == "calendar" else calendar.add(start, span)
-        if self.on_calendar_clock:
-            return due + paused.wall
-        return calendar.add(due, paused.business) if paused.business else due
-
-    def budget(self, working_day: timedelta) -> tuple[bool, timedelta]:
-        """(on the calendar clock?, length) — comparable between two targets on one clock;
-        a working day is the calendar's working hours of one day."""
-        span = self.span
-        if span is None:
-            assert self.working_days is not None  # noqa: S101 (guaranteed by _one_measure)
-            return False, working_day * self.working_days
-        return self.on_calendar_clock, span
-
-    def remaining(self, calendar: BusinessCalendar, due: datetime, now: datetime) -> timedelta:
-        """Time left on this target's clock; negative = overdue by that much."""
-        if self.on_calendar_clock:
-            return due - now
-        return calendar.between(now, due)
 
 
 class PrioritySla(_Strict):
@@ -357,6 +260,34 @@ class Policy(_Strict):
         weeks: Annotated[int, Field(ge=1, le=12)] = 4
 
     burst: Burst = Burst()
+
+    # -- press enquiries (媒体问询, DOMAIN.md §5, seed 000 第十二条; bot/nlp/press.py)
+    class Media(_Strict):
+        """The front line gives a journalist no answer of substance, only that ``title_*``
+        (the department that owns press) replies within ``reply_within``; the people of
+        role ``owner`` are pinged and reminded until one takes it."""
+
+        owner: str = "pr"
+        title_zh: Annotated[str, Field(min_length=1, max_length=40)] = "公共关系部"
+        title_en: Annotated[str, Field(min_length=1, max_length=80)] = "public relations department"
+        reply_within: Target = Target(hours=48, clock="calendar")
+
+        @field_validator("owner")
+        @classmethod
+        def _role(cls, value: str) -> str:
+            if not is_role(value):
+                raise ValueError(f"{value!r} is not a role (a lowercase word, like 'pr')")
+            return value
+
+    media: Media = Media()
+
+    def targets(self, priority: Priority, category: str | None = None) -> tuple[Target, Target]:
+        """(first response, resolution) of a case: its priority's, or for a press enquiry
+        the reply time for both (the department's reply is the whole answer)."""
+        if category == MEDIA:
+            return self.media.reply_within, self.media.reply_within
+        sla = self.sla[priority]
+        return sla.first_response, sla.resolution
 
 
 def parse_policy(text: str, source: str = "<policy>") -> Policy:

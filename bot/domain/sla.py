@@ -1,9 +1,10 @@
 """Deadlines of one case (时限), computed from the policy on the desk's business calendar.
 
-Every deadline is a function of the priority, the SLA clock's own start (set when the case is
-opened and again when it is reopened) and the time the clock stood still waiting for the
-customer. Nothing else: so a correction of the priority months later recomputes the same
-deadlines the case would have had, never ones before the clock started."""
+Every deadline is a function of the priority (a press enquiry's: of its category), the SLA
+clock's own start (set when the case is opened and again when it is reopened) and the time
+the clock stood still waiting for the customer. Nothing else: so a correction of the
+priority months later recomputes the same deadlines the case would have had, never ones
+before the clock started."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from datetime import datetime, timedelta
 
 from bot.domain.calendar import BusinessCalendar
 from bot.domain.cases import Priority
-from bot.domain.policy import NOT_PAUSED, Paused, Policy, Target
+from bot.domain.policy import Policy
+from bot.domain.targets import NOT_PAUSED, Paused, Target
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,14 +28,18 @@ class Sla:
     policy: Policy
     calendar: BusinessCalendar
 
-    def targets(self, priority: Priority) -> tuple[Target, Target]:
-        sla = self.policy.sla[priority]
-        return sla.first_response, sla.resolution
+    def targets(self, priority: Priority, category: str | None = None) -> tuple[Target, Target]:
+        """The priority's targets; a press enquiry's category has its own (policy [media])."""
+        return self.policy.targets(priority, category)
 
     def deadlines(
-        self, priority: Priority, start: datetime, paused: Paused = NOT_PAUSED
+        self,
+        priority: Priority,
+        start: datetime,
+        paused: Paused = NOT_PAUSED,
+        category: str | None = None,
     ) -> Deadlines:
-        first, resolution = self.targets(priority)
+        first, resolution = self.targets(priority, category)
         return Deadlines(
             first_response=first.due(self.calendar, start, paused),
             resolution=resolution.due(self.calendar, start, paused),
@@ -51,12 +57,13 @@ class Sla:
         paused: Paused,
         paused_at: datetime,
         resumed_at: datetime,
+        category: str | None = None,
     ) -> tuple[Deadlines, Paused]:
         """Deadlines and the credited pause after waiting for the customer from ``paused_at``
         to ``resumed_at``. A deadline already missed when the pause began stays missed:
         waiting for the customer cannot undo a breach."""
         credited = paused.plus(self.calendar, paused_at, resumed_at)
-        fresh = self.deadlines(priority, start, credited)
+        fresh = self.deadlines(priority, start, credited, category)
         return (
             Deadlines(
                 first_response=due.first_response

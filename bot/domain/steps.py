@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.domain.calendar import BusinessCalendar
-from bot.domain.cases import Case, Severity, Status
-from bot.domain.policy import Policy, Target
+from bot.domain.cases import MEDIA, Case, Severity, Status
+from bot.domain.policy import Policy
 from bot.domain.survey import SurveyState
+from bot.domain.targets import Target
 
 FIRST_RESPONSE = "first_response"
 RESOLUTION = "resolution"
@@ -82,12 +83,10 @@ def steps(case: Case, policy: Policy, calendar: BusinessCalendar) -> list[Step]:
         found += _silence(case, policy, calendar)
         found += _flags(case)
     elif case.status in _WORKING and case.clock_paused_at is None:
-        first, resolution = (
-            policy.sla[case.priority].first_response,
-            policy.sla[case.priority].resolution,
-        )
+        first, resolution = policy.targets(case.priority, case.category)
         day = policy.calendar.working_day()
-        if case.first_responded_at is None:
+        # A press enquiry has one time, the department's reply: its resolution's steps.
+        if case.first_responded_at is None and case.category != MEDIA:
             found += _points(
                 FIRST_RESPONSE,
                 target=first,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bot.domain.cases import Case, Priority, Severity
+from bot.domain.cases import MEDIA, Case, Priority, Severity
 
 
 class SurveyState(StrEnum):
@@ -72,7 +72,10 @@ def mandatory(case: Case) -> bool:
 
 def drawn(case: Case, rate: float) -> bool:
     """Whether this closure of the case is surveyed: always when mandatory, else with
-    probability ``rate`` by a stable hash of (number, round)."""
+    probability ``rate`` by a stable hash of (number, round). A press enquiry never: the
+    department's answer is not a service to rate."""
+    if case.category == MEDIA:
+        return False
     if mandatory(case):
         return True
     digest = hashlib.sha256(f"{case.number}:{case.reopen_count}".encode()).digest()

@@ -14,14 +14,15 @@ from typing import Any
 
 import phonenumbers
 
-from bot.domain.cases import Priority, Risk
+from bot.domain.cases import MEDIA, MEDIA_ZH, Priority, Risk, Severity
 from bot.domain.words import blank
 from bot.flows import acks
 from bot.flows import intake_questions as ask
 from bot.flows.base import Flow, FlowContext, Step, Turn
-from bot.flows.texts import LANGUAGES, text
+from bot.flows.texts import LANGUAGES, convert, text
 from bot.messages import Attachment, OutgoingMessage
 from bot.nlp.analyse import analyse
+from bot.nlp.press import press_enquiry
 from bot.nlp.signals import Signals
 from bot.services import NewComplaint
 
@@ -131,6 +132,10 @@ async def content(ctx: FlowContext) -> Turn:
         return _to_category(ctx)
     if not blank(msg.text):
         parts.append(msg.text)
+        press = press_enquiry(msg.text)
+        if press is not None:  # a journalist, not a complainant: no answer of substance
+            await acks.drop(ctx)
+            return await _media(ctx, press)
     if sum(len(p) for p in parts) >= MAX_CONTENT_CHARS or len(parts) >= MAX_PARTS:
         await acks.drop(ctx)
         turn = _to_category(ctx)
@@ -274,12 +279,51 @@ async def _submit(ctx: FlowContext) -> Turn:
         attachments=[Attachment.from_json(a) for a in ctx.data.get("attachments") or []],
         tx=ctx.tx,
     )
-    first_response, _ = ctx.deps.sla.targets(case.priority)
+    first_response, _ = ctx.deps.sla.targets(case.priority, case.category)
     within = ask.within(ctx, first_response)
     deadline = ask.when(ctx, case.first_response_due)
     ctx.data.clear()
     done = ctx.t("submitted", number=case.number, within=within, deadline=deadline)
     return Turn([OutgoingMessage(done, remove_keyboard=True)], None)
+
+
+async def _media(ctx: FlowContext, press: str) -> Turn:
+    """A press enquiry (媒体问询, DOMAIN.md §5): the words so far are the enquiry, recorded at
+    once for the press owner (policy [media]) with nothing more asked; the reply says only
+    who answers and by when. Flagged 热点 at least (may lead to exposure), so the supervisors
+    hear of it too. The words that showed it is press explain the category."""
+    words = "\n".join(ctx.data.get("parts") or [])
+    sig = analyse(ctx.deps.classifier, words).signals
+    case = await ctx.deps.cases.open_case(
+        NewComplaint(
+            channel=ctx.msg.channel,
+            channel_user_id=ctx.msg.user_id,
+            content=words,
+            subject=MEDIA_ZH,
+            category=MEDIA,
+            keywords=(press,),
+            priority=Priority.A if sig.priority is Priority.A else Priority.B,
+            severity=max(sig.severity, Severity.HOT, key=lambda s: s.rank),
+            risk=Risk.HIGH if _risk(sig) is Risk.HIGH else Risk.MEDIUM,
+            display_name=ctx.msg.display_name,
+            language=ctx.lang,
+            received_at=_received_at(ctx),
+            sla_started_at=ctx.sent_at,
+        ),
+        attachments=[Attachment.from_json(a) for a in ctx.data.get("attachments") or []],
+        tx=ctx.tx,
+    )
+    media = ctx.deps.sla.policy.media
+    log.info("case %s: a press enquiry (%r), for role %s", case.number, press, media.owner)
+    reply = ctx.t(
+        "media_received",
+        number=case.number,
+        department=convert(ctx.lang, media.title_zh, media.title_en),
+        within=ask.within(ctx, media.reply_within),
+        deadline=ask.when(ctx, case.first_response_due),
+    )
+    ctx.data.clear()
+    return Turn([OutgoingMessage(reply, remove_keyboard=True)], None)
 
 
 # -- helpers ----------------------------------------------------------------------------------

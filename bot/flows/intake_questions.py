@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from bot.domain.policy import Target
+from bot.domain.targets import Target
 from bot.flows.base import FlowContext
 from bot.flows.texts import convert
 from bot.messages import Button, OutgoingMessage

@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from bot.flows.texts_media import MEDIA_EN, MEDIA_ZH
 from bot.flows.texts_survey import SURVEY_EN, SURVEY_ZH
 from bot.nlp.text import Traditional
 
@@ -323,8 +324,8 @@ EN: dict[str, str] = {
     "btn_restart": "Drop it, start again",
     "btn_go_on": "Continue",
 }
-ZH |= SURVEY_ZH
-EN |= SURVEY_EN
+ZH |= SURVEY_ZH | MEDIA_ZH
+EN |= SURVEY_EN | MEDIA_EN
 
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 

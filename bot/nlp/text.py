@@ -54,6 +54,11 @@ def _normaliser() -> Normaliser:
     return Normaliser()
 
 
+def normalise(text: str) -> str:
+    """NFKC, 繁→简, case folded: what a rule over words sees (no jieba needed)."""
+    return _normaliser()(text)
+
+
 def party_key(party: str | None) -> str | None:
     """The party (被投诉对象) as cases are counted together by it: NFKC, 繁→简, case
     folded, without spaces or punctuation — 「三堰 加油站」 and 「三堰加油站 」 are one.

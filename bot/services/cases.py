@@ -124,7 +124,9 @@ class CaseService(CaseReads):
                 repeat_of=repeat_of,
                 received_at=received_at,
                 sla_started_at=sla_started_at,
-                deadlines=self.sla.deadlines(complaint.priority, sla_started_at),
+                deadlines=self.sla.deadlines(
+                    complaint.priority, sla_started_at, category=complaint.category
+                ),
                 now=now,
             )
             values |= due.opened(self.sla, values)

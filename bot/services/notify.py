@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.domain.cases import Action, Case, Status
+from bot.domain.cases import MEDIA, Action, Case, Status
 from bot.domain.sla import Sla
 from bot.flows.texts import convert, pick_language, text
 from bot.logsafe import log_failure
@@ -75,6 +75,9 @@ class Notices:
         the language of the complaint."""
         customer = await tx.customers.get(case.customer_id)
         lang = pick_language(customer["language"] or case.language, self.default_language)
+        if case.category == MEDIA and action is not Action.REPLY:
+            body = self._to_press(lang, case, action, note, at)
+            return Notice(customer["channel"], customer["channel_user_id"], OutgoingMessage(body))
         match action:
             case Action.REPLY:
                 body = text(lang, "desk_reply", number=case.number, text=note)
@@ -87,16 +90,29 @@ class Notices:
             case Action.CLOSE:
                 body = text(lang, "desk_closed_unanswered", number=case.number)
             case _:
-                step = self.sla.policy.level(case.escalation_level)
-                due = self.escalation_promise(case, at).astimezone(self.tz)
-                body = text(
-                    lang,
-                    "desk_escalated",
-                    number=case.number,
-                    level=convert(lang, step.title_zh, step.title_en),
-                    due=f"{due:%Y-%m-%d %H:%M}",
-                )
+                body = self._escalated(lang, case, at, "desk_escalated")
         return Notice(customer["channel"], customer["channel_user_id"], OutgoingMessage(body))
+
+    def _escalated(self, lang: str, case: Case, at: datetime, key: str) -> str:
+        step = self.sla.policy.level(case.escalation_level)
+        due = self.escalation_promise(case, at).astimezone(self.tz)
+        level = convert(lang, step.title_zh, step.title_en)
+        return text(lang, key, number=case.number, level=level, due=f"{due:%Y-%m-%d %H:%M}")
+
+    def _to_press(self, lang: str, case: Case, action: Action, note: str, at: datetime) -> str:
+        """A press enquiry's later messages (媒体问询): 问询, not 投诉; the department's answer
+        without 已解决 / 未解决 (nothing for a journalist to confirm: the window only closes
+        the record)."""
+        match action:
+            case Action.RESOLVE | Action.APPROVE:
+                answer = case.resolution if action is Action.APPROVE else note
+                return text(lang, "media_answered", number=case.number, resolution=answer or note)
+            case Action.CLOSE:
+                return text(lang, "media_closed", number=case.number)
+            case Action.MARK_INVALID:
+                return text(lang, "desk_invalid", number=case.number, explanation=note)
+            case _:
+                return self._escalated(lang, case, at, "media_escalated")
 
     def _resolved(self, customer: Row, lang: str, case: Case, note: str) -> Notice:
         """The result, with 已解决 / 未解决 and the date an unanswered case closes."""
@@ -138,7 +154,8 @@ class Notices:
         if case.resolution_due > now:
             return case.resolution_due
         step = self.sla.policy.level(case.escalation_level)
-        target = step.review_within or step.escalate_after or self.sla.targets(case.priority)[1]
+        own = self.sla.targets(case.priority, case.category)[1]
+        target = step.review_within or step.escalate_after or own
         return target.due(self.sla.calendar, now)
 
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from bot.domain.cases import SEVERITY_ZH, Case, DomainError, Priority, Risk, Severity
-from bot.domain.policy import Paused, Target
+from bot.domain.cases import MEDIA, SEVERITY_ZH, Case, DomainError, Priority, Risk, Severity
 from bot.domain.sla import Deadlines, Sla
+from bot.domain.targets import Paused, Target
 from bot.domain.words import blank
 from bot.nlp.text import party_key
 
@@ -75,8 +75,12 @@ def corrected(
     """The values a correction writes: the field, and what follows from it (a severity that
     rises is dated ``now``: its reports count from then)."""
     result: dict[str, Any] = {field_name: value}
-    if field_name == "priority":  # the time limits follow the priority, from the clock's start
-        fresh = sla.deadlines(Priority(value), case.sla_started_at, paused(case))
+    # The time limits follow the priority (and a press enquiry's category) from the clock's
+    # start: a case reclassified to or from 媒体问询 takes the other targets.
+    priority = Priority(value) if field_name == "priority" else case.priority
+    category = value if field_name == "category" else case.category
+    if field_name == "priority" or (category == MEDIA) != (case.category == MEDIA):
+        fresh = sla.deadlines(priority, case.sla_started_at, paused(case), category)
         if case.first_responded_at is None:
             result["first_response_due"] = fresh.first_response
         result["resolution_due"] = fresh.resolution
@@ -109,7 +113,7 @@ def paused(case: Case) -> Paused:
 def reopened(sla: Sla, case: Case, now: datetime) -> dict[str, Any]:
     """Handling restarts one level up with fresh deadlines (DOMAIN.md §6): the SLA clock
     starts again now, with no pause credited."""
-    deadlines = sla.deadlines(case.priority, now)
+    deadlines = sla.deadlines(case.priority, now, category=case.category)
     return {
         "assignee": None,
         "reopen_count": case.reopen_count + 1,
@@ -140,6 +144,7 @@ def resumed(sla: Sla, case: Case, now: datetime) -> dict[str, Any]:
         paused=paused(case),
         paused_at=case.clock_paused_at,
         resumed_at=now,
+        category=case.category,
     )
     result: dict[str, Any] = {
         "clock_paused_at": None,

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from bot.domain.calendar import BusinessCalendar, YearDays, statutory_years
 from bot.domain.cases import DomainError, Priority
-from bot.domain.policy import Paused, Target
 from bot.domain.sla import Deadlines, Sla
+from bot.domain.targets import Paused, Target
 
 SH = ZoneInfo("Asia/Shanghai")
 NINE_TO_SIX = ((time(9), time(18)),)

@@ -11,7 +11,8 @@ import pytest
 
 from bot.config import load_policy
 from bot.domain.cases import DomainError, Priority
-from bot.domain.policy import Target, parse_policy
+from bot.domain.policy import parse_policy
+from bot.domain.targets import Target
 
 MINIMAL = """
 [sla.A]
@@ -235,6 +236,18 @@ def test_burst_keys_default_and_are_checked() -> None:
                        ("weeks = 0", "weeks"), ("facter = 2", "facter")):  # fmt: skip
         with pytest.raises(DomainError, match=rf"burst\.{key}"):
             parse_policy(MINIMAL + f"\n[burst]\n{wrong}\n")
+
+
+def test_media_keys_default_and_are_checked() -> None:
+    default = parse_policy(MINIMAL).media
+    assert (default.owner, default.title_zh, default.reply_within.hours) == ("pr", "公共关系部", 48)
+    custom = parse_policy(MINIMAL + '\n[media]\nowner = "press"\ntitle_zh = "品牌部"\n').media
+    assert (custom.owner, custom.title_zh) == ("press", "品牌部")
+    for wrong, key in (('owner = "PR Team"', "owner"), ('title_zh = ""', "title_zh"),
+                       ("reply_within = { hours = 0 }", "reply_within"),
+                       ("reply = 48", "reply")):  # fmt: skip
+        with pytest.raises(DomainError, match=rf"media\.{key}"):
+            parse_policy(MINIMAL + f"\n[media]\n{wrong}\n")
 
 
 def test_each_default_level_names_a_role_and_a_title_for_the_customer() -> None:

@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 
 from bot.config import load_policy
 from bot.domain.cases import Case, Priority, Risk, Severity, Status
-from bot.domain.policy import Policy, Target
+from bot.domain.policy import Policy
 from bot.domain.sla import Sla
 from bot.domain.steps import CONFIRM_TIMEOUT, FLAG, SILENCE, next_due, passed, steps
+from bot.domain.targets import Target
 from tests.conftest import SHANGHAI
 
 POLICY = load_policy(None)
