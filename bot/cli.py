@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
-from bot import app, cli_nlp, cli_queues
+from bot import app, cli_nlp, cli_queues, cli_reports
 from bot.cli_policy import print_policy, width
 from bot.clock import SystemClock
 from bot.config import Settings, calendar_warnings, load_policy, redact_logs, settings_from_env
@@ -348,6 +348,7 @@ cli.add_command(cli_nlp.classify_cmd)
 cli.add_command(cli_nlp.taxonomy)
 cli.add_command(cli_queues.inbox)
 cli.add_command(cli_queues.outbox)
+cli.add_command(cli_reports.report)
 
 
 def main() -> None:

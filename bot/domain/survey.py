@@ -86,12 +86,17 @@ def drawn(case: Case, rate: float) -> bool:
 class Reach:
     """Whether a channel still lets the desk write to a customer first: never once they
     blocked the bot; on some channels only within ``window`` after the customer's last
-    message (WeChat's customer-service messages: 48 h). None = no window (Telegram)."""
+    message, and at most ``cap`` messages in it (WeChat's customer-service messages: 48 h,
+    5 messages). None = no window, no cap (Telegram)."""
 
     window: timedelta | None = None
+    cap: int | None = None
 
-    def may_write(self, *, blocked: bool, last_heard_from: datetime | None, now: datetime) -> bool:
-        if blocked:
+    def may_write(
+        self, *, blocked: bool, last_heard_from: datetime | None, now: datetime, sent: int = 0
+    ) -> bool:
+        """``sent``: messages already sent or queued to the customer since their last one."""
+        if blocked or (self.cap is not None and sent >= self.cap):
             return False
         return self.window is None or (
             last_heard_from is not None and now - last_heard_from <= self.window

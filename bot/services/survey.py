@@ -105,9 +105,14 @@ class Surveys:
              if r["actor"] == f"customer:{customer['channel']}:{customer['channel_user_id']}"),
             default=case.received_at,
         )  # fmt: skip
-        return self.reach(str(customer["channel"])).may_write(
-            blocked=customer["blocked_at"] is not None, last_heard_from=last, now=self._now()
-        )
+        channel, reach = str(customer["channel"]), self.reach(str(customer["channel"]))
+        sent = 0
+        if reach.cap is not None:  # a capped window counts what went since their last words
+            sent = await tx.surveys.sent_since(channel, str(customer["channel_user_id"]), last)
+        return reach.may_write(
+            blocked=customer["blocked_at"] is not None, last_heard_from=last, now=self._now(),
+            sent=sent,
+        )  # fmt: skip
 
     # -- the customer's answers (flows/survey.py) -----------------------------------------
 

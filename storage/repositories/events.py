@@ -18,6 +18,15 @@ _FOR_CASE = (
     .order_by(case_events.c.id)
 )
 
+_BETWEEN = (
+    select(case_events)
+    .where(
+        case_events.c.at >= bindparam("since", type_=case_events.c.at.type),
+        case_events.c.at < bindparam("until", type_=case_events.c.at.type),
+    )
+    .order_by(case_events.c.id)
+)
+
 
 class Events(Repo):
     async def append(
@@ -46,3 +55,7 @@ class Events(Repo):
 
     async def for_case(self, case_id: int) -> list[Row]:
         return (await self.session.execute(_FOR_CASE, {"case_id": case_id})).rows
+
+    async def between(self, since: datetime, until: datetime) -> list[Row]:
+        """Every case's events at ``since`` ≤ at < ``until`` (the ``at`` index), in order."""
+        return (await self.session.execute(_BETWEEN, {"since": since, "until": until})).rows

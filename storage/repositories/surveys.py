@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.sql import Executable
 
 from storage.repositories.base import Repo, insert_for, per_dialect
-from storage.schema import survey_answers
+from storage.repositories.outbox import PENDING, SENT
+from storage.schema import outbox, survey_answers
 
 
 @per_dialect
@@ -30,6 +31,14 @@ _ANSWERS = (
     )
     .order_by(survey_answers.c.id)
 )
+#: Messages that went or will go to one chat since an instant (a capped window's count): the
+#: (status, channel, recipient, id) index serves each status.
+_SENT_SINCE = select(func.count().label("n")).where(
+    outbox.c.status.in_((PENDING, SENT)),
+    outbox.c.channel == bindparam("channel"),
+    outbox.c.recipient == bindparam("recipient"),
+    outbox.c.created_at >= bindparam("since", type_=outbox.c.created_at.type),
+)
 
 
 class SurveyAnswers(Repo):
@@ -47,3 +56,10 @@ class SurveyAnswers(Repo):
         """Question → answer, for one closure round of the case."""
         rows = await self.session.execute(_ANSWERS, {"case_id": case_id, "round": round_})
         return {str(r["question"]): str(r["value"]) for r in rows}
+
+    async def sent_since(self, channel: str, recipient: str, since: datetime) -> int:
+        """Messages sent or queued to the chat from ``since`` on — the answer to the customer's
+        words at that instant counts (whether a channel that allows a few messages per window
+        of the customer's, like WeChat's 5, still lets us ask)."""
+        params = {"channel": channel, "recipient": recipient, "since": since}
+        return int((await self.session.execute(_SENT_SINCE, params)).scalar_one())

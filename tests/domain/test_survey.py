@@ -54,3 +54,11 @@ def test_a_channel_with_a_window_lets_the_desk_write_only_within_it() -> None:
     assert not wechat.may_write(blocked=False, last_heard_from=None, now=now)
     assert Reach().may_write(blocked=False, last_heard_from=None, now=now)  # Telegram
     assert not Reach().may_write(blocked=True, last_heard_from=now, now=now)
+
+
+def test_a_capped_window_allows_so_many_messages_since_the_customer_s_last() -> None:
+    now = local("2026-11-20T10:00")
+    wechat = Reach(window=timedelta(hours=48), cap=5)
+    heard = now - timedelta(hours=1)
+    assert wechat.may_write(blocked=False, last_heard_from=heard, now=now, sent=4)
+    assert not wechat.may_write(blocked=False, last_heard_from=heard, now=now, sent=5)

@@ -14,6 +14,7 @@ from bot.dispatcher import Dispatcher
 from bot.domain.cases import Priority, Status
 from bot.domain.sla import Sla
 from bot.domain.steps import SURVEY_EXPIRE, SURVEY_REMIND, SURVEY_SEND
+from bot.domain.survey import Reach
 from bot.services import CaseService, NewComplaint
 from bot.services.survey import ANSWERED
 from storage.db import Store
@@ -294,3 +295,24 @@ async def test_two_instances_sweeping_at_once_send_the_survey_once_and_a_restart
     assert [e.note for e in history if e.action == "survey"] == ["回访已发送 survey sent"]
     sent = [m for _, r, m in await queued(store) if r == "4011" and "回访" in m.text]
     assert len(sent) == 1
+
+
+async def test_a_capped_window_channel_counts_what_went_since_the_customer_s_last_words(
+    dispatcher: Dispatcher, service: CaseService, store: Store, clock: FrozenClock
+) -> None:
+    """A channel like WeChat's (48 h, at most 5 messages since the customer last wrote):
+    after 已解决 the desk sent one message (the thanks). A cap of 1 leaves no room for the
+    survey — unreachable, not sent; a cap of 2 does."""
+    for cap, outcome in ((1, "unreachable"), (2, "sent")):
+        chat = Chat(dispatcher, f"410{cap}", None, "Alice")
+        number = await chat.file_complaint("快递三天了还没派送")
+        await service.correct(number, AGENT, "priority", "B", "影响较大")
+        await service.claim(number, AGENT)
+        await service.resolve(number, AGENT, "已重新派送")
+        clock.advance(timedelta(minutes=5))  # the customer answers the resolution later
+        resolution = [m for _, r, m in await queued(store) if r == chat.user][-1]
+        await chat.send(f"> [data={resolution.buttons[0][0].data}]")  # 已解决
+        service.surveys.reach = lambda channel, c=cap: Reach(timedelta(hours=48), cap=c)
+        clock.advance(timedelta(hours=1))
+        assert await swept(chat, service, store, clock) == [f"{SURVEY_SEND}:{outcome}"]
+        assert (await service.get(number)).survey == outcome
