@@ -169,8 +169,17 @@ def _sweep_once() -> tuple[list[Acted], list[Alert]]:
         kesu = await app.build(settings)
         try:
             if settings.slack_bot_token is not None:
+                from bot.channels.slack.roles import Configured, configured  # noqa: PLC0415
+
                 classifier = Classifier.load(settings.taxonomy, settings.cache_dir)
-                app.staff_desk(kesu, classifier)
+                desk = app.staff_desk(kesu, classifier)
+                assert desk is not None  # noqa: S101 (a bot token makes one)
+                # Whom reminders, reports and alerts mention: the configured people (a
+                # running kesu also knows the channel's members; cron asks Slack nothing).
+                roles = Configured(configured(settings.slack_roles, settings.slack_supervisors,
+                                              settings.slack_supervisor_group))  # fmt: skip
+                desk.projection.people = roles.people
+                desk.reminders.roles = roles
             acted = await kesu.cases.sweep.once(kesu.clock.now())
             return acted, await kesu.bursts.check(kesu.clock.now())
         finally:

@@ -44,6 +44,7 @@ class Scheduler:
         # APScheduler's own clock only paces the ticks; what is due is read on kesu's clock.
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._busy: set[asyncio.Task[object]] = set()
+        self._stopped = False
 
     def start(self) -> None:
         """Begin ticking (inside the running event loop); every job runs at once, so a
@@ -80,10 +81,15 @@ class Scheduler:
     async def stop(self) -> None:
         """No new tick; a job under way finishes its transaction (APScheduler's own shutdown
         would cancel it midway), then the scheduler stops."""
-        if not self._scheduler.running:
+        # APScheduler's asyncio shutdown runs later, on the loop: ``running`` stays true for a
+        # moment, so a second stop is known by our own flag.
+        if self._stopped or not self._scheduler.running:
             return
+        self._stopped = True
         self._scheduler.pause()
-        busy = [task for task in self._busy if not task.done()]
-        if busy:
+        # A job APScheduler started just before the pause registers itself on its first
+        # step: let it, and wait for every job under way, those included, to finish.
+        await asyncio.sleep(0)
+        while busy := [task for task in self._busy if not task.done()]:
             await asyncio.wait(busy)
         self._scheduler.shutdown(wait=False)

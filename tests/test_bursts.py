@@ -155,11 +155,41 @@ async def test_a_desk_with_no_history_alerts_on_the_minimum(
     )
 
 
-async def test_off_in_the_policy_checks_nothing(
-    store: Store, service: CaseService, clock: FrozenClock
+async def test_off_in_the_policy_raises_nothing_and_ends_what_was_active_silently(
+    bursts: Bursts, store: Store, service: CaseService, clock: FrozenClock
 ) -> None:
     await complaints(service, clock, 20)
-    assert await Bursts(store, Policy.Burst(enabled=False)).check(clock.now()) == []
+    off = Bursts(store, Policy.Burst(enabled=False))
+    assert await off.check(clock.now()) == []
+    assert len(await bursts.check(clock.now())) == 1  # turned on: one alert
+    assert await off.check(clock.now()) == []  # off again: it ends, and nobody is told
+    async with store.read() as tx:
+        assert await tx.bursts.active() == {}
+    assert len(await said(store)) == 1
+
+
+async def test_a_steady_rate_around_the_minimum_is_one_alert_not_one_every_few_minutes(
+    bursts: Bursts, service: CaseService, store: Store, clock: FrozenClock
+) -> None:
+    """No history, minimum 5: five at once raise it; then one every 12 minutes keeps the
+    sliding hour at 3–5 — under the rule that raised it, but not back to usual (0) nor under
+    half the minimum — so it stays one alert; a quiet hour ends it."""
+    await complaints(service, clock, 5)
+    assert len(await bursts.check(clock.now())) == 1
+    seen: set[int] = set()
+    for minute in range(1, 121):
+        clock.advance(timedelta(minutes=1))
+        if minute % 12 == 0:
+            await complaints(service, clock, 1)
+        async with store.read() as tx:
+            counts = await tx.bursts.intake([(clock.now() - timedelta(hours=1), clock.now())])
+        seen.add(counts["billing"][0])
+        assert await bursts.check(clock.now()) == []
+    assert min(seen) < RULE.minimum  # the raising rule alone would have ended it
+    clock.advance(timedelta(hours=1))
+    [over] = await bursts.check(clock.now())
+    assert over.ended_at == clock.now()
+    assert [t.splitlines()[0][:1] for _, t in await said(store)] == ["🚨", "✅"]
 
 
 async def test_two_instances_checking_at_once_raise_and_end_one_alert(

@@ -26,6 +26,7 @@ from bot.domain.cases import Priority
 from bot.services import NewComplaint
 from storage.migrate import head_revision
 from tests.conftest import SHANGHAI
+from tests.queries import pending
 
 
 @pytest.fixture
@@ -391,8 +392,16 @@ def test_case_close_unconfirmed_closes_only_the_cases_whose_window_passed(env: P
     assert kesu("case", "list", "--status", "resolved").output.split()[0] == recent
 
 
-def test_sweep_once_raises_a_burst_alert_and_says_so(env: Path) -> None:
-    """Cron's `kesu sweep --once` runs the burst check too (issue 15 item 4)."""
+def test_sweep_once_raises_a_burst_alert_and_says_so(
+    env: Path, monkeypatch: pytest.MonkeyPatch, cache_dir: Path
+) -> None:
+    """Cron's `kesu sweep --once` runs the burst check too (issue 15 item 4), and its
+    alert mentions the configured supervisors, though cron asks Slack nothing."""
+    for name, value in (("BOT_TOKEN", "xoxb-1"), ("APP_TOKEN", "xapp-1"),
+                        ("STAFF_CHANNEL", "CDESK0001"), ("REPORT_CHANNEL", "CSUPERV01"),
+                        ("SUPERVISORS", "USUPER01")):  # fmt: skip
+        monkeypatch.setenv(f"KESU_SLACK_{name}", value)
+    monkeypatch.setenv("KESU_CACHE_DIR", str(cache_dir))
     assert kesu("db", "upgrade").exit_code == 0
 
     async def seed() -> None:
@@ -411,3 +420,15 @@ def test_sweep_once_raises_a_burst_alert_and_says_so(env: Path) -> None:
         "burst ALERT: category billing, 6 in the last hour, usually 0.0"
     )
     assert "burst" not in kesu("sweep", "--once").output  # once per alert
+
+    async def queued() -> list[tuple[str, str]]:
+        k = await app.build(Settings())
+        try:
+            async with k.store.read() as tx:
+                return [(r["recipient"], r["payload"]["text"]) for r in await pending(tx)]
+        finally:
+            await k.close()
+
+    [alert] = [(to, text) for to, text in asyncio.run(queued()) if text.startswith("🚨")]
+    assert alert[0] == "CSUPERV01"
+    assert alert[1].splitlines()[0].endswith("类别 billing {slack:USUPER01}")

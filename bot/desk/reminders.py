@@ -124,11 +124,14 @@ class Reminders:
         working = self._working(step.at)
         if case.assignee and (working or not target.on_calendar_clock):
             return (case.assignee,)
-        calendar = self.sla.calendar
-        if case.category == MEDIA:  # a press enquiry is the press owner's, at any hour
-            names: tuple[str, ...] = (self.sla.policy.media.owner,)
-        else:
-            names = self.sla.policy.duty.on_duty(calendar, step.at)
+        # A press enquiry is the press owner's, at any hour; with nobody in that role, it is
+        # whoever is on duty's, like any case (the channel warns of the empty role at start).
+        owner = (
+            people_of((self.sla.policy.media.owner,), self.roles) if case.category == MEDIA else ()
+        )
+        if owner:
+            return tuple(f"{self.channel}:{p}" for p in owner)
+        names = self.sla.policy.duty.on_duty(self.sla.calendar, step.at)
         return tuple(f"{self.channel}:{p}" for p in people_of(names, self.roles))
 
     def _words(self, case: Case, step: Step, now: datetime) -> tuple[Target, str]:

@@ -2,10 +2,14 @@
 
 A category bursts when its intake in the last hour exceeds its usual rate — the mean intake
 of that category in the same hour of the week over the previous weeks — times the policy's
-factor, and reaches the policy's minimum. The hour slides: the check runs every minute over
-(now − 1 h, now], and "the same hour" k weeks back is that window moved by exactly k weeks, so
-a burst at 10:20 is compared with 10:20 on the same weekday, not with a clock hour it
-straddles. Pure functions: the counts come from the database (storage/repositories/bursts.py).
+factor, and reaches the policy's minimum; the burst is over when the hour's intake is back to
+the usual rate (or under half the minimum), so an alert does not flap at the threshold.
+
+The hour slides: the check runs every minute over (now − 1 h, now], and "the same hour" k
+weeks back is that window moved by exactly k weeks (7 × 24 h: in a zone with daylight saving
+it is an hour off across a change; the desks' zones have none), so a burst at 10:20 is
+compared with 10:20 on the same weekday, not with a clock hour it straddles. Pure functions:
+the counts come from the database (storage/repositories/bursts.py).
 """
 
 from __future__ import annotations
@@ -42,6 +46,12 @@ class Intake:
 
     def bursting(self, rule: Policy.Burst) -> bool:
         return self.last_hour >= rule.minimum and self.last_hour > self.usual * rule.factor
+
+    def calm(self, rule: Policy.Burst) -> bool:
+        """Back to the usual rate, or to under half the minimum: a burst ends only then, not
+        the minute the sliding hour dips under the rule that raised it (a steady 5–6 an hour
+        against a minimum of 5 would raise and end an alert several times an hour)."""
+        return self.last_hour <= self.usual or self.last_hour * 2 < rule.minimum
 
 
 def intake(

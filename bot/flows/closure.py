@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Sequence
 
-from bot.domain.cases import Case, DomainError, IllegalTransition, Status
+from bot.domain.cases import MEDIA, Case, DomainError, IllegalTransition, Status
 from bot.domain.words import blank
 from bot.flows.base import FlowContext
 from bot.flows.texts import convert
@@ -56,8 +56,9 @@ def says_not_solved(words: str | None) -> bool:
 
 
 def awaiting(cases: Sequence[Case]) -> list[Case]:
-    """The cases resolved and waiting for the customer's answer (待客户确认)."""
-    return [c for c in cases if c.status is Status.RESOLVED]
+    """The cases resolved and waiting for the customer's answer (待客户确认). A press
+    enquiry's answer waits for nothing: words after it are added to it, never a 未解决."""
+    return [c for c in cases if c.status is Status.RESOLVED and c.category != MEDIA]
 
 
 def _actor(ctx: FlowContext) -> str:

@@ -10,7 +10,7 @@ import logging
 from enum import StrEnum
 from typing import Any
 
-from bot.domain.cases import Case, DomainError
+from bot.domain.cases import MEDIA, Case, DomainError
 from bot.domain.words import blank
 from bot.flows import closure, intake
 from bot.flows.base import Flow, FlowContext, Turn
@@ -40,7 +40,7 @@ async def fresh(ctx: FlowContext) -> Turn:
     if len(resolved) == 1 and not msg.attachments and closure.says_not_solved(msg.text):
         return Turn([await closure.not_solved(ctx, resolved[0], msg.text)], None)
     if len(open_cases) == 1 and not resolved:
-        return Turn([await _append(ctx, open_cases[0].number)], None)
+        return Turn([await _append(ctx, open_cases[0])], None)
     # Several cases, or one awaiting the customer's confirmation: about that one, or new?
     if open_cases:
         ctx.data.clear()
@@ -81,7 +81,7 @@ async def choose(ctx: FlowContext) -> Turn:
     case = next(c for c in open_cases if c.number == choice)
     if case in closure.awaiting(open_cases) and closure.says_not_solved(words):
         return Turn([await closure.not_solved(ctx, case, words, kept)], None)
-    return Turn([await _append(ctx, choice, words, kept)], None)
+    return Turn([await _append(ctx, case, words, kept)], None)
 
 
 def _which_case(ctx: FlowContext, open_cases: list[Case]) -> OutgoingMessage:
@@ -106,12 +106,13 @@ async def _open_cases(ctx: FlowContext) -> list[Case]:
 
 async def _append(
     ctx: FlowContext,
-    number: str,
+    case: Case,
     words: str | None = None,
     files: list[Attachment] | None = None,
 ) -> OutgoingMessage:
     """Words and files to the case, seen by whoever handles it; by default this message's."""
     msg = ctx.msg
+    number = case.number
     try:
         await ctx.deps.cases.add_customer_message(
             number,
@@ -123,7 +124,7 @@ async def _append(
     except DomainError as exc:
         log.warning("follow-up for %s refused: %s", number, exc)
         return ctx.say("case_not_found")
-    return ctx.say("followup_added", number=number)
+    return ctx.say("media_added" if case.category == MEDIA else "followup_added", number=number)
 
 
 # The which-case question is not asked again after /help or a language switch: its buttons

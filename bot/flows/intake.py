@@ -40,6 +40,7 @@ class Intake(StrEnum):
     OUTCOME = "outcome"
     CONFIRM = "confirm"
     EDIT = "edit"
+    PRESS = "press"  # the words read like a journalist's: asked whether they are
 
 
 MAX_CONTENT_CHARS = 20_000  # the whole description; Telegram sends at most 4096 per message
@@ -81,6 +82,9 @@ def with_words(
     ctx.data["attachments"] = files
     if sent_at and (ctx.data["parts"] or files):
         ctx.data["first_at"] = sent_at
+    asked = _asked_if_press(ctx, words) if ctx.data["parts"] else None
+    if asked is not None:
+        return asked
     if ctx.data["parts"] or files:
         acks.mark(ctx)
         return Turn([ask.more(ctx)], Intake.CONTENT)
@@ -129,19 +133,35 @@ async def content(ctx: FlowContext) -> Turn:
             return Turn([ctx.say("attachment_added"), ask.describe(ctx)], Intake.CONTENT)
         parts.append(msg.text)
         del ctx.data["describe"]
-        return _to_category(ctx)
+        return _asked_if_press(ctx, msg.text) or _to_category(ctx)
     if not blank(msg.text):
         parts.append(msg.text)
-        press = press_enquiry(msg.text)
-        if press is not None:  # a journalist, not a complainant: no answer of substance
+        asked = _asked_if_press(ctx, msg.text)
+        if asked is not None:
             await acks.drop(ctx)
-            return await _media(ctx, press)
+            return asked
     if sum(len(p) for p in parts) >= MAX_CONTENT_CHARS or len(parts) >= MAX_PARTS:
         await acks.drop(ctx)
         turn = _to_category(ctx)
         turn.replies.insert(0, ctx.say("content_full"))
         return turn
     return Turn(await acks.acknowledge(ctx), Intake.CONTENT)  # 已记录, or one for several later
+
+
+async def press(ctx: FlowContext) -> Turn:
+    """是: a press enquiry, opened at once with no answer of substance; 不是: the complaint
+    goes on and is not asked again. Words typed instead are kept, and the question stands."""
+    choice = ctx.msg.callback
+    if choice == "i:press:yes" and ctx.data.get("press"):
+        return await _media(ctx, str(ctx.data.pop("press")))
+    if choice == "i:press:no":
+        ctx.data.pop("press", None)
+        ctx.data["not_press"] = True
+        return Turn([ask.more(ctx)], Intake.CONTENT)
+    if choice is None and not blank(ctx.msg.text):
+        ctx.data.setdefault("parts", []).append(ctx.msg.text)
+        return Turn([ctx.say("press_words_kept"), ask.press(ctx)], Intake.PRESS)
+    return Turn([ask.press(ctx)], Intake.PRESS)
 
 
 async def category(ctx: FlowContext) -> Turn:
@@ -287,6 +307,18 @@ async def _submit(ctx: FlowContext) -> Turn:
     return Turn([OutgoingMessage(done, remove_keyboard=True)], None)
 
 
+def _asked_if_press(ctx: FlowContext, words: str) -> Turn | None:
+    """Words that read like a journalist's (bot/nlp/press.py) are asked about once: a
+    customer taken for press would lose the complaint's intake. None: go on as a complaint."""
+    if ctx.data.get("not_press"):
+        return None
+    found = press_enquiry(words)
+    if found is None:
+        return None
+    ctx.data["press"] = found
+    return Turn([ask.press(ctx)], Intake.PRESS)
+
+
 async def _media(ctx: FlowContext, press: str) -> Turn:
     """A press enquiry (媒体问询, DOMAIN.md §5): the words so far are the enquiry, recorded at
     once for the press owner (policy [media]) with nothing more asked; the reply says only
@@ -412,6 +444,7 @@ FLOW = Flow(
         Intake.OUTCOME: _keeping_evidence(Intake.OUTCOME, outcome, takes_words=False),
         Intake.CONFIRM: _keeping_evidence(Intake.CONFIRM, confirm, takes_words=False),
         Intake.EDIT: _keeping_evidence(Intake.EDIT, edit, takes_words=False),
+        Intake.PRESS: _keeping_evidence(Intake.PRESS, press, takes_words=False),
     },
     questions={
         Intake.CONTENT: ask.content,
@@ -422,6 +455,7 @@ FLOW = Flow(
         Intake.OUTCOME: ask.outcome,
         Intake.CONFIRM: ask.summary,
         Intake.EDIT: ask.edit,
+        Intake.PRESS: ask.press,
     },
     holds_answers=_holds_answers,
 )

@@ -36,6 +36,12 @@ def more(ctx: FlowContext, count: int = 1) -> OutgoingMessage:
     return ctx.say("content_more", [("btn_done", "i:done")])
 
 
+def press(ctx: FlowContext) -> OutgoingMessage:
+    """The words read like a journalist's: are they? (bot/nlp/press.py only guesses.)"""
+    return ctx.say("ask_press", [("btn_press_yes", "i:press:yes")],
+                   [("btn_press_no", "i:press:no")])  # fmt: skip
+
+
 def describe(ctx: FlowContext) -> OutgoingMessage:
     """No 说完了 button: the customer said so already; their next words end the description."""
     return ctx.say("content_describe")

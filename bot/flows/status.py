@@ -16,7 +16,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from bot.domain.cases import Case, DomainError
+from bot.domain.cases import MEDIA, MEDIA_EN, MEDIA_ZH, Case, DomainError, Status
 from bot.domain.numbers import parse_case_number
 from bot.flows.base import FlowContext
 from bot.flows.texts import convert
@@ -147,16 +147,21 @@ async def _own_case(ctx: FlowContext, number: str) -> Case | None:
 
 
 def _line(ctx: FlowContext, case: Case) -> str:
-    try:
-        cat = ctx.deps.classifier.taxonomy.get(case.category)
-        category = convert(ctx.lang, cat.name_zh, cat.name_en)
-    except KeyError:  # a category the taxonomy no longer has
-        category = case.category
+    status = f"status_{case.status.value}"
+    if case.category == MEDIA:  # 媒体问询: no taxonomy's; answered, nothing to confirm
+        category = convert(ctx.lang, MEDIA_ZH, MEDIA_EN)
+        status = "media_status_resolved" if case.status is Status.RESOLVED else status
+    else:
+        try:
+            cat = ctx.deps.classifier.taxonomy.get(case.category)
+            category = convert(ctx.lang, cat.name_zh, cat.name_en)
+        except KeyError:  # a category the taxonomy no longer has
+            category = case.category
     local = case.received_at.astimezone(ctx.deps.tz)
     return ctx.t(
         "status_line",
         number=case.number,
-        status=ctx.t(f"status_{case.status.value}"),
+        status=ctx.t(status),
         category=category,
         date=f"{local:%Y-%m-%d}",
     )

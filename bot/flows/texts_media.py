@@ -5,6 +5,13 @@ and by when. Apart from ``texts.py`` to keep each file readable; merged into its
 from __future__ import annotations
 
 MEDIA_ZH: dict[str, str] = {
+    "ask_press": (
+        "请问您是以媒体身份(如记者、编辑)问询吗?媒体问询由本公司负责部门统一答复;"
+        "如果您是要投诉,请点「不是,我要投诉」,我们继续为您登记。"
+    ),
+    "btn_press_yes": "是,媒体问询",
+    "btn_press_no": "不是,我要投诉",
+    "press_words_kept": "已记录。",
     "media_received": (
         "您好,感谢您的关注。媒体问询由本公司{department}统一答复,您的问询已转交,"
         "{department}将在 {within}内({deadline}前)与您联系。问询编号:{number}。\n"
@@ -17,9 +24,20 @@ MEDIA_ZH: dict[str, str] = {
     ),
     "media_escalated": "您的问询 {number} 已转由{level}跟进,我们会在 {due} 前给您答复。",
     "media_closed": "您的问询 {number} 已办结。如有新的问题,可直接在此留言。",
+    "media_invalid": "您的问询 {number} 已办结,说明如下:\n{explanation}",
+    "media_added": "已将您的补充记入问询 {number},负责部门会看到。",
+    "media_status_resolved": "已答复",
 }
 
 MEDIA_EN: dict[str, str] = {
+    "ask_press": (
+        "Are you contacting us as press (a journalist or an editor)? Press enquiries are "
+        'answered by our responsible department; if you have a complaint, tap "No, a '
+        'complaint" and we will go on recording it.'
+    ),
+    "btn_press_yes": "Yes, press enquiry",
+    "btn_press_no": "No, a complaint",
+    "press_words_kept": "Noted.",
     "media_received": (
         "Hello, and thank you for your interest. Press enquiries are answered by our "
         "{department}; yours has been passed on, and they will contact you within {within} "
@@ -34,4 +52,7 @@ MEDIA_EN: dict[str, str] = {
         "Your enquiry {number} has been passed to the {level}; you will hear from us by {due}."
     ),
     "media_closed": "Your enquiry {number} is closed. For anything new, just write here.",
+    "media_invalid": "Your enquiry {number} is closed:\n{explanation}",
+    "media_added": "Added to your enquiry {number}; the responsible department will see it.",
+    "media_status_resolved": "answered",
 }

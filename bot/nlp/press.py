@@ -2,15 +2,19 @@
 回复,只能承诺及时上报公司主管部门): someone *presenting as* press, not a customer who *threatens*
 to go to the press.
 
-The difference is who the speaker says they are. 「我是新京报记者」, 「本报记者」, 「想就此事采访
-贵公司」, "I'm a reporter with …" present the speaker as press; 「我要找记者曝光」, 「再不处理我就
-找媒体」, 「信不信我让记者来采访你们」 are a customer's threat, which stays a complaint and raises
-the ``media`` risk signal (signals.py). So the rules look for a self-introduction ending in a
-press title within one clause, with nothing between that makes the press someone else (找,
-让, 叫, 联系 …), or an interview asked for by the speaker.
+The difference is who the speaker says they are. 「我是新京报记者」, 「本报记者」, 「想采访一下贵
+公司负责人」, "I'm a reporter with …" present the speaker as press; 「我要找记者曝光」, 「再不处理
+我就找媒体」, 「信不信我让记者来采访你们」 are a customer's threat, which stays a complaint and
+raises the ``media`` risk signal (signals.py). So the rules look for a self-introduction ending
+in a press title within one clause, with nothing between that makes the press someone else
+(找, 让, 你们 …) and nothing after that makes the speaker its reader, relative or neighbour
+(晚报的读者, 记者的家属, 电视台旁边); or an interview the speaker asks of the company. A writer
+who says they write as a consumer (以消费者身份) is a customer, whatever their job.
 
-Rules over normalised text (NFKC, 繁→简, case folded), like the signals: 「我是蘋果日報記者」
-is found too.
+A match is a guess, never the last word: intake asks the writer to confirm before treating the
+words as a press enquiry (bot/flows/intake.py), because a customer taken for press would lose
+the complaint's whole intake. Rules over normalised text (NFKC, 繁→简, case folded), like the
+signals: 「我是蘋果日報記者」 is found too.
 """
 
 from __future__ import annotations
@@ -19,38 +23,56 @@ import re
 
 from bot.nlp.text import normalise
 
+#: Clause breaks: NFKC makes ，！？；： half-width, but leaves 。、… as they are.
+_BREAKS = ",.;!?:\n。、…"
 #: A press title a self-introduction ends in.
 _TITLE = (
-    r"(?:记者|编辑|主编|通讯员|撰稿人|制片人|自媒体|媒体人|媒体|编辑部"
-    r"|(?:日|晚|时|周|都市|商|法制|青年)?报社?(?=的|$|[,.;!?:\s])"
+    r"(?:记者|通讯员|媒体人|媒体|编辑部"
+    rf"|(?:日|晚|时|周|都市|商|法制|青年)?报社?(?=的|$|[{_BREAKS}\s])"
     r"|电视台|广播电台|电台|杂志社?|新闻(?:网|社|中心|频道|部|客户端))"
 )
-#: What may stand between 我是 and the title: a masthead's words, never a verb that makes
-#: the press a third party (找记者, 让媒体, 联系电视台, 看了新闻) nor a clause break.
-_BETWEEN = r"[^,.;!?:、\s找要让叫请联系去向给跟和对把被看听读在从到通过认识]{0,16}?"
-#: …unless the title is someone else's: 我是记者的家属, 我是报社的朋友介绍来的.
-_KIN = r"(?!的?(?:朋友|家属|家人|亲戚|亲属|同学|同事|邻居|介绍))"
-_SELF = re.compile(r"(?:我|我们|本人)(?:是|系|来自)" + _BETWEEN + _TITLE + _KIN)
-_BYLINE = re.compile(r"本报记者|本台记者|本网记者|特约记者|记者证|媒体问询|媒体采访")
-#: The speaker asks for an interview (想采访…, 申请采访, 采访一下贵公司).
+#: What may stand between 我是 and the title: a masthead's words, never a clause break nor a
+#: word that makes the press a third party (找记者, 让媒体, 联系电视台, 看了新闻, 你们报社).
+_BETWEEN = rf"[^{_BREAKS}\s找要让叫请联系去向给跟和对把被看听读在从到通过认识你]{{0,16}}?"
+#: …nor, after the title, one that makes the speaker someone else: its reader or relative,
+#: a place beside it (我是晚报的读者, 我是记者的家属, 我是记者他妈, 我是电视台旁边…的顾客).
+_NOT_THEM = (
+    r"(?!的?(?:朋友|家属|家人|亲戚|亲属|同学|同事|邻居|介绍|读者|订户|观众|听众|粉丝|用户|顾客"
+    r"|客户|旁边|附近|对面|楼下|楼上|上|里|他|她|妈|爸|老婆|老公|儿子|女儿))"
+)
+_SELF = re.compile(r"(?:我|我们|本人)(?:是|系|来自)" + _BETWEEN + _TITLE + _NOT_THEM)
+_BYLINE = re.compile(r"本报记者|本台记者|本网记者|特约记者|^媒体(?:采访|问询)")
+#: An interview the speaker asks of the company (想采访一下贵公司, 申请采访, 采访贵公司).
 _INTERVIEW = re.compile(
-    r"(?:想|希望|申请|预约|约个|安排|进行|接受|做个?)(?:一(?:个|次|下))?采访"
+    r"(?:想|希望|申请|预约|约个|安排)(?:一下|一次|个)?采访(?!我)"
     r"|采访(?:一下)?(?:贵|您|相关负责人|负责人)"
 )
 #: Before an interview in the same clause, these make it someone else's (让记者来采访你们).
-_OTHERS = re.compile(r"[找让叫请喊]|联系|曝光")
+_OTHERS = re.compile(r"[找让叫请喊]|联系|曝光|有人")
+#: The writer writes as a customer, whatever their job (我本人是记者,但这次以消费者身份投诉).
+_AS_CUSTOMER = re.compile(
+    r"以(?:消费者|个人|客户|顾客|车主|用户|业主)的?身份|作为(?:消费者|个人|客户|顾客|用户|业主)"
+    r"|不是(?:来)?采访|i am (?:writing|complaining) as a (?:customer|consumer)"
+)
+#: "I'm a reporter with …", "we are journalists from …", "this is the editor of …": up to
+#: two describing words between, none a verb's -ing form nor "not" (I'm not a reporter; we
+#: are calling a journalist; I am going to tell every journalist).
 _ENGLISH = re.compile(
-    r"\b(?:i am|i'm|im|we are|this is)\b[^.,;!?]{0,40}?\b(?:journalist|reporter|correspondent"
-    r"|editor)\b|\b(?:press|media) (?:enquiry|inquiry|request)\b|\binterview request\b"
+    r"\b(?:i am|i'm|im|we are|we're|this is)\s+(?:(?:a|an|the)\s+)?"
+    r"(?:(?!not\b|no\b|\w+ing\b)[a-z-]+\s+){0,2}?"
+    r"(?:journalists?|reporters?|correspondents?|editors?)\b(?!\s+(?:friend|relative))"
+    r"|\b(?:press|media) (?:enquiry|inquiry|request)\b|\binterview request\b"
     r"|\brequest(?:ing)? an interview\b"
 )
-_CLAUSE = re.compile(r"[^,.;!?:\n]+")
+_CLAUSE = re.compile(rf"[^{_BREAKS}]+")
 
 
 def press_enquiry(text: str) -> str | None:
     """The words by which ``text`` presents its writer as press, or None."""
     normalised = normalise(text)
-    for clause in _CLAUSE.findall(normalised):
+    if _AS_CUSTOMER.search(normalised):
+        return None
+    for clause in (c.strip() for c in _CLAUSE.findall(normalised)):
         for rule in (_SELF, _BYLINE, _ENGLISH):
             found = rule.search(clause)
             if found:

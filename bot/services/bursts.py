@@ -55,22 +55,27 @@ class Bursts:
     async def check(self, now: datetime) -> list[Alert]:
         """Raise the alerts of categories bursting now and end those back to usual; what
         changed. One transaction: on PostgreSQL two instances checking at once wait on the
-        active-alert index, and the second finds the work done."""
+        active-alert index, and the second finds the work done. Turned off in the policy, it
+        only ends the alerts still active (silently: nobody asked to hear of bursts)."""
         if not self.rule.enabled:
-            return []
+            async with self.store.read() as tx:
+                if not await tx.bursts.active():
+                    return []
         return await self.store.write(functools.partial(self._check, now=now))
 
     async def _check(self, tx: Tx, *, now: datetime) -> list[Alert]:
         spans = burst.windows(now, self.rule.weeks)
         counts = await tx.bursts.intake(spans)
         active = await tx.bursts.active()
+        if not self.rule.enabled:
+            counts = {}
         first = await tx.bursts.first_received()
         changed: list[Alert] = []
         for category in sorted(counts.keys() | active.keys()):
             found = counts.get(category) or [0] * len(spans)
             intake = burst.intake(category, found, spans, first or now)
             alert = await self._judge(tx, intake, active.get(category), now)
-            if alert is None:
+            if alert is None or not self.rule.enabled:
                 continue
             for announce in self.announcers:
                 await announce(tx, alert)
@@ -80,9 +85,8 @@ class Bursts:
     async def _judge(
         self, tx: Tx, intake: burst.Intake, row: Row | None, now: datetime
     ) -> Alert | None:
-        bursting = intake.bursting(self.rule)
         if row is None:
-            if not bursting:
+            if not self.rule.enabled or not intake.bursting(self.rule):
                 return None
             alert_id = await tx.bursts.start(intake.category, now, intake.last_hour, intake.usual)
             if alert_id is None:
@@ -94,9 +98,10 @@ class Bursts:
             return Alert(alert_id, intake.category, now, intake, self.rule.weeks,
                          intake.last_hour)  # fmt: skip
         alert_id, peak = int(row["id"]), max(int(row["peak"]), intake.last_hour)
-        if bursting:
-            await tx.bursts.peak(alert_id, intake.last_hour)
-            return None
+        if peak > int(row["peak"]):
+            await tx.bursts.peak(alert_id, peak)
+        if self.rule.enabled and not intake.calm(self.rule):
+            return None  # still above the usual rate: the same alert
         if not await tx.bursts.end(alert_id, now):
             return None  # another instance ended it a moment ago
         started: datetime = row["started_at"]

@@ -110,7 +110,7 @@ class Notices:
             case Action.CLOSE:
                 return text(lang, "media_closed", number=case.number)
             case Action.MARK_INVALID:
-                return text(lang, "desk_invalid", number=case.number, explanation=note)
+                return text(lang, "media_invalid", number=case.number, explanation=note)
             case _:
                 return self._escalated(lang, case, at, "media_escalated")
 

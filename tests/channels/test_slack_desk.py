@@ -631,6 +631,28 @@ async def test_a_public_staff_channel_is_refused_at_start(
         await runtime.kesu.close()
 
 
+@pytest.mark.parametrize(
+    "refusal",
+    ["supervisors' report channel CREPORT01 is public",  # created public
+     "KESU_SLACK_REPORT_CHANNEL CREPORT01 not found"],  # never created
+)  # fmt: skip
+async def test_a_public_or_unknown_report_channel_is_refused_at_start(
+    tg: FakeTelegram, slack: FakeSlack, bot_settings: Any, shared_classifier: Any, refusal: str
+) -> None:
+    """Flag reports name parties and why a case is flagged: the supervisors' channel is
+    checked like the desk's (issue 15 item 4)."""
+    if "public" in refusal:
+        slack.add_channel("CREPORT01", "supervisors", [AGENT], private=False)
+    settings = http_desk_settings(bot_settings, slack, slack_report_channel="CREPORT01")
+    runtime = await build_runtime(settings, classifier=shared_classifier)
+    desk_channel = next(c for c in runtime.channels if c.channel == "slack")
+    try:
+        with pytest.raises(ChannelError, match=refusal):
+            await desk_channel.start()
+    finally:
+        await runtime.kesu.close()
+
+
 async def test_slack_unreachable_at_start_does_not_stop_customers_being_served(
     tg: FakeTelegram, slack: FakeSlack, desk: Bot
 ) -> None:

@@ -37,3 +37,11 @@ def test_a_burst_exceeds_the_factor_and_reaches_the_minimum() -> None:
     assert not burst.Intake("x", 8, (4, 4, 4, 4)).bursting(rule)  # exactly 2 × usual: not above
     assert burst.Intake("x", 9, (4, 4, 4, 4)).bursting(rule)
     assert not burst.Intake("x", 3, (1, 0, 1, 0)).bursting(rule)  # above 2 × 0.5, below 5
+
+
+def test_a_burst_is_over_back_at_the_usual_rate_or_under_half_the_minimum() -> None:
+    rule = Policy.Burst(factor=2, minimum=5)
+    assert not burst.Intake("x", 4, ()).calm(rule)  # under the minimum, not under half of it
+    assert burst.Intake("x", 2, ()).calm(rule)
+    assert not burst.Intake("x", 5, (2, 2, 2, 2)).calm(rule)  # not above 2 × 2, but above 2
+    assert burst.Intake("x", 2, (2, 2, 2, 2)).calm(rule)

@@ -60,6 +60,7 @@ def test_stored_names_are_those_of_earlier_versions() -> None:
     assert [f.name for f in FLOWS.flows] == ["intake", "followup", "survey"]
     assert [s.value for s in Intake] == [
         "content", "category", "party", "reference", "contact", "outcome", "confirm", "edit",
+        "press",  # issue 15: added, never renamed
     ]  # fmt: skip
     assert [s.value for s in Followup] == ["choose"]
     assert [s.value for s in Survey] == ["comment"]

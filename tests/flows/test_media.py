@@ -61,12 +61,22 @@ async def test_a_journalist_gets_no_answer_of_substance_and_the_pr_owner_is_ping
         < 您好,这里是客户投诉服务。请直接描述您遇到的问题,我们会为您登记并尽快处理。
           隐私说明:您提供的信息只用于处理您的投诉,不会透露给无关人员。
 
-          您好,感谢您的关注。媒体问询由本公司公共关系部统一答复,您的问询已转交,公共关系部将在 48 小时内(11月19日 14:30前)与您联系。问询编号:TS20261117001。
+          请问您是以媒体身份(如记者、编辑)问询吗?媒体问询由本公司负责部门统一答复;如果您是要投诉,请点「不是,我要投诉」,我们继续为您登记。
+          [是,媒体问询]
+          [不是,我要投诉]
+        > 我想了解收费标准
+        < 已记录。
+        < 请问您是以媒体身份(如记者、编辑)问询吗?媒体问询由本公司负责部门统一答复;如果您是要投诉,请点「不是,我要投诉」,我们继续为您登记。
+          [是,媒体问询]
+          [不是,我要投诉]
+        > [是,媒体问询]
+        < 您好,感谢您的关注。媒体问询由本公司公共关系部统一答复,您的问询已转交,公共关系部将在 48 小时内(11月19日 14:30前)与您联系。问询编号:TS20261117001。
           如需补充采访提纲或联系方式,可直接在此留言。
           (keyboard removed)
     """)
     case = await service.get("TS20261117001")
     assert (case.category, case.subject, case.keywords) == (MEDIA, "媒体问询", ["我是新京报记者"])
+    assert case.content.endswith("请问费用是怎么定的?\n我想了解收费标准")  # every word kept
     assert (case.priority, case.severity, case.risk) == (Priority.B, Severity.HOT, Risk.MEDIUM)
     assert case.first_response_due == case.resolution_due == clock.now() + timedelta(hours=48)
     lines = [m for m in await staff_lines(store) if m.card and m.card.get("kind") == "line"]
@@ -119,7 +129,11 @@ async def test_press_in_traditional_chinese_and_in_english(
         < 您好,這裡是客戶投訴服務。請直接描述您遇到的問題,我們會為您登記並儘快處理。
           隱私說明:您提供的信息只用於處理您的投訴,不會透露給無關人員。
 
-          您好,感謝您的關注。媒體問詢由本公司公共關係部統一答覆,您的問詢已轉交,公共關係部將在 48 小時內(11月19日 14:30前)與您聯繫。問詢編號:TS20261117001。
+          請問您是以媒體身份(如記者、編輯)問詢嗎?媒體問詢由本公司負責部門統一答覆;如果您是要投訴,請點「不是,我要投訴」,我們繼續為您登記。
+          [是,媒體問詢]
+          [不是,我要投訴]
+        > [是,媒體問詢]
+        < 您好,感謝您的關注。媒體問詢由本公司公共關係部統一答覆,您的問詢已轉交,公共關係部將在 48 小時內(11月19日 14:30前)與您聯繫。問詢編號:TS20261117001。
           如需補充採訪提綱或聯繫方式,可直接在此留言。
           (keyboard removed)
     """)
@@ -128,11 +142,40 @@ async def test_press_in_traditional_chinese_and_in_english(
         < Hello, this is the customer complaints service. Tell us what happened and we will record it and get back to you.
           Privacy: what you tell us is used only to handle your complaint and is not shared with anyone not involved.
 
-          Hello, and thank you for your interest. Press enquiries are answered by our public relations department; yours has been passed on, and they will contact you within 48 hours (by 19 Nov 14:30). Reference: TS20261117002.
+          Are you contacting us as press (a journalist or an editor)? Press enquiries are answered by our responsible department; if you have a complaint, tap "No, a complaint" and we will go on recording it.
+          [Yes, press enquiry]
+          [No, a complaint]
+        > [Yes, press enquiry]
+        < Hello, and thank you for your interest. Press enquiries are answered by our public relations department; yours has been passed on, and they will contact you within 48 hours (by 19 Nov 14:30). Reference: TS20261117002.
           You may add your questions or contact details here.
           (keyboard removed)
     """)
     assert {(await service.get(n)).category for n in ("TS20261117001", "TS20261117002")} == {MEDIA}
+
+
+async def test_a_customer_taken_for_press_says_no_and_the_complaint_goes_on(
+    dispatcher: Dispatcher, service: CaseService
+) -> None:
+    """The detector only guesses: a customer who happens to be a journalist, answering 不是,
+    goes on with the intake and is not asked again."""
+    await Chat(dispatcher, "2008", "zh-hans", "老周").verify("""
+        > 我是一名记者,昨天在你们加油站加油被多收了钱
+        < 您好,这里是客户投诉服务。请直接描述您遇到的问题,我们会为您登记并尽快处理。
+          隐私说明:您提供的信息只用于处理您的投诉,不会透露给无关人员。
+
+          请问您是以媒体身份(如记者、编辑)问询吗?媒体问询由本公司负责部门统一答复;如果您是要投诉,请点「不是,我要投诉」,我们继续为您登记。
+          [是,媒体问询]
+          [不是,我要投诉]
+        > [不是,我要投诉]
+        < 已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
+          [说完了 ✅]
+        > 我们报社的同事也遇到过
+        < 已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
+          [说完了 ✅]
+        > [说完了 ✅]
+        < 您反映的问题属于「价格/费用问题」,对吗?
+          [是] [否,换一个]
+    """)
 
 
 async def test_press_after_a_greeting_keeps_every_word(
@@ -141,6 +184,7 @@ async def test_press_after_a_greeting_keeps_every_word(
     chat = Chat(dispatcher, "2005", "zh-hans", "某编辑")
     await chat.send("> 你好")
     await chat.send("> 我是财经杂志社的编辑,想了解一下最近的投诉情况")
+    await chat.send("> [data=i:press:yes]")
     case = await service.get("TS20261117001")
     assert case.content == "你好\n我是财经杂志社的编辑,想了解一下最近的投诉情况"
     assert case.category == MEDIA
@@ -151,7 +195,9 @@ async def test_a_press_enquiry_reclassified_as_a_complaint_takes_its_priority_s_
 ) -> None:
     """Staff who find a 'journalist' is a customer after all correct the category: the
     deadlines become the priority's, from the same start; and back again."""
-    await Chat(dispatcher, "2006", "zh-hans", "小张").send("> 我是一名记者,你们加油站多收我钱")
+    chat = Chat(dispatcher, "2006", "zh-hans", "小张")
+    await chat.send("> 我是一名记者,想采访贵公司加油站收费的事")
+    await chat.send("> [data=i:press:yes]")
     number = "TS20261117001"
     corrected = await service.correct(number, "slack:UAGENT01", "category", "billing", "是顾客")
     # B: 4 working hours from 14:30 on a Tuesday, the day ending at 18:00
@@ -169,10 +215,21 @@ async def test_the_press_hears_the_answer_as_an_enquiry_s_and_is_never_surveyed(
 ) -> None:
     """The department's answer reaches the journalist as 问询, without 已解决 / 未解决; the
     window closes the record with a word; no revisit survey follows."""
-    await Chat(dispatcher, "2007", "zh-hans", "记者").send("> 我是电视台的记者,想采访一下")
+    chat = Chat(dispatcher, "2007", "zh-hans", "记者")
+    await chat.send("> 我是电视台的记者,想采访一下")
+    await chat.send("> [data=i:press:yes]")
     number = "TS20261117001"
     await service.claim(number, "slack:UPRDESK1")
     await service.resolve(number, "slack:UPRDESK1", "已电话答复记者,书面回复见附件")
+    # Words after the answer are added to the enquiry: nothing to confirm, no 未解决.
+    await chat.verify("""
+        > 答复没解决我的疑问,还想了解赔偿标准
+        < 已将您的补充记入问询 TS20261117001,负责部门会看到。
+        > /status
+        < 您的投诉:
+          TS20261117001 · 已答复 · 媒体问询 · 2026-11-17 受理
+    """)
+    assert (await service.get(number)).status.value == "resolved"
     clock.advance(timedelta(days=5))
     await service.sweep.once(clock.now())
     case = await service.get(number)
@@ -181,8 +238,22 @@ async def test_the_press_hears_the_answer_as_an_enquiry_s_and_is_never_surveyed(
     async with store.read() as tx:
         rows = await pending(tx, limit=10_000)
     told = [OutgoingMessage.from_payload(r["payload"]) for r in rows if r["channel"] == "telegram"]
-    assert [(m.text, m.buttons) for m in told[-2:]] == [
+    desk_words = [m for m in told if m.text.startswith(("关于您的问询", "您的问询"))]
+    assert [(m.text, m.buttons) for m in desk_words] == [
         ("关于您的问询 TS20261117001,答复如下:\n已电话答复记者,书面回复见附件\n"
          "如有进一步问题,可直接在此留言。", ()),
         ("您的问询 TS20261117001 已办结。如有新的问题,可直接在此留言。", ()),
     ]  # fmt: skip
+
+
+async def test_with_nobody_in_the_pr_role_the_reminders_go_to_whoever_is_on_duty(
+    dispatcher: Dispatcher, service: CaseService, store: Store, desk: Desk, clock: FrozenClock
+) -> None:
+    desk.reminders.roles = Roles({"agent": ("UAGENT01",)})
+    chat = Chat(dispatcher, "2009", "zh-hans", "记者")
+    await chat.send("> 我是电视台的记者,想采访一下")
+    await chat.send("> [data=i:press:yes]")
+    clock.advance(timedelta(hours=24))
+    await service.sweep.once(clock.now())
+    pings = [m.text for m in await staff_lines(store) if m.text.startswith("⏰ {slack:")]
+    assert pings == ["⏰ {slack:UAGENT01} 解决还剩 1 天 resolution due in 1 d · TS20261117001"]

@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import tzinfo
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -213,17 +214,54 @@ class SlackChannel:
             self._later = asyncio.create_task(self._connect_later())
 
     async def _check(self) -> None:
+        auth = await self._ask(self.web.auth_test())
+        self.bot_name = str(auth.get("user") or "kesu")
+        # The supervisors' channel carries parties and flag notes: private, like the desk's.
+        report = self.desk.reports.report_channel
+        for setting, channel_id, what in (
+            ("KESU_SLACK_STAFF_CHANNEL", self.staff_channel, "staff channel"),
+            ("KESU_SLACK_REPORT_CHANNEL", report, "supervisors' report channel"),
+        ):
+            if what != "staff channel" and channel_id == self.staff_channel:
+                continue
+            await self._check_channel(setting, channel_id, what)
+        owner = self.desk.projection.sla.policy.media.owner
+        if not self.roles.people(owner):
+            log.warning("nobody has role %r, the policy's [media] owner: press enquiries are "
+                        "reminded to whoever is on duty; set KESU_SLACK_ROLES=\"%s=U…\"",
+                        owner, owner)  # fmt: skip
+        self.ready = True
+        self.roles.refresh()  # who is staff, known before the first click
+
+    async def _check_channel(self, setting: str, channel_id: str, what: str) -> None:
+        """A channel kesu posts to: known, private, the bot a member (else a warning: its
+        messages wait in the outbox until someone invites the bot)."""
+        info = await self._ask(
+            self.web.conversations_info(channel=channel_id), f"{setting} {channel_id}"
+        )
+        channel = info["channel"]
+        if not channel.get("is_private", False):
+            raise ChannelError(
+                f"the {what} {channel_id} is public: anyone in the workspace could join and "
+                f"read customers' complaints (DOMAIN.md §8). Use a private channel for {setting}"
+            )
+        if not channel.get("is_member", True):
+            log.warning("the bot is not in the %s %s: type /invite @%s there; its messages "
+                        "wait in the outbox until then", what, channel_id,
+                        self.bot_name)  # fmt: skip
+
+    async def _ask(self, call: Awaitable[Any], channel: str = "the channel") -> Any:
+        """One Web API call of the start's checks; what an operator must fix stops kesu."""
         try:
-            auth = await self.web.auth_test()
-            info = await self.web.conversations_info(channel=self.staff_channel)
+            return await call
         except SlackApiError as exc:
             error = slack_error(exc)
             if exc.response.status_code >= 500 or error in RETRYABLE:
                 raise _Unreachable(error) from None
             if error == "channel_not_found":
                 raise ChannelError(
-                    f"KESU_SLACK_STAFF_CHANNEL {self.staff_channel} not found: use the channel "
-                    "id (channel details → About) and invite the bot with /invite @kesu"
+                    f"{channel} not found: use the channel id (channel details → About) and "
+                    "invite the bot with /invite @kesu"
                 ) from None
             if error == "missing_scope":
                 raise ChannelError(
@@ -233,20 +271,6 @@ class SlackChannel:
             raise ChannelError(f"Slack refused KESU_SLACK_BOT_TOKEN ({error})") from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise _Unreachable(f"{self.api_url}: {type(exc).__name__} {exc}") from None
-        channel = info["channel"]
-        if not channel.get("is_private", False):
-            raise ChannelError(
-                f"the staff channel {self.staff_channel} is public: anyone in the workspace "
-                "could join and read customers' complaints (DOMAIN.md §8). Use a private "
-                "channel for KESU_SLACK_STAFF_CHANNEL"
-            )
-        if not channel.get("is_member", True):
-            log.warning("the bot is not in the staff channel %s: type /invite @%s there; "
-                        "cards wait in the outbox until then", self.staff_channel,
-                        auth.get("user"))  # fmt: skip
-        self.bot_name = str(auth.get("user") or "kesu")
-        self.ready = True
-        self.roles.refresh()  # who is staff, known before the first click
 
     @property
     def http_url(self) -> str | None:

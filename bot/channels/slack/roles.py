@@ -36,6 +36,30 @@ RETRY_SOON = 10.0  # seconds before asking again when Slack could not answer
 SUPERVISOR = "supervisor"  # the role KESU_SLACK_SUPERVISORS / _SUPERVISOR_GROUP fill
 
 
+def configured(
+    roles: Mapping[str, Iterable[str]] | None,
+    supervisors: Iterable[str] = (),
+    supervisor_group: str | None = None,
+) -> dict[str, tuple[str, ...]]:
+    """Role → the people configured for it; the older supervisor settings are role
+    "supervisor" too, so the chain's 主管 level and the desk's rights agree."""
+    listed = {role: tuple(people) for role, people in (roles or {}).items()}
+    compat = (*supervisors, *([supervisor_group] if supervisor_group else []))
+    listed[SUPERVISOR] = tuple(dict.fromkeys((*compat, *listed.get(SUPERVISOR, ()))))
+    return {role: people for role, people in listed.items() if people}
+
+
+class Configured:
+    """The configured people of each role, nothing asked of Slack: what a command run by
+    cron (``kesu sweep --once``) mentions in reminders, reports and alerts."""
+
+    def __init__(self, roles: Mapping[str, tuple[str, ...]]) -> None:
+        self.roles = dict(roles)
+
+    def people(self, role: str) -> tuple[str, ...]:
+        return self.roles.get(role, ())
+
+
 class Roles:
     def __init__(
         self,
@@ -54,12 +78,7 @@ class Roles:
         self.staff_channel = staff_channel
         self.ready = ready
         self.staff_users = frozenset(staff_users)
-        # Role → the people configured for it; the older supervisor settings are role
-        # "supervisor" too, so the chain's 主管 level and the desk's rights agree.
-        listed = {role: tuple(people) for role, people in (roles or {}).items()}
-        compat = (*supervisors, *([supervisor_group] if supervisor_group else []))
-        listed[SUPERVISOR] = tuple(dict.fromkeys((*compat, *listed.get(SUPERVISOR, ()))))
-        self.roles = {role: people for role, people in listed.items() if people}
+        self.roles = configured(roles, supervisors, supervisor_group)
         supervising = self.roles.get(SUPERVISOR, ())
         self.supervisors = frozenset(p for p in supervising if not is_group(p))
         self.supervisor_groups = tuple(p for p in supervising if is_group(p))
