@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -121,9 +123,27 @@ def _pragmas(dbapi_connection: Any) -> None:
     # The driver issues no BEGIN of its own: ours are explicit (SQLAlchemy's recipe).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _wal(cursor)
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _wal(cursor: Any, attempts: int = 50) -> None:
+    """WAL mode, set once per file. Switching needs the file to itself, and SQLite may
+    answer "database is locked" while another process holds a lock on a new file (seen in
+    the suite: two instances starting together, one migrating, the other's first connection
+    switching): so a file already in WAL is left alone, and the switch is tried again for
+    up to ~5 s."""
+    for attempt in range(attempts):
+        try:
+            if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.1)
 
 
 def _writer_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
