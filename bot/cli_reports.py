@@ -28,7 +28,9 @@ def _day(value: str | None) -> date | None:
 
 
 @report.command("surveys")
-@click.option("--since", help="First day (YYYY-MM-DD, the desk's time zone); default: the 1st.")
+@click.option(
+    "--since", help="First day (YYYY-MM-DD, the desk's time zone); default: the 1st of the month."
+)
 @click.option("--until", help="Day after the last (YYYY-MM-DD); default: tomorrow.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 def surveys(since: str | None, until: str | None, as_json: bool) -> None:
@@ -39,8 +41,8 @@ def surveys(since: str | None, until: str | None, as_json: bool) -> None:
 
     settings = _settings()
     today = SystemClock().now().astimezone(settings.tz).date()
-    first = _day(since) or today.replace(day=1)
     end = _day(until) or today + timedelta(days=1)
+    first = _day(since) or (end - timedelta(days=1)).replace(day=1)  # the month ending there
     if end <= first:
         raise click.BadParameter("--until must be after --since")
     start_at = datetime.combine(first, time(), settings.tz)

@@ -83,6 +83,33 @@ async def test_figures_per_closure_with_unreachable_apart(
     assert before["all"].drawn == 0
 
 
+async def test_a_closure_staff_undo_withdraws_its_survey(
+    service: CaseService, store: Store, clock: FrozenClock
+) -> None:
+    """Found by review: a staff reopening clears the survey, so the next closure draws anew
+    (an event of its own) and its answers are read in their round. Withdrawn before it was
+    sent, a survey is not counted; after, it counts as expired."""
+    start = clock.now()
+    early, late = await closed(service, "u1"), await closed(service, "u2")
+    await service.reopen(early, AGENT, "客户来电:问题仍在")  # before the survey went
+    clock.advance(timedelta(hours=1))
+    await service.sweep.once(clock.now())  # only late's survey goes
+    await service.reopen(late, AGENT, "复查发现未处理完")  # after it went
+    for number, user in ((early, "u1"), (late, "u2")):
+        await service.claim(number, AGENT)
+        await service.resolve(number, AGENT, "已彻底处理")
+        await service.closure.confirmed(number, f"customer:telegram:{user}", 1)
+    assert (await service.get(early)).survey == "due"  # drawn again, by its own event
+    clock.advance(timedelta(hours=1))
+    await service.sweep.once(clock.now())
+    await answer(service, store, early, "y", "5", "5")
+    await answer(service, store, late, "y", "2")  # a low score: reopened
+
+    found = (await survey_report(store, start, clock.now() + timedelta(seconds=1)))["A/B"]
+    assert (found.drawn, found.answered, found.reopened, found.expired) == (3, 1, 1, 1)
+    assert (found.scored, found.satisfied) == (2, 1)  # round 1's answers, read as round 1
+
+
 def test_the_report_command_prints_the_table_and_json(
     no_env_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -94,6 +121,9 @@ def test_the_report_command_prints_the_table_and_json(
     assert "targets (DOMAIN §6): satisfaction ≥90% A/B, ≥85% C; response rate ≥15%" in table.output
     as_json = runner.invoke(cli, ["report", "surveys", "--since", "2026-11-01", "--json"])
     assert '"response_rate": null' in as_json.output
+    october = runner.invoke(cli, ["report", "surveys", "--until", "2026-11-01"])
+    assert october.exit_code == 0, october.output
+    assert "of closures 2026-10-01 – 2026-10-31" in october.output  # the month before
     bad = runner.invoke(cli, ["report", "surveys", "--since", "November"])
     assert bad.exit_code == 2
     assert "is not a date" in bad.output

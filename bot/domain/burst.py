@@ -2,8 +2,9 @@
 
 A category bursts when its intake in the last hour exceeds its usual rate — the mean intake
 of that category in the same hour of the week over the previous weeks — times the policy's
-factor, and reaches the policy's minimum; the burst is over when the hour's intake is back to
-the usual rate (or under half the minimum), so an alert does not flap at the threshold.
+factor, and reaches the policy's minimum; the burst is over when the hour's intake is back
+halfway to the usual rate (or under half the minimum), so an alert does not flap at the
+threshold.
 
 The hour slides: the check runs every minute over (now − 1 h, now], and "the same hour" k
 weeks back is that window moved by exactly k weeks (7 × 24 h: in a zone with daylight saving
@@ -48,10 +49,13 @@ class Intake:
         return self.last_hour >= rule.minimum and self.last_hour > self.usual * rule.factor
 
     def calm(self, rule: Policy.Burst) -> bool:
-        """Back to the usual rate, or to under half the minimum: a burst ends only then, not
-        the minute the sliding hour dips under the rule that raised it (a steady 5–6 an hour
-        against a minimum of 5 would raise and end an alert several times an hour)."""
-        return self.last_hour <= self.usual or self.last_hour * 2 < rule.minimum
+        """Back halfway from the rule to the usual rate (usual × (1 + factor) / 2), or under
+        half the minimum: a burst ends only then, not the minute the sliding hour dips under
+        the rule that raised it (a steady 5–6 an hour against a minimum of 5 would raise and
+        end an alert several times an hour), nor only at the usual rate itself (1.5 × usual
+        for hours would keep one alert open and hide the next spike)."""
+        halfway = self.usual * (1 + rule.factor) / 2
+        return self.last_hour <= halfway or self.last_hour * 2 < rule.minimum
 
 
 def intake(

@@ -6,25 +6,21 @@ hint on input it cannot use; the questions and the restatement are in ``intake_q
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-import phonenumbers
-
-from bot.domain.cases import MEDIA, MEDIA_ZH, Priority, Risk, Severity
 from bot.domain.words import blank
 from bot.flows import acks
+from bot.flows import intake_open as opening
 from bot.flows import intake_questions as ask
 from bot.flows.base import Flow, FlowContext, Step, Turn
-from bot.flows.texts import LANGUAGES, convert, text
-from bot.messages import Attachment, OutgoingMessage
-from bot.nlp.analyse import analyse
+from bot.flows.texts import LANGUAGES, text
+from bot.messages import OutgoingMessage
 from bot.nlp.press import press_enquiry
-from bot.nlp.signals import Signals
-from bot.services import NewComplaint
+from bot.nlp.text import normalise
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +129,11 @@ async def content(ctx: FlowContext) -> Turn:
             return Turn([ctx.say("attachment_added"), ask.describe(ctx)], Intake.CONTENT)
         parts.append(msg.text)
         del ctx.data["describe"]
-        return _asked_if_press(ctx, msg.text) or _to_category(ctx)
+        asked = _asked_if_press(ctx, msg.text)
+        if asked is not None:
+            ctx.data["press_described"] = True
+            return asked
+        return _to_category(ctx)
     if not blank(msg.text):
         parts.append(msg.text)
         asked = _asked_if_press(ctx, msg.text)
@@ -150,18 +150,35 @@ async def content(ctx: FlowContext) -> Turn:
 
 async def press(ctx: FlowContext) -> Turn:
     """是: a press enquiry, opened at once with no answer of substance; 不是: the complaint
-    goes on and is not asked again. Words typed instead are kept, and the question stands."""
-    choice = ctx.msg.callback
+    goes on (to the category when the description was finished) and is not asked again. A
+    typed 是 / 不是 answers too; other words are kept with the rest, and the question stands."""
+    msg = ctx.msg
+    typed = normalise(msg.text).strip() if msg.callback is None else ""
+    choice = msg.callback or _TYPED_PRESS.get(_END_MARKS.sub("", typed))
     if choice == "i:press:yes" and ctx.data.get("press"):
-        return await _media(ctx, str(ctx.data.pop("press")))
+        return await opening.press_enquiry(ctx, str(ctx.data.pop("press")))
     if choice == "i:press:no":
         ctx.data.pop("press", None)
         ctx.data["not_press"] = True
+        if ctx.data.pop("press_described", False):  # asked after 说完了: on to the category
+            return _to_category(ctx)
         return Turn([ask.more(ctx)], Intake.CONTENT)
-    if choice is None and not blank(ctx.msg.text):
-        ctx.data.setdefault("parts", []).append(ctx.msg.text)
+    parts: list[str] = ctx.data.setdefault("parts", [])
+    room = sum(len(p) for p in parts) < MAX_CONTENT_CHARS and len(parts) < MAX_PARTS
+    if msg.callback is None and not blank(msg.text) and room:
+        parts.append(msg.text)
         return Turn([ctx.say("press_words_kept"), ask.press(ctx)], Intake.PRESS)
     return Turn([ask.press(ctx)], Intake.PRESS)
+
+
+_END_MARKS = re.compile(r"[。.!?\s]+$")
+#: A typed answer to the press question, as normalised text.
+_TYPED_PRESS = {
+    **dict.fromkeys(("是", "是的", "对", "对的", "yes", "y", "是,媒体问询"), "i:press:yes"),
+    **dict.fromkeys(
+        ("不是", "否", "不", "no", "n", "不是,我要投诉", "我不是记者", "投诉"), "i:press:no"
+    ),
+}
 
 
 async def category(ctx: FlowContext) -> Turn:
@@ -202,7 +219,7 @@ async def contact(ctx: FlowContext) -> Turn:
         return Turn([ctx.say("contact_not_yours"), ask.contact(ctx)], Intake.CONTACT)
     else:
         raw = msg.contact_phone or msg.text.strip()
-        number = _phone(raw) if raw and msg.callback is None else None
+        number = opening.phone(raw) if raw and msg.callback is None else None
         if number is None:
             return Turn([ctx.say("contact_invalid"), ask.contact(ctx)], Intake.CONTACT)
         ctx.data["contact"] = number
@@ -228,7 +245,7 @@ async def confirm(ctx: FlowContext) -> Turn:
         return Turn([ask.edit(ctx)], Intake.EDIT)
     if ctx.msg.callback != "i:submit":
         return Turn([ask.summary(ctx)], Intake.CONFIRM)
-    return await _submit(ctx)
+    return await opening.complaint(ctx)
 
 
 async def edit(ctx: FlowContext) -> Turn:
@@ -267,95 +284,17 @@ def _keeping_evidence(state: Intake, step: Step, *, takes_words: bool) -> Step:
     return run
 
 
-async def _submit(ctx: FlowContext) -> Turn:
-    """Open the case in the dialogue's transaction and tell the customer its number and when
-    they will hear from us. Internal flags (priority, severity, signals) are never shown."""
-    words = "\n".join(ctx.data.get("parts") or [])
-    analysis = analyse(ctx.deps.classifier, words)
-    sig = analysis.signals
-    category_id = ctx.data.get("category") or analysis.suggestion.category
-    keywords = analysis.suggestion.explaining(category_id)  # once: the card and reports read them
-    subject = "、".join(keywords[:3])
-    case = await ctx.deps.cases.open_case(
-        NewComplaint(
-            channel=ctx.msg.channel,
-            channel_user_id=ctx.msg.user_id,
-            content=words,
-            subject=subject or ask.category_name(ctx, category_id),
-            category=category_id,
-            keywords=keywords,
-            priority=sig.priority,
-            severity=sig.severity,
-            risk=_risk(sig),
-            party=ctx.data.get("party"),
-            reference=ctx.data.get("reference"),
-            desired_outcome=ctx.data.get("outcome"),
-            contact=ctx.data.get("contact"),
-            display_name=ctx.msg.display_name,
-            language=ctx.lang,
-            received_at=_received_at(ctx),
-            sla_started_at=ctx.sent_at,  # the submitting update: the SLA clock starts here
-        ),
-        attachments=[Attachment.from_json(a) for a in ctx.data.get("attachments") or []],
-        tx=ctx.tx,
-    )
-    first_response, _ = ctx.deps.sla.targets(case.priority, case.category)
-    within = ask.within(ctx, first_response)
-    deadline = ask.when(ctx, case.first_response_due)
-    ctx.data.clear()
-    done = ctx.t("submitted", number=case.number, within=within, deadline=deadline)
-    return Turn([OutgoingMessage(done, remove_keyboard=True)], None)
-
-
 def _asked_if_press(ctx: FlowContext, words: str) -> Turn | None:
     """Words that read like a journalist's (bot/nlp/press.py) are asked about once: a
-    customer taken for press would lose the complaint's intake. None: go on as a complaint."""
-    if ctx.data.get("not_press"):
+    customer taken for press would lose the complaint's intake. None: go on as a complaint
+    — also while correcting the description after the restatement (a complainant by then)."""
+    if ctx.data.get("not_press") or ctx.data.get("editing"):
         return None
     found = press_enquiry(words)
     if found is None:
         return None
     ctx.data["press"] = found
     return Turn([ask.press(ctx)], Intake.PRESS)
-
-
-async def _media(ctx: FlowContext, press: str) -> Turn:
-    """A press enquiry (媒体问询, DOMAIN.md §5): the words so far are the enquiry, recorded at
-    once for the press owner (policy [media]) with nothing more asked; the reply says only
-    who answers and by when. Flagged 热点 at least (may lead to exposure), so the supervisors
-    hear of it too. The words that showed it is press explain the category."""
-    words = "\n".join(ctx.data.get("parts") or [])
-    sig = analyse(ctx.deps.classifier, words).signals
-    case = await ctx.deps.cases.open_case(
-        NewComplaint(
-            channel=ctx.msg.channel,
-            channel_user_id=ctx.msg.user_id,
-            content=words,
-            subject=MEDIA_ZH,
-            category=MEDIA,
-            keywords=(press,),
-            priority=Priority.A if sig.priority is Priority.A else Priority.B,
-            severity=max(sig.severity, Severity.HOT, key=lambda s: s.rank),
-            risk=Risk.HIGH if _risk(sig) is Risk.HIGH else Risk.MEDIUM,
-            display_name=ctx.msg.display_name,
-            language=ctx.lang,
-            received_at=_received_at(ctx),
-            sla_started_at=ctx.sent_at,
-        ),
-        attachments=[Attachment.from_json(a) for a in ctx.data.get("attachments") or []],
-        tx=ctx.tx,
-    )
-    media = ctx.deps.sla.policy.media
-    log.info("case %s: a press enquiry (%r), for role %s", case.number, press, media.owner)
-    reply = ctx.t(
-        "media_received",
-        number=case.number,
-        department=convert(ctx.lang, media.title_zh, media.title_en),
-        within=ask.within(ctx, media.reply_within),
-        deadline=ask.when(ctx, case.first_response_due),
-    )
-    ctx.data.clear()
-    return Turn([OutgoingMessage(reply, remove_keyboard=True)], None)
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -394,34 +333,6 @@ def _next_after(ctx: FlowContext, following: Intake) -> Turn:
     if ctx.data.pop("editing", False):
         return Turn([ask.summary(ctx)], Intake.CONFIRM)
     return Turn([_question(following, ctx)], following)
-
-
-def _phone(raw: str) -> str | None:
-    """E.164 for a valid mainland or international number, else None."""
-    try:
-        parsed = phonenumbers.parse(raw, "CN")
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(parsed):
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-
-
-def _risk(sig: Signals) -> Risk:
-    if sig.has("safety") or sig.has("outage"):
-        return Risk.HIGH
-    if sig.has("media") or sig.has("legal") or sig.has("collective"):
-        return Risk.MEDIUM
-    if sig.priority is not Priority.C or sig.has("money"):
-        return Risk.LOW
-    return Risk.NONE
-
-
-def _received_at(ctx: FlowContext) -> datetime:
-    """受理时间: the platform's time of the customer's first complaint message (not when the
-    dialogue began, nor when it was processed: a backlog after downtime is not born late)."""
-    first = ctx.data.get("first_at") or ctx.data.get("started_at")
-    return datetime.fromisoformat(first) if first else ctx.sent_at
 
 
 def _holds_answers(data: Mapping[str, Any]) -> bool:

@@ -27,9 +27,10 @@ from bot.nlp.text import normalise
 _BREAKS = ",.;!?:\n。、…"
 #: A press title a self-introduction ends in.
 _TITLE = (
-    r"(?:记者|通讯员|媒体人|媒体|编辑部"
+    r"(?:记者|通讯员|媒体人|媒体|编辑部|的编辑|的主编"
     rf"|(?:日|晚|时|周|都市|商|法制|青年)?报社?(?=的|$|[{_BREAKS}\s])"
-    r"|电视台|广播电台|电台|杂志社?|新闻(?:网|社|中心|频道|部|客户端))"
+    r"|电视台|广播电台|电台|杂志社?|新闻(?:网|社|中心|频道|部|客户端)"
+    rf"|新闻(?=的|$|[{_BREAKS}]))"
 )
 #: What may stand between 我是 and the title: a masthead's words, never a clause break nor a
 #: word that makes the press a third party (找记者, 让媒体, 联系电视台, 看了新闻, 你们报社).
@@ -38,9 +39,17 @@ _BETWEEN = rf"[^{_BREAKS}\s找要让叫请联系去向给跟和对把被看听�
 #: a place beside it (我是晚报的读者, 我是记者的家属, 我是记者他妈, 我是电视台旁边…的顾客).
 _NOT_THEM = (
     r"(?!的?(?:朋友|家属|家人|亲戚|亲属|同学|同事|邻居|介绍|读者|订户|观众|听众|粉丝|用户|顾客"
-    r"|客户|旁边|附近|对面|楼下|楼上|上|里|他|她|妈|爸|老婆|老公|儿子|女儿))"
+    r"|客户|旁边|附近|对面|楼下|楼上|上|里|他|她|妈|爸|老婆|老公|儿子|女儿|专业|站|学生))"
 )
-_SELF = re.compile(r"(?:我|我们|本人)(?:是|系|来自)" + _BETWEEN + _TITLE + _NOT_THEM)
+#: 我是… / 我们是… / 我这边是… / 这里是…, a space allowed around the masthead
+#: (我是 每日经济新闻 记者); not 以为我是 (你以为我是记者?).
+_SELF = re.compile(
+    r"(?<!以为)(?:我|我们|本人|我这边|这里|这边)(?:是|系|来自)\s?"
+    + _BETWEEN
+    + r"\s?"
+    + _TITLE
+    + _NOT_THEM
+)
 _BYLINE = re.compile(r"本报记者|本台记者|本网记者|特约记者|^媒体(?:采访|问询)")
 #: An interview the speaker asks of the company (想采访一下贵公司, 申请采访, 采访贵公司).
 _INTERVIEW = re.compile(
@@ -60,9 +69,11 @@ _AS_CUSTOMER = re.compile(
 _ENGLISH = re.compile(
     r"\b(?:i am|i'm|im|we are|we're|this is)\s+(?:(?:a|an|the)\s+)?"
     r"(?:(?!not\b|no\b|\w+ing\b)[a-z-]+\s+){0,2}?"
-    r"(?:journalists?|reporters?|correspondents?|editors?)\b(?!\s+(?:friend|relative))"
+    r"(?:journalists?|reporters?|correspondents?|editors?)\b(?!'s|\s+(?:friend|relative))"
     r"|\b(?:press|media) (?:enquiry|inquiry|request)\b|\binterview request\b"
-    r"|\brequest(?:ing)? an interview\b"
+    r"|\brequest(?:ing)? an interview\b|\b(?:seeking|request(?:ing)?|asking for)(?: a)? comment\b"
+    r"|\bi (?:write|report) for\b|\breaching out from (?:the )?[a-z ]{0,30}?"
+    r"\b(?:news|times|post|journal|daily|herald|tribune|reuters|bloomberg|scmp|bbc|cnn)\b"
 )
 _CLAUSE = re.compile(rf"[^{_BREAKS}]+")
 

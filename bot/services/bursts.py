@@ -105,6 +105,10 @@ class Bursts:
         if not await tx.bursts.end(alert_id, now):
             return None  # another instance ended it a moment ago
         started: datetime = row["started_at"]
-        log.info("burst over in category %s (alert %s): %s in the last hour, usually %.1f",
-                 intake.category, alert_id, intake.last_hour, intake.usual)  # fmt: skip
+        if not self.rule.enabled:
+            log.info("burst alert %s (category %s) ended: burst alerts are off in the policy",
+                     alert_id, intake.category)  # fmt: skip
+        else:
+            log.info("burst over in category %s (alert %s): %s in the last hour, usually %.1f",
+                     intake.category, alert_id, intake.last_hour, intake.usual)  # fmt: skip
         return Alert(alert_id, intake.category, started, intake, self.rule.weeks, peak, now)

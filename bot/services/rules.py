@@ -127,6 +127,7 @@ def reopened(sla: Sla, case: Case, now: datetime) -> dict[str, Any]:
         "clock_paused_at": None,
         "resolved_at": None,
         "closed_at": None,
+        "survey": None,  # the closure is undone: its survey with it (a survey's own: "reopened")
         "first_responded_at": None,
         "first_response_due": deadlines.first_response,
         "resolution_due": deadlines.resolution,

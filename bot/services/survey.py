@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.domain import steps
@@ -40,6 +40,9 @@ SENT = "回访已发送 survey sent"
 REMINDED = "回访提醒已发送 survey reminder sent"
 EXPIRED = "回访过期未完成 survey expired unanswered"
 UNREACHABLE = "无法联系客户,回访未发送 the channel no longer lets us write: survey not sent"
+#: How long before the customer's recorded words a message still counts as sent after them.
+REPLY_GRACE = timedelta(minutes=1)
+NOT_REMINDED = "无法联系客户,回访提醒未发送 the channel no longer lets us write: no reminder"
 ANSWERED = "客户完成回访 survey answered"
 REOPENED = "回访:客户不满意,重新处理 survey: the customer is not satisfied, handling restarts"
 
@@ -79,22 +82,27 @@ class Surveys:
 
     async def _step(self, tx: Tx, case: Case, step: Step) -> str:
         """A reminder of a survey never sent (after downtime) sends it instead; an expiry
-        ends it either way."""
+        ends it either way. Only a survey never sent is unreachable: one the customer has
+        (and may be answering) stays sent when its reminder cannot go, until it expires."""
         if step.key == steps.SURVEY_EXPIRE:
             await self._set(tx, case, SurveyState.EXPIRED, EXPIRED)
             return "expired"
         customer = await tx.customers.get(case.customer_id)
-        if not await self._reachable(tx, case, customer):
-            await self._set(tx, case, SurveyState.UNREACHABLE, UNREACHABLE)
-            return "unreachable"
+        reachable = await self._reachable(tx, case, customer)
         if case.survey == SurveyState.SENT and step.key == steps.SURVEY_REMIND:
             answered = {Question(q) for q in await tx.surveys.of(case.id, case.reopen_count)}
             question = rules.next_question(answered)
             if question is None:
                 return "answered"
+            if not reachable:
+                await self._event(tx, case, NOT_REMINDED)
+                return "not reminded"
             await self._ask(tx, case, customer, question, lead="survey_reminder", what="remind")
             await self._event(tx, case, REMINDED)
             return "reminded"
+        if not reachable:
+            await self._set(tx, case, SurveyState.UNREACHABLE, UNREACHABLE)
+            return "unreachable"
         await self._ask(tx, case, customer, Question.SOLVED, lead="survey_intro", what="send")
         await self._set(tx, case, SurveyState.SENT, SENT)
         return "sent"
@@ -107,8 +115,11 @@ class Surveys:
         )  # fmt: skip
         channel, reach = str(customer["channel"]), self.reach(str(customer["channel"]))
         sent = 0
-        if reach.cap is not None:  # a capped window counts what went since their last words
-            sent = await tx.surveys.sent_since(channel, str(customer["channel_user_id"]), last)
+        if reach.cap is not None:  # a capped window counts what went since their last words:
+            # from a minute before them, so the turn's answer (queued at the turn's start,
+            # a moment before the words' event) is in the count; it errs toward the cap
+            since = last - REPLY_GRACE
+            sent = await tx.surveys.sent_since(channel, str(customer["channel_user_id"]), since)
         return reach.may_write(
             blocked=customer["blocked_at"] is not None, last_heard_from=last, now=self._now(),
             sent=sent,

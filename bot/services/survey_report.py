@@ -10,8 +10,10 @@ counts twice, each survey with its own answers (``survey_answers`` by closure ro
 
 A survey the channel would not let us send (the customer blocked the bot, or a window channel
 outside its window) is **unreachable**: counted apart and left out of the response rate, as
-is one not sent yet. Response rate = (answered + reopened) / (sent: open + answered + reopened
-+ expired); satisfaction = solution scores of 4 or 5 among the surveys with a score.
+is one not sent yet. A closure staff undo (a reopening) withdraws its survey: one already
+sent counts as expired (sent, never answered), one not sent yet is not counted at all.
+Response rate = (answered + reopened) / (sent: open + answered + reopened + expired);
+satisfaction = solution scores of 4 or 5 among the surveys with a score.
 """
 
 from __future__ import annotations
@@ -88,23 +90,30 @@ async def survey_report(store: Store, since: datetime, until: datetime) -> dict[
         draws = [e for e in await tx.events.between(since, until) if _survey_set(e) == "due"]
         for draw in draws:
             state, answers, priority = await _outcome(tx, draw)
+            if state is None:
+                continue  # withdrawn before it was sent
             group = "A/B" if priority in (Priority.A, Priority.B) else "C"
             found[group].add(state, answers)
             found["all"].add(state, answers)
     return found
 
 
-async def _outcome(tx: Tx, draw: Row) -> tuple[str, dict[str, str], Priority]:
+async def _outcome(tx: Tx, draw: Row) -> tuple[str | None, dict[str, str], Priority]:
     """The drawn survey's last state, its answers and the case's priority."""
     events = await tx.events.for_case(draw["case_id"])
     before = [e for e in events if e["id"] < draw["id"]]
     round_ = sum(1 for e in before if "reopen_count" in (e["changes"] or {}))
-    state = "due"
+    state: str | None = "due"
     for event in (e for e in events if e["id"] > draw["id"]):
+        if "survey" not in (event["changes"] or {}):
+            continue
         new = _survey_set(event)
         if new == "due":
             break  # the next closure's survey
-        state = new or state
+        if new is None:  # withdrawn by a reopening: sent and unanswered, or never sent
+            state = SurveyState.EXPIRED if state == SurveyState.SENT else None
+            break
+        state = new
     case = await tx.cases.get(draw["case_id"])
     return state, await tx.surveys.of(draw["case_id"], round_), Priority(case["priority"])
 

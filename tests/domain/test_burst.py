@@ -39,9 +39,11 @@ def test_a_burst_exceeds_the_factor_and_reaches_the_minimum() -> None:
     assert not burst.Intake("x", 3, (1, 0, 1, 0)).bursting(rule)  # above 2 × 0.5, below 5
 
 
-def test_a_burst_is_over_back_at_the_usual_rate_or_under_half_the_minimum() -> None:
+def test_a_burst_is_over_halfway_back_to_the_usual_rate_or_under_half_the_minimum() -> None:
     rule = Policy.Burst(factor=2, minimum=5)
     assert not burst.Intake("x", 4, ()).calm(rule)  # under the minimum, not under half of it
     assert burst.Intake("x", 2, ()).calm(rule)
-    assert not burst.Intake("x", 5, (2, 2, 2, 2)).calm(rule)  # not above 2 × 2, but above 2
-    assert burst.Intake("x", 2, (2, 2, 2, 2)).calm(rule)
+    usual = (4, 4, 4, 4)  # raised above 8; over at 6 (halfway between 4 and 8) or less
+    assert not burst.Intake("x", 8, usual).calm(rule)  # no longer above the rule, still high
+    assert not burst.Intake("x", 7, usual).calm(rule)
+    assert burst.Intake("x", 6, usual).calm(rule)

@@ -257,3 +257,51 @@ async def test_with_nobody_in_the_pr_role_the_reminders_go_to_whoever_is_on_duty
     await service.sweep.once(clock.now())
     pings = [m.text for m in await staff_lines(store) if m.text.startswith("⏰ {slack:")]
     assert pings == ["⏰ {slack:UAGENT01} 解决还剩 1 天 resolution due in 1 d · TS20261117001"]
+
+
+async def test_the_press_question_takes_a_typed_answer_and_is_not_asked_when_editing(
+    dispatcher: Dispatcher, service: CaseService
+) -> None:
+    """Found by review: a typed 不是 is an answer, not more words of the complaint; a
+    complainant correcting the description after the restatement is not asked again (and
+    so cannot lose the answers given); after photos and 说完了, 不是 goes on to the category."""
+    chat = Chat(dispatcher, "2010", "zh-hans", "老王")
+    await chat.send("> 我是报社的,你们加油站多收钱")
+    replies = await chat.send("> 不是。")
+    assert replies is not None
+    assert replies[-1].text.startswith("已记录。还有要补充的吗?")
+    number = await chat.file_complaint("加油站多收我钱")  # /new, the usual answers
+    assert (await service.get(number)).category != MEDIA
+    await chat.send("> /new")
+    await chat.send("> [data=i:restart:yes]")
+    await chat.send("> 油价标错了")
+    await chat.send("> [data=i:done]")
+    for data in ("i:cat:yes", "i:skip", "i:skip", "i:chat", "i:out:refund", "i:edit",
+                 "i:edit:content"):  # fmt: skip
+        await chat.send(f"> [data={data}]")
+    replies = await chat.send("> 我是记者,油价标错了")
+    assert replies is not None
+    assert "媒体身份" not in replies[-1].text  # edited words go on as the complaint's
+
+
+async def test_after_photos_and_done_a_no_goes_on_to_the_category(
+    dispatcher: Dispatcher,
+) -> None:
+    chat = Chat(dispatcher, "2011", "zh-hans", "小李")
+    await chat.verify("""
+        > (photo)
+        < 您好,这里是客户投诉服务。请直接描述您遇到的问题,我们会为您登记并尽快处理。
+          隐私说明:您提供的信息只用于处理您的投诉,不会透露给无关人员。
+
+          已记录。还有要补充的吗?可以继续发送文字或照片;说完了请点「说完了」。
+          [说完了 ✅]
+        > [说完了 ✅]
+        < 请再用一句话说明照片或文件反映的问题,这句话会作为您的问题描述。
+        > 我是报社的,这是加油站多收费的小票
+        < 请问您是以媒体身份(如记者、编辑)问询吗?媒体问询由本公司负责部门统一答复;如果您是要投诉,请点「不是,我要投诉」,我们继续为您登记。
+          [是,媒体问询]
+          [不是,我要投诉]
+        > [不是,我要投诉]
+        < 您反映的问题属于「价格/费用问题」,对吗?
+          [是] [否,换一个]
+    """)

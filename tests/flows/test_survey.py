@@ -316,3 +316,30 @@ async def test_a_capped_window_channel_counts_what_went_since_the_customer_s_las
         clock.advance(timedelta(hours=1))
         assert await swept(chat, service, store, clock) == [f"{SURVEY_SEND}:{outcome}"]
         assert (await service.get(number)).survey == outcome
+
+
+async def test_a_survey_already_sent_stays_sent_when_its_reminder_cannot_go(
+    dispatcher: Dispatcher, service: CaseService, store: Store, clock: FrozenClock
+) -> None:
+    """Found by review: the customer has the survey and answered part of it, then blocks
+    the bot. The reminder is not sent, but the survey is not 'unreachable' (it was sent):
+    their later answers still count, and it expires as any unanswered one."""
+    alice = Chat(dispatcher, "4201", None, "Alice")
+    number = await closed(alice, service, store, "快递三天了还没派送")
+    clock.advance(timedelta(hours=1))
+    assert await swept(alice, service, store, clock) == [f"{SURVEY_SEND}:sent"]
+    await alice.send("> [是]")
+    case = await service.get(number)
+
+    async def block(tx: Tx) -> None:
+        await tx.customers.update(case.customer_id, clock.now(), blocked_at=clock.now())
+
+    await store.write(block)
+    clock.advance(timedelta(hours=24))
+    assert await swept(alice, service, store, clock) == [f"{SURVEY_REMIND}:not reminded"]
+    assert (await service.get(number)).survey == "sent"
+    await alice.send(f"> [data=v:{number}:0:solution:4]")  # still taken
+    async with store.read() as tx:
+        assert (await tx.surveys.of(case.id, 0))["solution"] == "4"
+    clock.advance(timedelta(hours=48))
+    assert await swept(alice, service, store, clock) == [f"{SURVEY_EXPIRE}:expired"]

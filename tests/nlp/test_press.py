@@ -24,6 +24,11 @@ from bot.nlp.press import press_enquiry
         ("申请采访", "申请采访"),
         ("媒体采访:关于加油站事故", "媒体采访"),
         ("我们想采访贵公司", "想采访"),
+        ("我是凤凰网的编辑", "我是凤凰网的编辑"),
+        ("我这边是澎湃新闻,想了解一下", "我这边是澎湃新闻"),
+        ("我是 每日经济新闻 记者", "我是 每日经济新闻 记者"),
+        ("This is Jane Doe from Bloomberg News, seeking comment", "seeking comment"),
+        ("I'm reaching out from the SCMP", "reaching out from the scmp"),
         ("我是蘋果日報記者", "我是苹果日报记者"),  # 繁體
         ("我是ＸＸ電視臺的記者", "我是xx电视台"),  # full-width letters, 臺
         ("Hi, I'm a reporter with the Daily Star", "i'm a reporter"),
@@ -73,6 +78,11 @@ def test_press_presenting_themselves(text: str, words: str) -> None:
         "我本人是记者,但这次是以消费者身份投诉",
         "我是记者他妈",
         "我是报名参加活动的",
+        "我是媒体专业的学生",
+        "我是记者站附近的住户",
+        "你以为我是记者?",
+        "I'm the editor's wife",
+        "我是车主 上次电视台说油不好",
         "I'm so angry I will go to a reporter",
         "We are calling a journalist tomorrow",
         "I am going to tell every journalist",
