@@ -36,6 +36,7 @@ bench: install
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/desk.py
 	$(BIN)/python bench/sweep.py
+	$(BIN)/python bench/bursts.py
 	$(BIN)/python bench/inbox_kill.py
 	$(BIN)/python bench/two_instances.py --customers 50
 
