@@ -1,7 +1,8 @@
 """The burst alert (预警机制: 投诉突增, DOMAIN.md §5; issue 15 item 4): every minute, each
 category's intake in the last hour against its usual rate (bot/domain/burst.py); a burst
 raises one alert for the category, which stays active — however long the burst lasts, on any
-number of instances — until the last hour's intake is back within the rule, when it ends.
+number of instances — until the last hour's intake is back halfway to the usual rate (or
+under half the minimum: ``Intake.calm``), when it ends.
 
 The alert and its announcement commit together (the staff desks' announcers queue their
 messages in the check's transaction), so a crash loses neither and repeats neither: the
