@@ -37,6 +37,15 @@ async def closed(chat: Chat, service: CaseService, store: Store, words: str) -> 
     return number
 
 
+async def blocked(store: Store, customer_id: int, clock: FrozenClock) -> None:
+    """The customer blocks the bot (the outbox records Telegram's 403 so)."""
+
+    async def block(tx: Tx) -> None:
+        await tx.customers.update(customer_id, clock.now(), blocked_at=clock.now())
+
+    await store.write(block)
+
+
 async def swept(chat: Chat, service: CaseService, store: Store, clock: FrozenClock) -> list[str]:
     """Run the sweep now; what it did to the survey, and its messages into the chat."""
     acted = [f"{a.step}:{a.outcome}" for a in await service.sweep.once(clock.now())]
@@ -177,12 +186,7 @@ async def test_a_customer_who_blocked_the_bot_is_unreachable_and_not_sent_anythi
 ) -> None:
     alice = Chat(dispatcher, "4006", None, "Alice")
     number = await closed(alice, service, store, "快递三天了还没派送")
-    case = await service.get(number)
-
-    async def block(tx: Tx) -> None:
-        await tx.customers.update(case.customer_id, clock.now(), blocked_at=clock.now())
-
-    await store.write(block)
+    await blocked(store, (await service.get(number)).customer_id, clock)
     seen = len(alice.seen)
     clock.advance(timedelta(hours=1))
     assert await swept(alice, service, store, clock) == [f"{SURVEY_SEND}:unreachable"]
@@ -330,11 +334,7 @@ async def test_a_survey_already_sent_stays_sent_when_its_reminder_cannot_go(
     assert await swept(alice, service, store, clock) == [f"{SURVEY_SEND}:sent"]
     await alice.send("> [是]")
     case = await service.get(number)
-
-    async def block(tx: Tx) -> None:
-        await tx.customers.update(case.customer_id, clock.now(), blocked_at=clock.now())
-
-    await store.write(block)
+    await blocked(store, case.customer_id, clock)
     clock.advance(timedelta(hours=24))
     assert await swept(alice, service, store, clock) == [f"{SURVEY_REMIND}:not reminded"]
     assert (await service.get(number)).survey == "sent"
